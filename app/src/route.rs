@@ -1,0 +1,26 @@
+//! The app's routes. URLs live after `#` (a hash router), so `dist/` works on any static host,
+//! in any folder, with no server-side rewrite rules.
+
+use yew_router::Routable;
+
+#[derive(Clone, Debug, PartialEq, Eq, Routable)]
+pub enum Route {
+    #[at("/")]
+    Home,
+    #[at("/lesson/:id")]
+    Lesson { id: String },
+    #[at("/lab")]
+    Lab,
+    #[at("/flashcards")]
+    Flashcards,
+    #[at("/author")]
+    Author,
+    #[at("/settings")]
+    Settings,
+    /// Panics while rendering, so the browser tests can check the crash screen.
+    #[at("/debug/panic")]
+    DebugPanic,
+    #[not_found]
+    #[at("/not-found")]
+    NotFound,
+}

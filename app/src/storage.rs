@@ -1,0 +1,87 @@
+//! The only code that touches localStorage: the learner's settings (for now, the theme).
+//! Reads never fail loudly: a missing or unreadable value falls back to the default.
+
+/// Which colour scheme the app uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Theme {
+    /// Follow the operating system's light or dark setting.
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    pub const ALL: [Theme; 3] = [Theme::System, Theme::Light, Theme::Dark];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Theme::System => "system",
+            Theme::Light => "light",
+            Theme::Dark => "dark",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Theme::System => "Match the system",
+            Theme::Light => "Light",
+            Theme::Dark => "Dark",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Theme {
+        Theme::ALL
+            .into_iter()
+            .find(|t| t.key() == key)
+            .unwrap_or_default()
+    }
+}
+
+/// The localStorage key; index.html reads the same key before the app loads, to avoid a flash.
+const THEME_KEY: &str = "faultline.theme";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+pub fn load_theme() -> Theme {
+    local_storage()
+        .and_then(|s| s.get_item(THEME_KEY).ok()?)
+        .map(|key| Theme::from_key(&key))
+        .unwrap_or_default()
+}
+
+/// Saves the theme and applies it. Returns false when the browser refused to store it (private
+/// mode, quota), in which case the theme still applies for this visit.
+pub fn save_theme(theme: Theme) -> bool {
+    apply_theme(theme);
+    local_storage().is_some_and(|s| s.set_item(THEME_KEY, theme.key()).is_ok())
+}
+
+/// Sets `data-theme` on `<html>`; the stylesheet follows `prefers-color-scheme` when it is absent.
+pub fn apply_theme(theme: Theme) {
+    let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    else {
+        return;
+    };
+    let _ = match theme {
+        Theme::System => root.remove_attribute("data-theme"),
+        other => root.set_attribute("data-theme", other.key()),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Theme;
+
+    #[test]
+    fn theme_keys_round_trip_and_unknown_falls_back() {
+        for theme in Theme::ALL {
+            assert_eq!(Theme::from_key(theme.key()), theme);
+        }
+        assert_eq!(Theme::from_key("sepia"), Theme::System);
+    }
+}

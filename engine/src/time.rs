@@ -1,0 +1,253 @@
+//! Virtual time: `SimTime` (an instant) and `Duration` (a span), both whole microseconds in a `u64`.
+//! Also the human form of durations that search boxes take and charts print ("1.2s", "300ms").
+
+use std::fmt;
+
+/// An instant on the simulation's clock, in microseconds since the run started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimTime(pub u64);
+
+/// A length of virtual time in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(pub u64);
+
+impl SimTime {
+    pub const ZERO: SimTime = SimTime(0);
+
+    pub fn from_ms(ms: u64) -> SimTime {
+        SimTime(ms.saturating_mul(1_000))
+    }
+
+    /// The instant `d` later, saturating at the end of time rather than wrapping.
+    pub fn after(self, d: Duration) -> SimTime {
+        SimTime(self.0.saturating_add(d.0))
+    }
+
+    /// How long after `earlier` this instant is; zero if `earlier` is not earlier.
+    pub fn since(self, earlier: SimTime) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Duration {
+    pub const ZERO: Duration = Duration(0);
+
+    pub fn from_us(us: u64) -> Duration {
+        Duration(us)
+    }
+
+    pub fn from_ms(ms: u64) -> Duration {
+        Duration(ms.saturating_mul(1_000))
+    }
+
+    pub fn from_secs(secs: u64) -> Duration {
+        Duration(secs.saturating_mul(1_000_000))
+    }
+
+    pub fn as_us(self) -> u64 {
+        self.0
+    }
+
+    /// Parses the forms Jaeger's duration boxes take: a number (integer or decimal) followed by
+    /// `us`, `µs`, `ms`, `s`, `m` or `h`, e.g. `300ms`, `1.2s`, `250us`. Whitespace around the
+    /// number and unit is allowed; a value finer than a microsecond is rounded to the nearest.
+    pub fn parse(text: &str) -> Result<Duration, DurationError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(DurationError::Empty);
+        }
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| DurationError::MissingUnit(text.to_string()))?;
+        let (number, unit) = text.split_at(split);
+        let unit = unit.trim();
+        let us_per_unit: u64 = match unit {
+            "us" | "µs" => 1,
+            "ms" => 1_000,
+            "s" => 1_000_000,
+            "m" => 60_000_000,
+            "h" => 3_600_000_000,
+            _ => return Err(DurationError::UnknownUnit(unit.to_string())),
+        };
+        let (whole, fraction) = match number.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (number, ""),
+        };
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+            return Err(DurationError::BadNumber(number.to_string()));
+        }
+        let whole: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole
+                .parse()
+                .map_err(|_| DurationError::BadNumber(number.to_string()))?
+        };
+        // Exact decimal arithmetic: scale the fraction's digits by the unit, no floats involved.
+        let mut fraction_us: u128 = 0;
+        let mut scale: u128 = 1;
+        for digit in fraction.bytes().take(18) {
+            fraction_us = fraction_us * 10 + u128::from(digit - b'0');
+            scale *= 10;
+        }
+        let fraction_us = (fraction_us * u128::from(us_per_unit) + scale / 2) / scale;
+        let total = u128::from(whole) * u128::from(us_per_unit) + fraction_us;
+        u64::try_from(total)
+            .map(Duration)
+            .map_err(|_| DurationError::TooLong(text.to_string()))
+    }
+}
+
+/// Why a duration did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("a duration is empty; write e.g. 300ms or 1.2s")]
+    Empty,
+    #[error("`{0}` has no unit; add one of us, ms, s, m, h (e.g. {0}ms)")]
+    MissingUnit(String),
+    #[error("`{0}` is not a unit; use us, ms, s, m or h")]
+    UnknownUnit(String),
+    #[error("`{0}` is not a number")]
+    BadNumber(String),
+    #[error("`{0}` is longer than the simulation can count")]
+    TooLong(String),
+}
+
+impl fmt::Display for Duration {
+    /// The shortest readable form with at most three significant decimals, as Jaeger prints
+    /// span durations: `850µs`, `12.35ms`, `1.2s`, `2m 5s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0;
+        if us < 1_000 {
+            return write!(f, "{us}µs");
+        }
+        // Thresholds sit where two-decimal rounding would print `1000ms` or `60s`.
+        if us < 999_995 {
+            return write_decimal(f, us, 1_000, "ms");
+        }
+        if us < 59_995_000 {
+            return write_decimal(f, us, 1_000_000, "s");
+        }
+        let total_secs = (us + 500_000) / 1_000_000; // nearest second
+        let (minutes, secs) = (total_secs / 60, total_secs % 60);
+        if minutes < 60 {
+            return if secs == 0 {
+                write!(f, "{minutes}m")
+            } else {
+                write!(f, "{minutes}m {secs}s")
+            };
+        }
+        let (hours, minutes) = (minutes / 60, minutes % 60);
+        if minutes == 0 {
+            write!(f, "{hours}h")
+        } else {
+            write!(f, "{hours}h {minutes}m")
+        }
+    }
+}
+
+/// Writes `value / unit` with up to two decimals, trailing zeros dropped, rounded half up.
+fn write_decimal(f: &mut fmt::Formatter<'_>, value: u64, unit: u64, suffix: &str) -> fmt::Result {
+    let hundredths = (value * 100 + unit / 2) / unit;
+    let (whole, frac) = (hundredths / 100, hundredths % 100);
+    match frac {
+        0 => write!(f, "{whole}{suffix}"),
+        f2 if f2 % 10 == 0 => write!(f, "{whole}.{}{suffix}", f2 / 10),
+        f2 => write!(f, "{whole}.{f2:02}{suffix}"),
+    }
+}
+
+impl fmt::Display for SimTime {
+    /// An instant as the offset from the run's start, e.g. `+1.25s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+{}", Duration(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_parse(input: &str, expected_us: u64) {
+        assert_eq!(Duration::parse(input), Ok(Duration(expected_us)), "{input}");
+    }
+
+    fn check_display(us: u64, expected: &str) {
+        assert_eq!(Duration(us).to_string(), expected, "{us}µs");
+    }
+
+    #[test]
+    fn parses_the_forms_jaeger_takes() {
+        check_parse("300ms", 300_000);
+        check_parse("1.2s", 1_200_000);
+        check_parse("250us", 250);
+        check_parse("250µs", 250);
+        check_parse(" 2 m ", 120_000_000);
+        check_parse("1h", 3_600_000_000);
+        check_parse(".5ms", 500);
+        check_parse("0.0015ms", 2); // 1.5µs rounds half up
+        check_parse("0s", 0);
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_read() {
+        assert_eq!(Duration::parse(""), Err(DurationError::Empty));
+        assert_eq!(
+            Duration::parse("300"),
+            Err(DurationError::MissingUnit("300".into()))
+        );
+        assert_eq!(
+            Duration::parse("3x"),
+            Err(DurationError::UnknownUnit("x".into()))
+        );
+        assert_eq!(
+            Duration::parse("1.2.3s"),
+            Err(DurationError::BadNumber("1.2.3".into()))
+        );
+        assert_eq!(
+            Duration::parse("ms"),
+            Err(DurationError::BadNumber("".into()))
+        );
+        assert!(matches!(
+            Duration::parse("99999999999999999999h"),
+            Err(DurationError::BadNumber(_) | DurationError::TooLong(_))
+        ));
+        assert!(matches!(
+            Duration::parse("9999999999999h"),
+            Err(DurationError::TooLong(_))
+        ));
+    }
+
+    #[test]
+    fn displays_like_a_trace_viewer() {
+        check_display(0, "0µs");
+        check_display(850, "850µs");
+        check_display(1_000, "1ms");
+        check_display(12_345, "12.35ms");
+        check_display(12_300, "12.3ms");
+        check_display(999_999, "1s");
+        check_display(59_999_999, "1m");
+        check_display(1_200_000, "1.2s");
+        check_display(60_000_000, "1m");
+        check_display(125_000_000, "2m 5s");
+        check_display(7_200_000_000, "2h");
+        check_display(7_260_000_000, "2h 1m");
+    }
+
+    #[test]
+    fn displayed_durations_parse_back_close() {
+        for us in [1u64, 999, 1_000, 45_678, 999_999, 1_234_567, 59_990_000] {
+            let shown = Duration(us).to_string();
+            let back = Duration::parse(&shown).expect(&shown).0;
+            let tolerance = us / 100 + 1; // two decimals: within 1%
+            assert!(back.abs_diff(us) <= tolerance, "{us} -> {shown} -> {back}");
+        }
+    }
+
+    #[test]
+    fn time_saturates_instead_of_wrapping() {
+        assert_eq!(SimTime(u64::MAX).after(Duration(5)), SimTime(u64::MAX));
+        assert_eq!(SimTime(3).since(SimTime(10)), Duration::ZERO);
+        assert_eq!(SimTime::from_ms(1_250).to_string(), "+1.25s");
+    }
+}

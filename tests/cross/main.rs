@@ -1,0 +1,3 @@
+//! Cross-crate tests, one binary with a module per area (ripgrep's `tests/tests.rs` layout).
+
+mod tidy;

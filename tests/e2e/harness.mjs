@@ -1,0 +1,41 @@
+// Shared set-up for the browser tests: launches Debian's Chromium through playwright-core,
+// opens pages that record console errors and uncaught exceptions, and saves screenshots.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+export const BASE_URL = process.env.FAULTLINE_URL ?? "http://127.0.0.1:8080/";
+const SCREENSHOTS = process.env.FAULTLINE_SCREENSHOTS ?? "../../target/e2e";
+const CHROMIUM = process.env.FAULTLINE_CHROMIUM ?? "/usr/bin/chromium";
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run",
+    ],
+  });
+}
+
+/** A page in a fresh context whose console errors and uncaught exceptions are collected. */
+export async function openPage(browser, { colorScheme = "light", width = 1280, height = 860 } = {}) {
+  const context = await browser.newContext({ colorScheme, viewport: { width, height } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (msg) => { if (msg.type() === "error") errors.push(msg.text()); });
+  page.on("pageerror", (err) => errors.push(`uncaught: ${err.message}`));
+  return { context, page, errors };
+}
+
+/** Goes to a route (the part after #) and waits until the app has replaced the loader. */
+export async function visit(page, route = "/") {
+  await page.goto(`${BASE_URL}#${route}`);
+  await page.waitForSelector(".shell, .crash", { timeout: 15000 });
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
