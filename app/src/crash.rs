@@ -4,8 +4,10 @@
 
 use std::panic::PanicHookInfo;
 
+/// Installs the hook through yew, which would otherwise replace any std hook with its own when
+/// the app is mounted.
 pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(on_panic));
+    yew::set_custom_panic_hook(Box::new(on_panic));
 }
 
 fn on_panic(info: &PanicHookInfo<'_>) {
