@@ -2,6 +2,19 @@
 //! Pure Rust with no IO, no wall clock and no browser crates, so that the same scenario and seed
 //! give the same bytes natively and in wasm. The browser app and the CLI are thin shells over it.
 
+pub mod mesh;
+pub mod random;
+pub mod scenario;
+pub mod sim;
+pub mod telemetry;
 pub mod time;
 
+pub use scenario::{Scenario, ScenarioError};
+pub use sim::Simulation;
+pub use telemetry::Telemetry;
 pub use time::{Duration, DurationError, SimTime};
+
+/// Runs a scenario to the end with a seed; Err lists every problem with the scenario.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Telemetry, Vec<ScenarioError>> {
+    Ok(Simulation::new(scenario.clone(), seed)?.run())
+}

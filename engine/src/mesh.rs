@@ -1,0 +1,165 @@
+//! The default mesh every lesson starts from: a gateway in front of auth, orders, payments,
+//! inventory and notifications, backed by a database, a cache and a message queue. Latencies
+//! are typical of a small production system; policies are sensible defaults to break.
+
+use crate::scenario::{CallPolicy, Entry, OperationSpec, Scenario, ServiceSpec, Step, Workload};
+
+fn work(p50_ms: f64, p99_ms: f64) -> Step {
+    Step::Work { p50_ms, p99_ms }
+}
+
+fn call(service: &str, operation: &str, timeout_ms: u64, retries: u32) -> Step {
+    Step::Call {
+        service: service.into(),
+        operation: operation.into(),
+        policy: CallPolicy {
+            timeout_ms: Some(timeout_ms),
+            retries,
+            ..CallPolicy::default()
+        },
+    }
+}
+
+fn service(
+    name: &str,
+    instances: u16,
+    workers: u16,
+    operations: Vec<(&str, Vec<Step>)>,
+) -> ServiceSpec {
+    ServiceSpec {
+        name: name.into(),
+        instances,
+        workers,
+        queue_limit: u32::from(workers) * 4,
+        operations: operations
+            .into_iter()
+            .map(|(name, steps)| OperationSpec {
+                name: name.into(),
+                steps,
+            })
+            .collect(),
+    }
+}
+
+/// The default mesh under `rate_per_s` requests a second for `duration_ms`, with no faults.
+pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
+    Scenario {
+        name: "default mesh".into(),
+        duration_ms,
+        services: vec![
+            service(
+                "gateway",
+                2,
+                64,
+                vec![
+                    (
+                        "POST /orders",
+                        vec![
+                            work(0.3, 1.0),
+                            call("auth", "verify", 300, 1),
+                            call("orders", "create", 2_000, 0),
+                        ],
+                    ),
+                    (
+                        "GET /orders/{id}",
+                        vec![
+                            work(0.2, 0.8),
+                            call("auth", "verify", 300, 1),
+                            call("orders", "get", 500, 1),
+                        ],
+                    ),
+                ],
+            ),
+            service(
+                "auth",
+                2,
+                32,
+                vec![("verify", vec![call("cache", "get", 50, 0), work(0.5, 2.0)])],
+            ),
+            service(
+                "orders",
+                3,
+                32,
+                vec![
+                    (
+                        "create",
+                        vec![
+                            work(1.0, 4.0),
+                            call("inventory", "reserve", 300, 1),
+                            call("payments", "charge", 1_000, 0),
+                            call("database", "insert", 200, 0),
+                            call("notifications", "send", 200, 0),
+                        ],
+                    ),
+                    (
+                        "get",
+                        vec![
+                            call("cache", "get", 50, 0),
+                            call("database", "select", 200, 1),
+                            work(0.3, 1.0),
+                        ],
+                    ),
+                ],
+            ),
+            service(
+                "payments",
+                2,
+                16,
+                vec![(
+                    "charge",
+                    vec![work(40.0, 180.0), call("database", "insert", 200, 0)],
+                )],
+            ),
+            service(
+                "inventory",
+                2,
+                16,
+                vec![(
+                    "reserve",
+                    vec![
+                        call("database", "select", 200, 0),
+                        work(0.5, 2.0),
+                        call("database", "update", 200, 0),
+                    ],
+                )],
+            ),
+            service(
+                "notifications",
+                1,
+                16,
+                vec![(
+                    "send",
+                    vec![work(0.5, 2.0), call("queue", "publish", 100, 2)],
+                )],
+            ),
+            service(
+                "database",
+                1,
+                64,
+                vec![
+                    ("select", vec![work(2.0, 15.0)]),
+                    ("insert", vec![work(3.0, 20.0)]),
+                    ("update", vec![work(3.0, 25.0)]),
+                ],
+            ),
+            service("cache", 1, 128, vec![("get", vec![work(0.3, 2.0)])]),
+            service("queue", 1, 64, vec![("publish", vec![work(0.5, 3.0)])]),
+        ],
+        workload: Workload {
+            rate_per_s,
+            entries: vec![
+                Entry {
+                    service: "gateway".into(),
+                    operation: "POST /orders".into(),
+                    weight: 3,
+                },
+                Entry {
+                    service: "gateway".into(),
+                    operation: "GET /orders/{id}".into(),
+                    weight: 7,
+                },
+            ],
+        },
+        faults: vec![],
+    }
+}

@@ -1,0 +1,388 @@
+//! What a run simulates: the services and their instances, the operations each serves (a list
+//! of steps), the call policies on each edge, the workload, and the faults. Plain serde data;
+//! `validate` checks it once, at the boundary, and names the field path of every problem.
+
+use serde::{Deserialize, Serialize};
+
+/// A whole simulated world. `Simulation::new` accepts only a scenario that validates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// How long arrivals keep coming; requests in flight at the end still finish.
+    pub duration_ms: u64,
+    pub services: Vec<ServiceSpec>,
+    pub workload: Workload,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub instances: u16,
+    /// Requests one instance handles at once; a request holds its worker until it responds,
+    /// including while it waits on the services it calls.
+    pub workers: u16,
+    /// Requests that may wait for a worker; past this an instance answers 503 at once.
+    pub queue_limit: u32,
+    pub operations: Vec<OperationSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationSpec {
+    /// As a client sees it, e.g. `POST /orders` or `charge`.
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+/// One step of an operation, run in order by the instance that received the request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// CPU or IO time spent locally, log-normal between the given median and 99th percentile.
+    Work { p50_ms: f64, p99_ms: f64 },
+    /// A call to another service's operation under a client policy.
+    Call {
+        service: String,
+        operation: String,
+        #[serde(default)]
+        policy: CallPolicy,
+    },
+}
+
+/// The client side of one call edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallPolicy {
+    /// None: wait forever, the classic missing timeout.
+    pub timeout_ms: Option<u64>,
+    /// Attempts after the first one.
+    pub retries: u32,
+    /// Backoff before retry n is `base * 2^(n-1)`, capped at `backoff_max_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Full jitter: wait a uniform time between zero and the backoff.
+    pub jitter: bool,
+}
+
+impl Default for CallPolicy {
+    fn default() -> Self {
+        CallPolicy {
+            timeout_ms: Some(1_000),
+            retries: 0,
+            backoff_base_ms: 50,
+            backoff_max_ms: 2_000,
+            jitter: true,
+        }
+    }
+}
+
+/// Where requests come from: Poisson arrivals at a rate, spread over entry operations by weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub rate_per_s: f64,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub service: String,
+    pub operation: String,
+    pub weight: u32,
+}
+
+/// A fault injected into one service (all its instances, or one) during a time window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub service: String,
+    /// Index of the one instance affected; None affects every instance.
+    #[serde(default)]
+    pub instance: Option<u16>,
+    pub from_ms: u64,
+    pub until_ms: u64,
+    pub effect: FaultEffect,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultEffect {
+    /// Every work step takes this much longer.
+    Latency { extra_ms: u64 },
+    /// Each request fails with HTTP 500 with this probability (0 to 1), after its work.
+    ErrorRate { rate: f64 },
+}
+
+/// Bounds that keep any accepted scenario's run finite and its memory bounded.
+pub const SERVICES_MAX: usize = 64;
+pub const INSTANCES_MAX: u16 = 32;
+pub const WORKERS_MAX: u16 = 4_096;
+pub const STEPS_MAX: usize = 32;
+pub const RETRIES_MAX: u32 = 10;
+pub const DURATION_MS_MAX: u64 = 3_600_000;
+pub const RATE_PER_S_MAX: f64 = 100_000.0;
+pub const WORK_MS_MAX: f64 = 600_000.0;
+/// Deepest chain of nested calls from any entry operation.
+pub const CALL_DEPTH_MAX: usize = 16;
+
+/// One problem in a scenario, with the path of the field that has it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}`: {problem}")]
+pub struct ScenarioError {
+    /// Like `services[2].operations[0].steps[1].service`.
+    pub field: String,
+    pub problem: String,
+}
+
+impl Scenario {
+    /// Every problem in the scenario, empty when it can run.
+    pub fn validate(&self) -> Vec<ScenarioError> {
+        let mut errors = Vec::new();
+        let mut bad =
+            |field: String, problem: String| errors.push(ScenarioError { field, problem });
+        if self.duration_ms == 0 || self.duration_ms > DURATION_MS_MAX {
+            bad(
+                "duration_ms".into(),
+                format!("must be 1..={DURATION_MS_MAX}"),
+            );
+        }
+        if self.services.is_empty() || self.services.len() > SERVICES_MAX {
+            bad(
+                "services".into(),
+                format!("need 1..={SERVICES_MAX} services"),
+            );
+        }
+        for (s, service) in self.services.iter().enumerate() {
+            let at = format!("services[{s}]");
+            if self.services[..s].iter().any(|o| o.name == service.name) {
+                bad(
+                    format!("{at}.name"),
+                    format!("`{}` is named twice", service.name),
+                );
+            }
+            if service.instances == 0 || service.instances > INSTANCES_MAX {
+                bad(
+                    format!("{at}.instances"),
+                    format!("must be 1..={INSTANCES_MAX}"),
+                );
+            }
+            if service.workers == 0 || service.workers > WORKERS_MAX {
+                bad(
+                    format!("{at}.workers"),
+                    format!("must be 1..={WORKERS_MAX}"),
+                );
+            }
+            for (o, op) in service.operations.iter().enumerate() {
+                let at = format!("{at}.operations[{o}]");
+                if service.operations[..o].iter().any(|p| p.name == op.name) {
+                    bad(
+                        format!("{at}.name"),
+                        format!("`{}` is named twice", op.name),
+                    );
+                }
+                if op.steps.len() > STEPS_MAX {
+                    bad(format!("{at}.steps"), format!("at most {STEPS_MAX} steps"));
+                }
+                for (i, step) in op.steps.iter().enumerate() {
+                    let at = format!("{at}.steps[{i}]");
+                    match step {
+                        Step::Work { p50_ms, p99_ms } => {
+                            let ok = p50_ms.is_finite()
+                                && p99_ms.is_finite()
+                                && *p50_ms >= 0.0
+                                && p50_ms <= p99_ms
+                                && *p99_ms <= WORK_MS_MAX;
+                            if !ok {
+                                bad(at, format!("need 0 <= p50_ms <= p99_ms <= {WORK_MS_MAX}"));
+                            }
+                        }
+                        Step::Call {
+                            service: target,
+                            operation,
+                            policy,
+                        } => {
+                            match self.operation(target, operation) {
+                                Err(problem) => bad(format!("{at}.service"), problem),
+                                Ok(_) if target == &service.name => bad(
+                                    format!("{at}.service"),
+                                    "a service cannot call itself".into(),
+                                ),
+                                Ok(_) => {}
+                            }
+                            if policy.retries > RETRIES_MAX {
+                                bad(
+                                    format!("{at}.policy.retries"),
+                                    format!("at most {RETRIES_MAX}"),
+                                );
+                            }
+                            if policy.timeout_ms == Some(0) {
+                                bad(
+                                    format!("{at}.policy.timeout_ms"),
+                                    "must be positive, or absent for none".into(),
+                                );
+                            }
+                            if policy.backoff_base_ms > policy.backoff_max_ms {
+                                bad(
+                                    format!("{at}.policy.backoff_base_ms"),
+                                    "exceeds backoff_max_ms".into(),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !(self.workload.rate_per_s > 0.0 && self.workload.rate_per_s <= RATE_PER_S_MAX) {
+            bad(
+                "workload.rate_per_s".into(),
+                format!("must be in (0, {RATE_PER_S_MAX}]"),
+            );
+        }
+        if self.workload.entries.iter().all(|e| e.weight == 0) {
+            bad(
+                "workload.entries".into(),
+                "need at least one entry with a positive weight".into(),
+            );
+        }
+        for (e, entry) in self.workload.entries.iter().enumerate() {
+            if let Err(problem) = self.operation(&entry.service, &entry.operation) {
+                bad(format!("workload.entries[{e}].service"), problem);
+            }
+        }
+        for (f, fault) in self.faults.iter().enumerate() {
+            let at = format!("faults[{f}]");
+            match self.services.iter().find(|s| s.name == fault.service) {
+                None => bad(
+                    format!("{at}.service"),
+                    format!("no service is named `{}`", fault.service),
+                ),
+                Some(s) => {
+                    if fault.instance.is_some_and(|i| i >= s.instances) {
+                        bad(
+                            format!("{at}.instance"),
+                            format!("`{}` has {} instances", s.name, s.instances),
+                        );
+                    }
+                }
+            }
+            if fault.from_ms >= fault.until_ms {
+                bad(format!("{at}.until_ms"), "must be after from_ms".into());
+            }
+            if let FaultEffect::ErrorRate { rate } = fault.effect {
+                if !(0.0..=1.0).contains(&rate) {
+                    bad(
+                        format!("{at}.effect.rate"),
+                        "must be between 0 and 1".into(),
+                    );
+                }
+            }
+        }
+        if errors.is_empty() {
+            if let Some(cycle) = self.call_cycle() {
+                errors.push(ScenarioError {
+                    field: "services".into(),
+                    problem: format!("calls form a cycle: {cycle}"),
+                });
+            } else if self.call_depth() > CALL_DEPTH_MAX {
+                errors.push(ScenarioError {
+                    field: "services".into(),
+                    problem: format!("calls nest deeper than {CALL_DEPTH_MAX}"),
+                });
+            }
+        }
+        errors
+    }
+
+    /// Finds an operation by service and name.
+    pub fn operation(&self, service: &str, operation: &str) -> Result<&OperationSpec, String> {
+        let s = self
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .ok_or_else(|| format!("no service is named `{service}`"))?;
+        s.operations
+            .iter()
+            .find(|o| o.name == operation)
+            .ok_or_else(|| format!("`{service}` has no operation `{operation}`"))
+    }
+
+    /// Calls made by one operation, as (service, operation) pairs.
+    fn callees<'a>(&'a self, op: &'a OperationSpec) -> impl Iterator<Item = (&'a str, &'a str)> {
+        op.steps.iter().filter_map(|s| match s {
+            Step::Call {
+                service, operation, ..
+            } => Some((service.as_str(), operation.as_str())),
+            Step::Work { .. } => None,
+        })
+    }
+
+    /// A cycle of operation calls, written `a:x -> b:y -> a:x`, if there is one.
+    fn call_cycle(&self) -> Option<String> {
+        let mut path: Vec<(&str, &str)> = Vec::new();
+        for s in &self.services {
+            for o in &s.operations {
+                if let Some(cycle) = self.find_cycle((&s.name, &o.name), &mut path) {
+                    return Some(cycle);
+                }
+            }
+        }
+        None
+    }
+
+    fn find_cycle<'a>(
+        &'a self,
+        node: (&'a str, &'a str),
+        path: &mut Vec<(&'a str, &'a str)>,
+    ) -> Option<String> {
+        if let Some(start) = path.iter().position(|p| *p == node) {
+            let mut names: Vec<String> = path[start..]
+                .iter()
+                .map(|(s, o)| format!("{s}:{o}"))
+                .collect();
+            names.push(format!("{}:{}", node.0, node.1));
+            return Some(names.join(" -> "));
+        }
+        if path.len() > CALL_DEPTH_MAX + 1 {
+            return None; // deep enough; call_depth reports it
+        }
+        let op = self.operation(node.0, node.1).ok()?;
+        path.push(node);
+        for callee in self.callees(op) {
+            if let Some(cycle) = self.find_cycle(callee, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+
+    /// The longest chain of nested calls from any operation (no cycles assumed).
+    fn call_depth(&self) -> usize {
+        fn depth(s: &Scenario, node: (&str, &str), budget: usize) -> usize {
+            if budget == 0 {
+                return 1;
+            }
+            let Ok(op) = s.operation(node.0, node.1) else {
+                return 0;
+            };
+            s.callees(op)
+                .map(|c| 1 + depth(s, c, budget - 1))
+                .max()
+                .unwrap_or(0)
+        }
+        self.services
+            .iter()
+            .flat_map(|s| {
+                s.operations
+                    .iter()
+                    .map(move |o| depth(self, (&s.name, &o.name), CALL_DEPTH_MAX + 1))
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,1017 @@
+//! The discrete-event simulation of the mesh. Events run in (virtual time, sequence) order from
+//! one queue; each server request holds a worker from start to response, steps run in order,
+//! and calls carry the client policy (timeout, retries with backoff). Spans and logs are
+//! written as things happen.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::random::Random;
+use crate::scenario::{CallPolicy, FaultEffect, Scenario, ScenarioError, Step};
+use crate::telemetry::{
+    Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind, SpanStatus, Sym, Telemetry,
+    TraceId, Value,
+};
+use crate::time::{Duration, SimTime};
+
+/// Hard bound on events in one run; past it the run stops and says so (`truncated`).
+pub const EVENTS_PER_RUN_MAX: u64 = 50_000_000;
+/// One-way network delay between services, uniform in this range, in microseconds.
+const NETWORK_US: (u64, u64) = (200, 800);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InvId(u32);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct CallId(u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    Arrival,
+    Arrive(InvId),
+    WorkDone(InvId),
+    Response {
+        call: CallId,
+        attempt: u32,
+        status: u16,
+    },
+    Timeout {
+        call: CallId,
+        attempt: u32,
+    },
+    Retry(CallId),
+}
+
+/// A request being served by one instance.
+struct Invocation {
+    service: u16,
+    instance: u16,
+    operation: u16,
+    step: u16,
+    trace_id: TraceId,
+    span: u32,
+    /// The call attempt this answers; None for requests from outside the mesh.
+    caller: Option<(CallId, u32)>,
+    arrived: SimTime,
+    holds_worker: bool,
+    /// Set once the request has failed; the remaining steps are skipped.
+    failure: Option<u16>,
+}
+
+/// One call step of an invocation, across all its attempts.
+struct Call {
+    caller: InvId,
+    service: u16,
+    operation: u16,
+    policy: CallPolicy,
+    attempt: u32,
+    attempt_span: u32,
+    done: bool,
+}
+
+struct Instance {
+    busy: u16,
+    waiting: VecDeque<InvId>,
+}
+
+struct ServiceRuntime {
+    workers: u16,
+    queue_limit: u32,
+    instances: Vec<Instance>,
+    next_instance: u16,
+    operation_names: Vec<Sym>,
+}
+
+pub struct Simulation {
+    scenario: Scenario,
+    random: Random,
+    now: SimTime,
+    sequence: u64,
+    queue: BinaryHeap<Reverse<(SimTime, u64, Event)>>,
+    services: Vec<ServiceRuntime>,
+    invocations: Vec<Invocation>,
+    calls: Vec<Call>,
+    telemetry: Telemetry,
+    entry_weight_total: u64,
+    events: u64,
+    truncated: bool,
+    keys: Keys,
+}
+
+/// Attribute and message strings interned once.
+struct Keys {
+    route: Sym,
+    status_code: Sym,
+    peer_service: Sym,
+    retry_attempt: Sym,
+    error_type: Sym,
+    timeout: Sym,
+    duration_ms: Sym,
+    queue_wait_ms: Sym,
+    exception: Sym,
+}
+
+impl Simulation {
+    /// Prepares a run; Err lists every problem in the scenario.
+    pub fn new(scenario: Scenario, seed: u64) -> Result<Simulation, Vec<ScenarioError>> {
+        let errors = scenario.validate();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut telemetry = Telemetry::default();
+        let strings = &mut telemetry.strings;
+        let keys = Keys {
+            route: strings.intern("http.route"),
+            status_code: strings.intern("http.response.status_code"),
+            peer_service: strings.intern("peer.service"),
+            retry_attempt: strings.intern("retry.attempt"),
+            error_type: strings.intern("error.type"),
+            timeout: strings.intern("timeout"),
+            duration_ms: strings.intern("duration_ms"),
+            queue_wait_ms: strings.intern("queue_wait_ms"),
+            exception: strings.intern("exception"),
+        };
+        let services = scenario
+            .services
+            .iter()
+            .map(|s| ServiceRuntime {
+                workers: s.workers,
+                queue_limit: s.queue_limit,
+                instances: (0..s.instances)
+                    .map(|_| Instance {
+                        busy: 0,
+                        waiting: VecDeque::new(),
+                    })
+                    .collect(),
+                next_instance: 0,
+                operation_names: s
+                    .operations
+                    .iter()
+                    .map(|o| telemetry.strings.intern(&o.name))
+                    .collect(),
+            })
+            .collect();
+        telemetry.service_names = scenario
+            .services
+            .iter()
+            .map(|s| telemetry.strings.intern(&s.name))
+            .collect();
+        let entry_weight_total = scenario
+            .workload
+            .entries
+            .iter()
+            .map(|e| u64::from(e.weight))
+            .sum();
+        let mut sim = Simulation {
+            scenario,
+            random: Random::new(seed),
+            now: SimTime::ZERO,
+            sequence: 0,
+            queue: BinaryHeap::new(),
+            services,
+            invocations: Vec::new(),
+            calls: Vec::new(),
+            telemetry,
+            entry_weight_total,
+            events: 0,
+            truncated: false,
+            keys,
+        };
+        let first = sim.arrival_gap();
+        sim.schedule(first, Event::Arrival);
+        Ok(sim)
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// Whether the run hit EVENTS_PER_RUN_MAX and stopped early.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    pub fn events_processed(&self) -> u64 {
+        self.events
+    }
+
+    /// Runs every event at or before `until`, then sets the clock to `until`.
+    pub fn step_until(&mut self, until: SimTime) {
+        while let Some(Reverse((at, _, _))) = self.queue.peek() {
+            if *at > until {
+                break;
+            }
+            if self.events >= EVENTS_PER_RUN_MAX {
+                self.truncated = true;
+                self.queue.clear();
+                break;
+            }
+            let Some(Reverse((at, _, event))) = self.queue.pop() else {
+                break;
+            };
+            assert!(
+                at >= self.now,
+                "time ran backwards: {at:?} < {:?}",
+                self.now
+            );
+            self.now = at;
+            self.events += 1;
+            self.handle(event);
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs to the end: arrivals stop at the scenario's duration and every request finishes.
+    pub fn run(mut self) -> Telemetry {
+        self.step_until(SimTime(u64::MAX));
+        self.telemetry
+    }
+
+    fn schedule(&mut self, delay: Duration, event: Event) {
+        self.sequence += 1;
+        self.queue
+            .push(Reverse((self.now.after(delay), self.sequence, event)));
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Arrival => self.on_arrival(),
+            Event::Arrive(inv) => self.on_arrive(inv),
+            Event::WorkDone(inv) => {
+                self.invocations[inv.0 as usize].step += 1;
+                self.run_step(inv);
+            }
+            Event::Response {
+                call,
+                attempt,
+                status,
+            } => self.on_response(call, attempt, status),
+            Event::Timeout { call, attempt } => self.on_timeout(call, attempt),
+            Event::Retry(call) => {
+                self.calls[call.0 as usize].attempt += 1;
+                self.start_attempt(call);
+            }
+        }
+    }
+
+    fn arrival_gap(&mut self) -> Duration {
+        let mean_us = 1_000_000.0 / self.scenario.workload.rate_per_s;
+        Duration(self.random.exponential(mean_us) as u64 + 1)
+    }
+
+    fn on_arrival(&mut self) {
+        if self.now.0 >= self.scenario.duration_ms * 1_000 {
+            return;
+        }
+        let gap = self.arrival_gap();
+        self.schedule(gap, Event::Arrival);
+        let mut pick = self.random.below(self.entry_weight_total);
+        let entry = self
+            .scenario
+            .workload
+            .entries
+            .iter()
+            .find(|e| {
+                let w = u64::from(e.weight);
+                if pick < w {
+                    true
+                } else {
+                    pick -= w;
+                    false
+                }
+            })
+            .expect("weights sum to the total")
+            .clone();
+        let (service, operation) = self.resolve(&entry.service, &entry.operation);
+        let trace_id = TraceId(
+            (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
+        );
+        let inv = self.new_invocation(service, operation, trace_id, None, None);
+        self.schedule(Duration::ZERO, Event::Arrive(inv));
+    }
+
+    /// Service and operation indexes of names the scenario validated.
+    fn resolve(&self, service: &str, operation: &str) -> (u16, u16) {
+        let s = self
+            .scenario
+            .services
+            .iter()
+            .position(|s| s.name == service)
+            .expect("validated");
+        let o = self.scenario.services[s]
+            .operations
+            .iter()
+            .position(|o| o.name == operation)
+            .expect("validated");
+        (s as u16, o as u16)
+    }
+
+    fn new_span_id(&mut self) -> SpanId {
+        SpanId(self.random.next_u64() | 1) // never zero: zero means "no parent" on the wire
+    }
+
+    fn open_span(
+        &mut self,
+        trace_id: TraceId,
+        parent: Option<SpanId>,
+        service: u16,
+        instance: u16,
+        operation: Sym,
+        kind: SpanKind,
+    ) -> u32 {
+        let span_id = self.new_span_id();
+        let index = self.telemetry.spans.len() as u32;
+        self.telemetry.spans.push(Span {
+            trace_id,
+            span_id,
+            parent,
+            service: ServiceId(service),
+            instance,
+            operation,
+            kind,
+            start: self.now,
+            end: None,
+            status: SpanStatus::Unset,
+            attributes: Vec::new(),
+            events: Vec::new(),
+        });
+        index
+    }
+
+    fn new_invocation(
+        &mut self,
+        service: u16,
+        operation: u16,
+        trace_id: TraceId,
+        parent: Option<SpanId>,
+        caller: Option<(CallId, u32)>,
+    ) -> InvId {
+        let runtime = &mut self.services[usize::from(service)];
+        let instance = runtime.next_instance;
+        runtime.next_instance = (instance + 1) % runtime.instances.len() as u16;
+        let name = runtime.operation_names[usize::from(operation)];
+        let span = self.open_span(trace_id, parent, service, instance, name, SpanKind::Server);
+        let route = self.keys.route;
+        self.telemetry.spans[span as usize]
+            .attributes
+            .push((route, Value::Str(name)));
+        let id = InvId(self.invocations.len() as u32);
+        self.invocations.push(Invocation {
+            service,
+            instance,
+            operation,
+            step: 0,
+            trace_id,
+            span,
+            caller,
+            arrived: self.now,
+            holds_worker: false,
+            failure: None,
+        });
+        id
+    }
+
+    fn on_arrive(&mut self, inv: InvId) {
+        let (service, instance) = {
+            let i = &self.invocations[inv.0 as usize];
+            (usize::from(i.service), usize::from(i.instance))
+        };
+        let runtime = &mut self.services[service];
+        let workers = runtime.workers;
+        let queue_limit = runtime.queue_limit as usize;
+        let slot = &mut runtime.instances[instance];
+        if slot.busy < workers {
+            self.start(inv);
+        } else if slot.waiting.len() < queue_limit {
+            slot.waiting.push_back(inv);
+        } else {
+            self.invocations[inv.0 as usize].failure = Some(503);
+            self.complete(inv);
+        }
+    }
+
+    fn start(&mut self, inv: InvId) {
+        let i = &mut self.invocations[inv.0 as usize];
+        i.holds_worker = true;
+        let slot = &mut self.services[usize::from(i.service)].instances[usize::from(i.instance)];
+        slot.busy += 1;
+        assert!(
+            slot.busy <= self.services[usize::from(i.service)].workers,
+            "worker limit exceeded"
+        );
+        self.run_step(inv);
+    }
+
+    fn run_step(&mut self, inv: InvId) {
+        let i = &self.invocations[inv.0 as usize];
+        let steps = &self.scenario.services[usize::from(i.service)].operations
+            [usize::from(i.operation)]
+        .steps;
+        if i.failure.is_some() || usize::from(i.step) >= steps.len() {
+            self.complete(inv);
+            return;
+        }
+        match steps[usize::from(i.step)].clone() {
+            Step::Work { p50_ms, p99_ms } => {
+                let ms = self.random.log_normal(p50_ms, p99_ms);
+                let extra_ms = self.active_latency(i.service, i.instance);
+                let us = (ms * 1_000.0) as u64 + extra_ms * 1_000;
+                self.schedule(Duration(us), Event::WorkDone(inv));
+            }
+            Step::Call {
+                service,
+                operation,
+                policy,
+            } => {
+                let (service, operation) = self.resolve(&service, &operation);
+                let call = CallId(self.calls.len() as u32);
+                self.calls.push(Call {
+                    caller: inv,
+                    service,
+                    operation,
+                    policy,
+                    attempt: 0,
+                    attempt_span: 0,
+                    done: false,
+                });
+                self.start_attempt(call);
+            }
+        }
+    }
+
+    /// Faults in force now on one instance.
+    fn active_faults(&self, service: u16, instance: u16) -> impl Iterator<Item = &FaultEffect> {
+        let name = &self.scenario.services[usize::from(service)].name;
+        let now_ms = self.now.0 / 1_000;
+        self.scenario
+            .faults
+            .iter()
+            .filter(move |f| {
+                &f.service == name
+                    && f.instance.is_none_or(|i| i == instance)
+                    && f.from_ms <= now_ms
+                    && now_ms < f.until_ms
+            })
+            .map(|f| &f.effect)
+    }
+
+    fn active_latency(&self, service: u16, instance: u16) -> u64 {
+        self.active_faults(service, instance)
+            .map(|f| match f {
+                FaultEffect::Latency { extra_ms } => *extra_ms,
+                FaultEffect::ErrorRate { .. } => 0,
+            })
+            .sum()
+    }
+
+    fn network_delay(&mut self) -> Duration {
+        Duration(NETWORK_US.0 + self.random.below(NETWORK_US.1 - NETWORK_US.0))
+    }
+
+    fn start_attempt(&mut self, call: CallId) {
+        let c = &self.calls[call.0 as usize];
+        let (caller, service, operation, attempt, timeout_ms) = (
+            c.caller,
+            c.service,
+            c.operation,
+            c.attempt,
+            c.policy.timeout_ms,
+        );
+        let parent_inv = &self.invocations[caller.0 as usize];
+        let (trace_id, parent_span, caller_service, caller_instance) = (
+            parent_inv.trace_id,
+            self.telemetry.spans[parent_inv.span as usize].span_id,
+            parent_inv.service,
+            parent_inv.instance,
+        );
+        let name = self.services[usize::from(service)].operation_names[usize::from(operation)];
+        let span = self.open_span(
+            trace_id,
+            Some(parent_span),
+            caller_service,
+            caller_instance,
+            name,
+            SpanKind::Client,
+        );
+        let peer = self.telemetry.service_names[usize::from(service)];
+        let attrs = &mut self.telemetry.spans[span as usize].attributes;
+        attrs.push((self.keys.peer_service, Value::Str(peer)));
+        if attempt > 0 {
+            attrs.push((self.keys.retry_attempt, Value::Int(i64::from(attempt))));
+        }
+        self.calls[call.0 as usize].attempt_span = span;
+        let client_span_id = self.telemetry.spans[span as usize].span_id;
+        let child = self.new_invocation(
+            service,
+            operation,
+            trace_id,
+            Some(client_span_id),
+            Some((call, attempt)),
+        );
+        let delay = self.network_delay();
+        // The child's span starts when the request reaches it, after the network hop.
+        let child_span = self.invocations[child.0 as usize].span as usize;
+        self.telemetry.spans[child_span].start = self.now.after(delay);
+        self.invocations[child.0 as usize].arrived = self.now.after(delay);
+        self.schedule(delay, Event::Arrive(child));
+        if let Some(ms) = timeout_ms {
+            self.schedule(Duration::from_ms(ms), Event::Timeout { call, attempt });
+        }
+    }
+
+    fn on_response(&mut self, call: CallId, attempt: u32, status: u16) {
+        let c = &self.calls[call.0 as usize];
+        if c.done || c.attempt != attempt {
+            return; // the caller gave up on this attempt already: a late answer nobody reads
+        }
+        let span = c.attempt_span as usize;
+        let key = self.keys.status_code;
+        let s = &mut self.telemetry.spans[span];
+        s.end = Some(self.now);
+        s.attributes.push((key, Value::Int(i64::from(status))));
+        if status < 500 {
+            s.status = SpanStatus::Unset;
+            self.calls[call.0 as usize].done = true;
+            let caller = self.calls[call.0 as usize].caller;
+            self.invocations[caller.0 as usize].step += 1;
+            self.run_step(caller);
+        } else {
+            s.status = SpanStatus::Error;
+            self.attempt_failed(call, status, "error");
+        }
+    }
+
+    fn on_timeout(&mut self, call: CallId, attempt: u32) {
+        let c = &self.calls[call.0 as usize];
+        if c.done || c.attempt != attempt {
+            return;
+        }
+        let span = c.attempt_span as usize;
+        let timeout_ms = c.policy.timeout_ms.unwrap_or_default();
+        let (key, timeout, exception) =
+            (self.keys.error_type, self.keys.timeout, self.keys.exception);
+        let s = &mut self.telemetry.spans[span];
+        s.end = Some(self.now);
+        s.status = SpanStatus::Error;
+        s.attributes.push((key, Value::Str(timeout)));
+        let message = self.telemetry.strings.intern("deadline exceeded");
+        let message_key = self.telemetry.strings.intern("exception.message");
+        let timeout_key = self.telemetry.strings.intern("timeout_ms");
+        self.telemetry.spans[span].events.push(SpanEvent {
+            time: self.now,
+            name: exception,
+            attributes: vec![
+                (message_key, Value::Str(message)),
+                (timeout_key, Value::Int(timeout_ms as i64)),
+            ],
+        });
+        self.attempt_failed(call, 504, "timeout");
+    }
+
+    /// After a failed attempt: retry with backoff if the policy allows, else fail the caller.
+    fn attempt_failed(&mut self, call: CallId, status: u16, reason: &str) {
+        let c = &self.calls[call.0 as usize];
+        let (caller, attempt, policy, service) = (c.caller, c.attempt, c.policy.clone(), c.service);
+        let inv = &self.invocations[caller.0 as usize];
+        let (trace_id, span_id) = (
+            inv.trace_id,
+            self.telemetry.spans[inv.span as usize].span_id,
+        );
+        let (caller_service, caller_instance) = (inv.service, inv.instance);
+        let peer = self.telemetry.service_names[usize::from(service)];
+        let reason = self.telemetry.strings.intern(reason);
+        let mut fields = vec![
+            (self.keys.peer_service, Value::Str(peer)),
+            (self.keys.error_type, Value::Str(reason)),
+            (self.keys.retry_attempt, Value::Int(i64::from(attempt))),
+        ];
+        if attempt < policy.retries {
+            let exponent = attempt.min(20);
+            let backoff_ms = policy
+                .backoff_base_ms
+                .saturating_mul(1 << exponent)
+                .min(policy.backoff_max_ms);
+            let wait_us = if policy.jitter {
+                self.random.below(backoff_ms * 1_000 + 1)
+            } else {
+                backoff_ms * 1_000
+            };
+            let backoff_key = self.telemetry.strings.intern("backoff_ms");
+            fields.push((backoff_key, Value::Int((wait_us / 1_000) as i64)));
+            self.log(
+                caller_service,
+                caller_instance,
+                Level::Warn,
+                Some((trace_id, span_id)),
+                "call failed, retrying",
+                fields,
+            );
+            self.schedule(Duration(wait_us), Event::Retry(call));
+        } else {
+            self.calls[call.0 as usize].done = true;
+            self.log(
+                caller_service,
+                caller_instance,
+                Level::Error,
+                Some((trace_id, span_id)),
+                "call failed, giving up",
+                fields,
+            );
+            // A timed-out dependency makes a gateway timeout; a failed one a bad gateway.
+            self.invocations[caller.0 as usize].failure =
+                Some(if status == 504 { 504 } else { 502 });
+            self.complete(caller);
+        }
+    }
+
+    fn complete(&mut self, inv: InvId) {
+        let i = &self.invocations[inv.0 as usize];
+        let (service, instance) = (i.service, i.instance);
+        let mut status = i.failure.unwrap_or(200);
+        if status == 200 {
+            let rate: f64 = self
+                .active_faults(service, instance)
+                .map(|f| match f {
+                    FaultEffect::ErrorRate { rate } => *rate,
+                    FaultEffect::Latency { .. } => 0.0,
+                })
+                .fold(0.0, f64::max);
+            if rate > 0.0 && self.random.chance(rate) {
+                status = 500;
+            }
+        }
+        let i = &self.invocations[inv.0 as usize];
+        let (trace_id, span, caller, arrived, holds_worker) = (
+            i.trace_id,
+            i.span as usize,
+            i.caller,
+            i.arrived,
+            i.holds_worker,
+        );
+        let key = self.keys.status_code;
+        let s = &mut self.telemetry.spans[span];
+        s.end = Some(self.now);
+        s.status = if status >= 500 {
+            SpanStatus::Error
+        } else {
+            SpanStatus::Unset
+        };
+        s.attributes.push((key, Value::Int(i64::from(status))));
+        let (span_id, operation) = (s.span_id, s.operation);
+        let elapsed = self.now.since(arrived);
+        let (level, message) = match status {
+            503 => (Level::Warn, "request rejected, queue full"),
+            s if s >= 500 => (Level::Error, "request failed"),
+            _ => (Level::Info, "request completed"),
+        };
+        let fields = vec![
+            (self.keys.route, Value::Str(operation)),
+            (self.keys.status_code, Value::Int(i64::from(status))),
+            (
+                self.keys.duration_ms,
+                Value::Int((elapsed.0 / 1_000) as i64),
+            ),
+        ];
+        self.log(
+            service,
+            instance,
+            level,
+            Some((trace_id, span_id)),
+            message,
+            fields,
+        );
+        if holds_worker {
+            self.release_worker(service, instance);
+        }
+        if let Some((call, attempt)) = caller {
+            let delay = self.network_delay();
+            self.schedule(
+                delay,
+                Event::Response {
+                    call,
+                    attempt,
+                    status,
+                },
+            );
+        }
+    }
+
+    fn release_worker(&mut self, service: u16, instance: u16) {
+        let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];
+        assert!(slot.busy > 0, "released a worker nobody held");
+        slot.busy -= 1;
+        if let Some(next) = slot.waiting.pop_front() {
+            let waited = self.now.since(self.invocations[next.0 as usize].arrived);
+            let span = self.invocations[next.0 as usize].span as usize;
+            let key = self.keys.queue_wait_ms;
+            self.telemetry.spans[span]
+                .attributes
+                .push((key, Value::Int((waited.0 / 1_000) as i64)));
+            self.start(next);
+        }
+    }
+
+    fn log(
+        &mut self,
+        service: u16,
+        instance: u16,
+        level: Level,
+        context: Option<(TraceId, SpanId)>,
+        message: &str,
+        fields: Vec<(Sym, Value)>,
+    ) {
+        let message = self.telemetry.strings.intern(message);
+        self.telemetry.logs.push(LogLine {
+            time: self.now,
+            service: ServiceId(service),
+            instance,
+            level,
+            trace_id: context.map(|c| c.0),
+            span_id: context.map(|c| c.1),
+            message,
+            fields,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::mesh::default_mesh;
+    use crate::scenario::FaultSpec;
+
+    fn run(scenario: &Scenario, seed: u64) -> Telemetry {
+        crate::run(scenario, seed).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn server_spans<'a>(t: &'a Telemetry, service: &str) -> impl Iterator<Item = &'a Span> {
+        let id = t
+            .service_names
+            .iter()
+            .position(|s| t.text(*s) == service)
+            .expect("service") as u16;
+        t.spans
+            .iter()
+            .filter(move |s| s.kind == SpanKind::Server && s.service == ServiceId(id))
+    }
+
+    fn duration_us(s: &Span) -> u64 {
+        s.end.expect("ended").since(s.start).0
+    }
+
+    fn p99(mut values: Vec<u64>) -> u64 {
+        values.sort_unstable();
+        values[(values.len() * 99 / 100).min(values.len() - 1)]
+    }
+
+    fn status(t: &Telemetry, s: &Span) -> i64 {
+        let key = t.strings.lookup("http.response.status_code").unwrap();
+        s.attributes
+            .iter()
+            .find_map(|(k, v)| match v {
+                Value::Int(n) if *k == key => Some(*n),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_bytes() {
+        let scenario = default_mesh(50.0, 5_000);
+        let a = run(&scenario, 7).digest_hex();
+        assert_eq!(a, run(&scenario, 7).digest_hex());
+        assert_ne!(a, run(&scenario, 8).digest_hex());
+    }
+
+    #[test]
+    fn every_span_ends_inside_its_trace_with_its_parent_present() {
+        for seed in 0..5 {
+            let t = run(&default_mesh(100.0, 3_000), seed);
+            assert!(
+                t.spans.len() > 1_000,
+                "seed {seed}: {} spans",
+                t.spans.len()
+            );
+            let mut by_trace: BTreeMap<TraceId, BTreeMap<SpanId, &Span>> = BTreeMap::new();
+            for s in &t.spans {
+                by_trace.entry(s.trace_id).or_default().insert(s.span_id, s);
+            }
+            for s in &t.spans {
+                let end = s
+                    .end
+                    .unwrap_or_else(|| panic!("seed {seed}: open span {s:?}"));
+                assert!(end >= s.start, "seed {seed}: {s:?}");
+                if let Some(parent) = s.parent {
+                    let p = by_trace[&s.trace_id]
+                        .get(&parent)
+                        .unwrap_or_else(|| panic!("seed {seed}: orphan {s:?}"));
+                    // A child may outlive a parent that timed out, so only the starts are ordered.
+                    assert!(p.start <= s.start, "seed {seed}: {s:?} starts before {p:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_server_span_has_one_completion_log_line_in_its_trace() {
+        let t = run(&default_mesh(50.0, 2_000), 3);
+        let servers = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server)
+            .count();
+        let request_lines = t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message).starts_with("request "))
+            .count();
+        assert_eq!(servers, request_lines);
+        assert!(t.logs.iter().all(|l| l.trace_id.is_some()));
+    }
+
+    #[test]
+    fn a_healthy_mesh_answers_nearly_everything() {
+        let t = run(&default_mesh(50.0, 10_000), 1);
+        let roots: Vec<&Span> = t.spans.iter().filter(|s| s.parent.is_none()).collect();
+        let failed = roots
+            .iter()
+            .filter(|s| s.status == SpanStatus::Error)
+            .count();
+        assert!(roots.len() > 400, "{} requests", roots.len());
+        assert!(
+            failed * 100 <= roots.len(),
+            "{failed} of {} failed",
+            roots.len()
+        );
+    }
+
+    #[test]
+    fn latency_fault_shows_in_the_targets_spans_inside_its_window_only() {
+        let mut scenario = default_mesh(50.0, 20_000);
+        scenario.faults.push(FaultSpec {
+            service: "database".into(),
+            instance: None,
+            from_ms: 10_000,
+            until_ms: 20_000,
+            effect: FaultEffect::Latency { extra_ms: 150 },
+        });
+        let t = run(&scenario, 11);
+        let (before, during): (Vec<&Span>, Vec<&Span>) =
+            server_spans(&t, "database").partition(|s| s.start.0 < 10_000_000);
+        let p99_before = p99(before.iter().map(|s| duration_us(s)).collect());
+        let p99_during = p99(during.iter().map(|s| duration_us(s)).collect());
+        assert!(p99_before < 40_000, "{p99_before}");
+        assert!(p99_during > 150_000, "{p99_during}");
+        // The symptom climbs: callers of the database time out (its clients allow 200 ms).
+        let gateway_errors_during = server_spans(&t, "gateway")
+            .filter(|s| s.start.0 >= 10_000_000 && s.status == SpanStatus::Error)
+            .count();
+        assert!(gateway_errors_during > 0);
+    }
+
+    #[test]
+    fn error_rate_fault_concentrates_errors_on_its_instance() {
+        let mut scenario = default_mesh(80.0, 10_000);
+        scenario.faults.push(FaultSpec {
+            service: "orders".into(),
+            instance: Some(1),
+            from_ms: 0,
+            until_ms: 10_000,
+            effect: FaultEffect::ErrorRate { rate: 0.5 },
+        });
+        let t = run(&scenario, 5);
+        let mut errors_by_instance = [0u32; 3];
+        let mut total_by_instance = [0u32; 3];
+        for s in server_spans(&t, "orders") {
+            total_by_instance[usize::from(s.instance)] += 1;
+            if status(&t, s) == 500 {
+                errors_by_instance[usize::from(s.instance)] += 1;
+            }
+        }
+        assert_eq!(
+            errors_by_instance[0] + errors_by_instance[2],
+            0,
+            "{errors_by_instance:?}"
+        );
+        let share = f64::from(errors_by_instance[1]) / f64::from(total_by_instance[1]);
+        assert!((0.4..0.6).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn retries_carry_their_attempt_number_and_a_warning() {
+        let mut scenario = default_mesh(50.0, 5_000);
+        scenario.faults.push(FaultSpec {
+            service: "auth".into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 5_000,
+            effect: FaultEffect::ErrorRate { rate: 0.3 },
+        });
+        let t = run(&scenario, 2);
+        let attempt = t.strings.lookup("retry.attempt").unwrap();
+        let retried = t
+            .spans
+            .iter()
+            .filter(|s| {
+                s.kind == SpanKind::Client && s.attributes.iter().any(|(k, _)| *k == attempt)
+            })
+            .count();
+        let warnings = t
+            .logs
+            .iter()
+            .filter(|l| l.level == Level::Warn && t.text(l.message) == "call failed, retrying")
+            .count();
+        assert!(retried > 10);
+        assert_eq!(retried, warnings);
+    }
+
+    #[test]
+    fn a_missing_timeout_exhausts_workers_upstream() {
+        let mut scenario = default_mesh(60.0, 20_000);
+        // orders waits on payments with no timeout; payments gets 5 s slower.
+        for op in &mut scenario.services[2].operations {
+            for step in &mut op.steps {
+                if let Step::Call {
+                    service, policy, ..
+                } = step
+                {
+                    if service == "payments" {
+                        policy.timeout_ms = None;
+                    }
+                }
+            }
+        }
+        scenario.faults.push(FaultSpec {
+            service: "payments".into(),
+            instance: None,
+            from_ms: 5_000,
+            until_ms: 20_000,
+            effect: FaultEffect::Latency { extra_ms: 5_000 },
+        });
+        let t = run(&scenario, 4);
+        // The reads (GET) never touch payments, yet they fail once orders' workers are all held.
+        let get = t.strings.lookup("GET /orders/{id}").unwrap();
+        let failed_reads = server_spans(&t, "gateway")
+            .filter(|s| {
+                s.operation == get && s.start.0 > 10_000_000 && s.status == SpanStatus::Error
+            })
+            .count();
+        let rejected = server_spans(&t, "orders")
+            .filter(|s| status(&t, s) == 503)
+            .count();
+        assert!(rejected > 50, "orders rejected {rejected}");
+        assert!(failed_reads > 50, "failed reads {failed_reads}");
+    }
+
+    #[test]
+    fn bad_scenarios_name_the_field() {
+        let mut scenario = default_mesh(10.0, 1_000);
+        scenario.services[0].operations[0].steps.push(Step::Call {
+            service: "ledger".into(),
+            operation: "post".into(),
+            policy: CallPolicy::default(),
+        });
+        scenario.faults.push(FaultSpec {
+            service: "orders".into(),
+            instance: Some(9),
+            from_ms: 5,
+            until_ms: 1,
+            effect: FaultEffect::ErrorRate { rate: 2.0 },
+        });
+        let errors: Vec<String> = Simulation::new(scenario, 1)
+            .err()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "`services[0].operations[0].steps[3].service`: no service is named `ledger`",
+                "`faults[0].instance`: `orders` has 3 instances",
+                "`faults[0].until_ms`: must be after from_ms",
+                "`faults[0].effect.rate`: must be between 0 and 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn call_cycles_are_rejected() {
+        let mut scenario = default_mesh(10.0, 1_000);
+        scenario.services[7].operations[0].steps.push(Step::Call {
+            service: "auth".into(),
+            operation: "verify".into(),
+            policy: CallPolicy::default(),
+        });
+        let errors = Simulation::new(scenario, 1).err().unwrap();
+        assert_eq!(
+            errors[0].to_string(),
+            "`services`: calls form a cycle: auth:verify -> cache:get -> auth:verify"
+        );
+    }
+}

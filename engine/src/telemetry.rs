@@ -1,0 +1,251 @@
+//! What a run emits, in the OpenTelemetry model: spans (with attributes and events) and
+//! structured log lines, with strings interned. Also the canonical encoding of it all and its
+//! SHA-256 digest, which tests pin to prove runs are byte-identical natively and in wasm.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::time::SimTime;
+
+/// 16-byte trace id, shown as 32 lower-case hex digits (W3C trace context).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TraceId(pub u128);
+
+/// 8-byte span id, shown as 16 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SpanId(pub u64);
+
+/// Index of a service in the scenario's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceId(pub u16);
+
+/// An interned string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sym(pub u32);
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanKind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanStatus {
+    Unset,
+    Ok,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(Sym),
+    Int(i64),
+    Bool(bool),
+}
+
+/// Something that happened at an instant inside a span: a retry, a timeout, an exception.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanEvent {
+    pub time: SimTime,
+    pub name: Sym,
+    pub attributes: Vec<(Sym, Value)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent: Option<SpanId>,
+    pub service: ServiceId,
+    pub instance: u16,
+    pub operation: Sym,
+    pub kind: SpanKind,
+    pub start: SimTime,
+    /// None while the span is still open (only seen mid-run, through `step_until`).
+    pub end: Option<SimTime>,
+    pub status: SpanStatus,
+    pub attributes: Vec<(Sym, Value)>,
+    pub events: Vec<SpanEvent>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One structured log line: a message plus typed fields, tied to a trace when there is one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    pub time: SimTime,
+    pub service: ServiceId,
+    pub instance: u16,
+    pub level: Level,
+    pub trace_id: Option<TraceId>,
+    pub span_id: Option<SpanId>,
+    pub message: Sym,
+    pub fields: Vec<(Sym, Value)>,
+}
+
+/// Interns strings so each distinct one is stored once; symbols are numbered in first-seen
+/// order, which is deterministic because the simulation is.
+#[derive(Default, Debug, Clone)]
+pub struct Strings {
+    by_text: BTreeMap<String, Sym>,
+    texts: Vec<String>,
+}
+
+impl Strings {
+    pub fn intern(&mut self, text: &str) -> Sym {
+        if let Some(sym) = self.by_text.get(text) {
+            return *sym;
+        }
+        let sym = Sym(u32::try_from(self.texts.len()).expect("fewer than 2^32 distinct strings"));
+        self.texts.push(text.to_string());
+        self.by_text.insert(text.to_string(), sym);
+        sym
+    }
+
+    pub fn get(&self, sym: Sym) -> &str {
+        self.texts.get(sym.0 as usize).map_or("", String::as_str)
+    }
+
+    pub fn lookup(&self, text: &str) -> Option<Sym> {
+        self.by_text.get(text).copied()
+    }
+}
+
+/// Everything one run emitted, in the order it happened.
+#[derive(Default, Debug, Clone)]
+pub struct Telemetry {
+    pub strings: Strings,
+    pub service_names: Vec<Sym>,
+    pub spans: Vec<Span>,
+    pub logs: Vec<LogLine>,
+}
+
+impl Telemetry {
+    pub fn service_name(&self, id: ServiceId) -> &str {
+        self.service_names
+            .get(usize::from(id.0))
+            .map_or("", |s| self.strings.get(*s))
+    }
+
+    pub fn text(&self, sym: Sym) -> &str {
+        self.strings.get(sym)
+    }
+
+    /// SHA-256 of the canonical encoding: every span then every log line, fields in order,
+    /// strings as their UTF-8 bytes (not symbols, so interning order cannot hide a change).
+    pub fn digest_hex(&self) -> String {
+        let mut h = Canonical {
+            hash: Sha256::new(),
+            strings: &self.strings,
+        };
+        h.u64(self.spans.len() as u64);
+        for s in &self.spans {
+            h.bytes(&s.trace_id.0.to_le_bytes());
+            h.u64(s.span_id.0);
+            h.u64(s.parent.map_or(0, |p| p.0));
+            h.text(self.service_names[usize::from(s.service.0)]);
+            h.u64(u64::from(s.instance));
+            h.text(s.operation);
+            h.u64(s.kind as u64);
+            h.u64(s.start.0);
+            h.u64(s.end.map_or(u64::MAX, |e| e.0));
+            h.u64(s.status as u64);
+            h.attributes(&s.attributes);
+            h.u64(s.events.len() as u64);
+            for e in &s.events {
+                h.u64(e.time.0);
+                h.text(e.name);
+                h.attributes(&e.attributes);
+            }
+        }
+        h.u64(self.logs.len() as u64);
+        for l in &self.logs {
+            h.u64(l.time.0);
+            h.text(self.service_names[usize::from(l.service.0)]);
+            h.u64(u64::from(l.instance));
+            h.u64(l.level as u64);
+            h.bytes(&l.trace_id.map_or(0, |t| t.0).to_le_bytes());
+            h.u64(l.span_id.map_or(0, |s| s.0));
+            h.text(l.message);
+            h.attributes(&l.fields);
+        }
+        h.hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+struct Canonical<'a> {
+    hash: Sha256,
+    strings: &'a Strings,
+}
+
+impl Canonical<'_> {
+    fn bytes(&mut self, b: &[u8]) {
+        self.hash.update(b);
+    }
+    fn u64(&mut self, n: u64) {
+        self.hash.update(n.to_le_bytes());
+    }
+    fn text(&mut self, sym: Sym) {
+        let t = self.strings.get(sym);
+        self.u64(t.len() as u64);
+        self.hash.update(t.as_bytes());
+    }
+    fn attributes(&mut self, attributes: &[(Sym, Value)]) {
+        self.u64(attributes.len() as u64);
+        for (k, v) in attributes {
+            self.text(*k);
+            match v {
+                Value::Str(s) => {
+                    self.u64(0);
+                    self.text(*s);
+                }
+                Value::Int(i) => {
+                    self.u64(1);
+                    self.bytes(&i.to_le_bytes());
+                }
+                Value::Bool(b) => {
+                    self.u64(2);
+                    self.u64(u64::from(*b));
+                }
+            }
+        }
+    }
+}
