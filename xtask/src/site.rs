@@ -13,6 +13,11 @@ use crate::toolchain;
 pub fn dist() -> Result<PathBuf, String> {
     let wasm = toolchain::wasm_toolchain()?;
     toolchain::ensure_web_tools()?;
+    dist_with(&wasm)
+}
+
+/// Builds `dist/` with a toolchain already found and the web tools already installed.
+pub fn dist_with(wasm: &toolchain::WasmToolchain) -> Result<PathBuf, String> {
     let root = process::workspace_root();
     let mut cmd = Command::new("trunk");
     cmd.current_dir(&root)

@@ -117,12 +117,20 @@ pub fn run() -> Result<(), String> {
         }
     });
     let mut dist = None;
+    let mut wasm = None;
     step("wasm build", &mut || {
-        dist = Some(crate::site::dist()?);
+        let toolchain = crate::toolchain::wasm_toolchain()?;
+        crate::toolchain::ensure_web_tools()?;
+        dist = Some(crate::site::dist_with(&toolchain)?);
+        wasm = Some(toolchain);
         Ok(Counts {
             passed: 1,
             failed: 0,
         })
+    });
+    step("wasm tests", &mut || match &wasm {
+        Some(toolchain) => wasm_tests(&root, toolchain),
+        None => Err("skipped: no wasm toolchain".into()),
     });
     step("browser tests", &mut || match &dist {
         Some(dist) => crate::e2e::run_browser_tests(dist),
@@ -152,6 +160,34 @@ pub fn run() -> Result<(), String> {
     } else {
         // Empty: the summary above is the last word, so main adds nothing after it.
         Err(String::new())
+    }
+}
+
+/// The determinism tests compiled to wasm and run in node by wasm-bindgen-test-runner; they
+/// assert the same pinned digests as the native run.
+fn wasm_tests(
+    root: &std::path::Path,
+    toolchain: &crate::toolchain::WasmToolchain,
+) -> Result<Counts, String> {
+    let mut counts = Counts::default();
+    let mut cmd = Command::new(&toolchain.cargo);
+    cmd.current_dir(root)
+        .args(["test", "-p", "faultline-tests", "--test", "determinism"])
+        .args(["--target", crate::toolchain::WASM_TARGET])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        );
+    toolchain.apply(&mut cmd);
+    let outcome = run_watching(&mut cmd, |line| counts.read_cargo_line(line));
+    match outcome {
+        Ok(()) if counts.passed > 0 => Ok(counts),
+        Ok(()) => Err("the wasm tests ran no test".into()),
+        Err(e) if counts.failed > 0 => {
+            println!("xtask: {e}");
+            Ok(counts)
+        }
+        Err(e) => Err(e),
     }
 }
 

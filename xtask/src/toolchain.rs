@@ -16,10 +16,12 @@ const DEBIAN_PACKAGES: [&str; 4] = ["rustc-web", "cargo-web", "rust-web-src", "l
 const DEBIAN_WASM_LD: &str = "/usr/lib/llvm-19/bin/wasm-ld";
 
 /// Environment under which `cargo build --target wasm32-unknown-unknown` works.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WasmToolchain {
     /// Extra variables for every command that builds wasm (cargo, trunk).
     pub env: Vec<(String, String)>,
+    /// The cargo that drives such a build (Debian's for build-std, else the one running xtask).
+    pub cargo: String,
     /// Human name of the route taken, for the log.
     pub route: &'static str,
 }
@@ -42,6 +44,7 @@ pub fn wasm_toolchain() -> Result<WasmToolchain, String> {
             println!("xtask: found it; building with the active toolchain");
             return Ok(WasmToolchain {
                 env: vec![],
+                cargo: process::cargo(),
                 route: "active toolchain",
             });
         }
@@ -55,6 +58,7 @@ pub fn wasm_toolchain() -> Result<WasmToolchain, String> {
                 Bounded::Succeeded if has_wasm_std() => {
                     return Ok(WasmToolchain {
                         env: vec![],
+                        cargo: process::cargo(),
                         route: "rustup target",
                     });
                 }
@@ -121,6 +125,7 @@ fn debian_toolchain() -> Result<WasmToolchain, String> {
                 DEBIAN_WASM_LD.into(),
             ),
         ],
+        cargo: "/usr/bin/cargo".into(),
         route: "Debian rustc-web + build-std",
     })
 }
