@@ -2,6 +2,7 @@
 //! Pure Rust with no IO, no wall clock and no browser crates, so that the same scenario and seed
 //! give the same bytes natively and in wasm. The browser app and the CLI are thin shells over it.
 
+pub mod edge;
 pub mod mesh;
 pub mod random;
 pub mod scenario;

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::edge::{BreakerPolicy, BulkheadPolicy};
+
 /// A whole simulated world. `Simulation::new` accepts only a scenario that validates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +68,10 @@ pub struct CallPolicy {
     pub backoff_max_ms: u64,
     /// Full jitter: wait a uniform time between zero and the backoff.
     pub jitter: bool,
+    /// A circuit breaker per caller instance on this edge; None for no breaker.
+    pub breaker: Option<BreakerPolicy>,
+    /// A bulkhead per caller instance on this edge; None for unlimited concurrency.
+    pub bulkhead: Option<BulkheadPolicy>,
 }
 
 impl Default for CallPolicy {
@@ -76,6 +82,8 @@ impl Default for CallPolicy {
             backoff_base_ms: 50,
             backoff_max_ms: 2_000,
             jitter: true,
+            breaker: None,
+            bulkhead: None,
         }
     }
 }
@@ -224,6 +232,40 @@ impl Scenario {
                                 bad(
                                     format!("{at}.policy.timeout_ms"),
                                     "must be positive, or absent for none".into(),
+                                );
+                            }
+                            if let Some(b) = &policy.breaker {
+                                let at = format!("{at}.policy.breaker");
+                                if b.consecutive_failures == 0 && b.failure_rate == 0.0 {
+                                    bad(
+                                        at.clone(),
+                                        "set consecutive_failures or failure_rate".into(),
+                                    );
+                                }
+                                if !(0.0..=1.0).contains(&b.failure_rate) {
+                                    bad(
+                                        format!("{at}.failure_rate"),
+                                        "must be between 0 and 1".into(),
+                                    );
+                                }
+                                if b.open_ms == 0 {
+                                    bad(format!("{at}.open_ms"), "must be positive".into());
+                                }
+                                if b.half_open_probes == 0 {
+                                    bad(
+                                        format!("{at}.half_open_probes"),
+                                        "must be at least 1".into(),
+                                    );
+                                }
+                            }
+                            if policy
+                                .bulkhead
+                                .as_ref()
+                                .is_some_and(|b| b.max_concurrent == 0)
+                            {
+                                bad(
+                                    format!("{at}.policy.bulkhead.max_concurrent"),
+                                    "must be at least 1".into(),
                                 );
                             }
                             if policy.backoff_base_ms > policy.backoff_max_ms {

@@ -4,8 +4,9 @@
 //! written as things happen.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
+use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::random::Random;
 use crate::scenario::{CallPolicy, FaultEffect, Scenario, ScenarioError, Step};
 use crate::telemetry::{
@@ -38,6 +39,12 @@ enum Event {
         call: CallId,
         attempt: u32,
     },
+    /// An attempt refused on the client side, without reaching the network.
+    Refused {
+        call: CallId,
+        attempt: u32,
+        reason: Refusal,
+    },
     Retry(CallId),
 }
 
@@ -66,6 +73,39 @@ struct Call {
     attempt: u32,
     attempt_span: u32,
     done: bool,
+    /// The current attempt was let through a half-open breaker.
+    probe: bool,
+    /// The current attempt holds a bulkhead slot.
+    holds_slot: bool,
+    /// The current attempt waits for a bulkhead slot.
+    queued: bool,
+    /// The current attempt has ended (answered, timed out or refused); a retry may follow.
+    settled: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Refusal {
+    CircuitOpen,
+    BulkheadFull,
+}
+
+impl Refusal {
+    fn name(self) -> &'static str {
+        match self {
+            Refusal::CircuitOpen => "circuit_open",
+            Refusal::BulkheadFull => "bulkhead_full",
+        }
+    }
+}
+
+/// A caller instance's view of one operation it calls: (caller service, caller instance,
+/// callee service, callee operation).
+type EdgeKey = (u16, u16, u16, u16);
+
+#[derive(Default)]
+struct EdgeState {
+    breaker: Option<Breaker>,
+    bulkhead: Option<Bulkhead>,
 }
 
 struct Instance {
@@ -90,6 +130,7 @@ pub struct Simulation {
     services: Vec<ServiceRuntime>,
     invocations: Vec<Invocation>,
     calls: Vec<Call>,
+    edges: BTreeMap<EdgeKey, EdgeState>,
     telemetry: Telemetry,
     entry_weight_total: u64,
     events: u64,
@@ -170,6 +211,7 @@ impl Simulation {
             services,
             invocations: Vec::new(),
             calls: Vec::new(),
+            edges: BTreeMap::new(),
             telemetry,
             entry_weight_total,
             events: 0,
@@ -250,6 +292,11 @@ impl Simulation {
                 status,
             } => self.on_response(call, attempt, status),
             Event::Timeout { call, attempt } => self.on_timeout(call, attempt),
+            Event::Refused {
+                call,
+                attempt,
+                reason,
+            } => self.on_refused(call, attempt, reason),
             Event::Retry(call) => {
                 self.calls[call.0 as usize].attempt += 1;
                 self.start_attempt(call);
@@ -436,6 +483,10 @@ impl Simulation {
                     attempt: 0,
                     attempt_span: 0,
                     done: false,
+                    probe: false,
+                    holds_slot: false,
+                    queued: false,
+                    settled: false,
                 });
                 self.start_attempt(call);
             }
@@ -502,7 +553,58 @@ impl Simulation {
         if attempt > 0 {
             attrs.push((self.keys.retry_attempt, Value::Int(i64::from(attempt))));
         }
-        self.calls[call.0 as usize].attempt_span = span;
+        let c = &mut self.calls[call.0 as usize];
+        c.attempt_span = span;
+        c.probe = false;
+        c.holds_slot = false;
+        c.queued = false;
+        c.settled = false;
+        if let Some(ms) = timeout_ms {
+            self.schedule(Duration::from_ms(ms), Event::Timeout { call, attempt });
+        }
+        // Retry wraps breaker wraps bulkhead: the breaker sees bulkhead refusals as failures.
+        let key = self.edge_key(call);
+        let policy = self.calls[call.0 as usize].policy.clone();
+        let edge = self.edges.entry(key).or_insert_with(|| EdgeState {
+            breaker: policy.breaker.map(Breaker::new),
+            bulkhead: policy.bulkhead.map(Bulkhead::new),
+        });
+        if let Some(breaker) = &mut edge.breaker {
+            let (admission, transition) = breaker.admit(self.now);
+            if let Some(t) = transition {
+                self.on_transition(call, t);
+            }
+            match admission {
+                Admission::Rejected => {
+                    self.refuse(call, attempt, Refusal::CircuitOpen);
+                    return;
+                }
+                Admission::Allowed { probe } => self.calls[call.0 as usize].probe = probe,
+            }
+        }
+        let edge = self.edges.get_mut(&key).expect("inserted above");
+        if let Some(bulkhead) = &mut edge.bulkhead {
+            match bulkhead.enter(call.0) {
+                Entry::Run => self.calls[call.0 as usize].holds_slot = true,
+                Entry::Queued => {
+                    self.calls[call.0 as usize].queued = true;
+                    return;
+                }
+                Entry::Rejected => {
+                    self.refuse(call, attempt, Refusal::BulkheadFull);
+                    return;
+                }
+            }
+        }
+        self.dispatch(call);
+    }
+
+    /// Sends the current attempt of a call over the network to a callee instance.
+    fn dispatch(&mut self, call: CallId) {
+        let c = &self.calls[call.0 as usize];
+        let (service, operation, attempt, span) =
+            (c.service, c.operation, c.attempt, c.attempt_span);
+        let trace_id = self.telemetry.spans[span as usize].trace_id;
         let client_span_id = self.telemetry.spans[span as usize].span_id;
         let child = self.new_invocation(
             service,
@@ -517,17 +619,131 @@ impl Simulation {
         self.telemetry.spans[child_span].start = self.now.after(delay);
         self.invocations[child.0 as usize].arrived = self.now.after(delay);
         self.schedule(delay, Event::Arrive(child));
-        if let Some(ms) = timeout_ms {
-            self.schedule(Duration::from_ms(ms), Event::Timeout { call, attempt });
+    }
+
+    fn edge_key(&self, call: CallId) -> EdgeKey {
+        let c = &self.calls[call.0 as usize];
+        let caller = &self.invocations[c.caller.0 as usize];
+        (caller.service, caller.instance, c.service, c.operation)
+    }
+
+    /// Refuses an attempt on the client side; handled as an event so refusals never recurse.
+    fn refuse(&mut self, call: CallId, attempt: u32, reason: Refusal) {
+        self.schedule(
+            Duration::ZERO,
+            Event::Refused {
+                call,
+                attempt,
+                reason,
+            },
+        );
+    }
+
+    fn on_refused(&mut self, call: CallId, attempt: u32, reason: Refusal) {
+        let c = &self.calls[call.0 as usize];
+        if c.done || c.settled || c.attempt != attempt {
+            return;
         }
+        let span = c.attempt_span as usize;
+        if reason == Refusal::BulkheadFull {
+            self.record_outcome(call, false);
+        } else {
+            // The breaker refused it, so it has nothing to learn from it.
+            self.calls[call.0 as usize].settled = true;
+        }
+        let key = self.keys.error_type;
+        let reason_sym = self.telemetry.strings.intern(reason.name());
+        let s = &mut self.telemetry.spans[span];
+        s.end = Some(self.now);
+        s.status = SpanStatus::Error;
+        s.attributes.push((key, Value::Str(reason_sym)));
+        self.attempt_failed(call, 503, reason.name());
+    }
+
+    /// Ends the current attempt from the client's side: frees its bulkhead slot (handing it to
+    /// the next waiting call) and tells the breaker how it went.
+    fn record_outcome(&mut self, call: CallId, succeeded: bool) {
+        let key = self.edge_key(call);
+        let (probe, holds_slot, queued) = {
+            let c = &mut self.calls[call.0 as usize];
+            c.settled = true;
+            let flags = (c.probe, c.holds_slot, c.queued);
+            (c.probe, c.holds_slot, c.queued) = (false, false, false);
+            flags
+        };
+        let Some(edge) = self.edges.get_mut(&key) else {
+            return;
+        };
+        let mut next = None;
+        if let Some(bulkhead) = &mut edge.bulkhead {
+            if holds_slot {
+                next = bulkhead.leave();
+            } else if queued {
+                bulkhead.cancel(call.0);
+            }
+        }
+        let transition = match &mut edge.breaker {
+            Some(breaker) => breaker.record(self.now, succeeded, probe),
+            None => None,
+        };
+        if let Some(t) = transition {
+            self.on_transition(call, t);
+        }
+        if let Some(next) = next {
+            let next = CallId(next);
+            let n = &mut self.calls[next.0 as usize];
+            n.queued = false;
+            n.holds_slot = true;
+            self.dispatch(next);
+        }
+    }
+
+    /// Records a breaker transition on the attempt's span and in the caller's log.
+    fn on_transition(&mut self, call: CallId, t: Transition) {
+        let c = &self.calls[call.0 as usize];
+        let (span, service) = (c.attempt_span as usize, c.service);
+        let inv = &self.invocations[c.caller.0 as usize];
+        let (caller_service, caller_instance, trace_id) = (inv.service, inv.instance, inv.trace_id);
+        let strings = &mut self.telemetry.strings;
+        let name = strings.intern("breaker.transition");
+        let from_key = strings.intern("breaker.from");
+        let to_key = strings.intern("breaker.state");
+        let from = strings.intern(t.from.name());
+        let to = strings.intern(t.to.name());
+        let span_id = self.telemetry.spans[span].span_id;
+        self.telemetry.spans[span].events.push(SpanEvent {
+            time: self.now,
+            name,
+            attributes: vec![(from_key, Value::Str(from)), (to_key, Value::Str(to))],
+        });
+        let peer = self.telemetry.service_names[usize::from(service)];
+        let level = if t.to == crate::edge::BreakerState::Closed {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        let fields = vec![
+            (self.keys.peer_service, Value::Str(peer)),
+            (from_key, Value::Str(from)),
+            (to_key, Value::Str(to)),
+        ];
+        self.log(
+            caller_service,
+            caller_instance,
+            level,
+            Some((trace_id, span_id)),
+            "circuit breaker changed state",
+            fields,
+        );
     }
 
     fn on_response(&mut self, call: CallId, attempt: u32, status: u16) {
         let c = &self.calls[call.0 as usize];
-        if c.done || c.attempt != attempt {
+        if c.done || c.settled || c.attempt != attempt {
             return; // the caller gave up on this attempt already: a late answer nobody reads
         }
         let span = c.attempt_span as usize;
+        self.record_outcome(call, status < 500);
         let key = self.keys.status_code;
         let s = &mut self.telemetry.spans[span];
         s.end = Some(self.now);
@@ -546,11 +762,12 @@ impl Simulation {
 
     fn on_timeout(&mut self, call: CallId, attempt: u32) {
         let c = &self.calls[call.0 as usize];
-        if c.done || c.attempt != attempt {
+        if c.done || c.settled || c.attempt != attempt {
             return;
         }
         let span = c.attempt_span as usize;
         let timeout_ms = c.policy.timeout_ms.unwrap_or_default();
+        self.record_outcome(call, false);
         let (key, timeout, exception) =
             (self.keys.error_type, self.keys.timeout, self.keys.exception);
         let s = &mut self.telemetry.spans[span];
@@ -1013,5 +1230,133 @@ mod tests {
             errors[0].to_string(),
             "`services`: calls form a cycle: auth:verify -> cache:get -> auth:verify"
         );
+    }
+    fn set_payments_policy(scenario: &mut Scenario, edit: impl Fn(&mut CallPolicy)) {
+        for op in &mut scenario.services[2].operations {
+            for step in &mut op.steps {
+                if let Step::Call {
+                    service, policy, ..
+                } = step
+                {
+                    if service == "payments" {
+                        edit(policy);
+                    }
+                }
+            }
+        }
+    }
+
+    fn error_type<'a>(t: &'a Telemetry, s: &Span) -> Option<&'a str> {
+        let key = t.strings.lookup("error.type")?;
+        s.attributes.iter().find_map(|(k, v)| match v {
+            Value::Str(sym) if *k == key => Some(t.text(*sym)),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_breaker_opens_fails_fast_probes_and_closes_again() {
+        let mut scenario = default_mesh(60.0, 20_000);
+        set_payments_policy(&mut scenario, |p| {
+            p.breaker = Some(crate::edge::BreakerPolicy {
+                consecutive_failures: 5,
+                open_ms: 2_000,
+                ..Default::default()
+            });
+        });
+        scenario.faults.push(FaultSpec {
+            service: "payments".into(),
+            instance: None,
+            from_ms: 3_000,
+            until_ms: 9_000,
+            effect: FaultEffect::ErrorRate { rate: 1.0 },
+        });
+        let t = run(&scenario, 6);
+        let fast = t
+            .spans
+            .iter()
+            .filter(|s| error_type(&t, s) == Some("circuit_open"))
+            .count();
+        assert!(fast > 20, "{fast} fast failures");
+        // Per orders instance, transitions read closed→open→half_open→(open→half_open)*→closed.
+        let to_key = t.strings.lookup("breaker.state").unwrap();
+        let mut by_instance: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+        for l in t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message) == "circuit breaker changed state")
+        {
+            let to = l.fields.iter().find_map(|(k, v)| match v {
+                Value::Str(s) if *k == to_key => Some(t.text(*s)),
+                _ => None,
+            });
+            by_instance.entry(l.instance).or_default().push(to.unwrap());
+        }
+        assert_eq!(by_instance.len(), 3, "{by_instance:?}");
+        for (instance, states) in &by_instance {
+            assert_eq!(
+                states.first(),
+                Some(&"open"),
+                "instance {instance}: {states:?}"
+            );
+            assert_eq!(
+                states.last(),
+                Some(&"closed"),
+                "instance {instance}: {states:?}"
+            );
+            assert!(states.contains(&"half_open"));
+        }
+        // No fast failures once the fault is long over.
+        assert!(
+            !t.spans
+                .iter()
+                .any(|s| s.start.0 > 15_000_000 && error_type(&t, s) == Some("circuit_open"))
+        );
+    }
+
+    #[test]
+    fn a_bulkhead_bounds_concurrency_on_its_edge() {
+        let mut scenario = default_mesh(60.0, 10_000);
+        set_payments_policy(&mut scenario, |p| {
+            p.bulkhead = Some(crate::edge::BulkheadPolicy {
+                max_concurrent: 2,
+                max_queue: 0,
+            });
+        });
+        scenario.faults.push(FaultSpec {
+            service: "payments".into(),
+            instance: None,
+            from_ms: 2_000,
+            until_ms: 8_000,
+            effect: FaultEffect::Latency { extra_ms: 400 },
+        });
+        let t = run(&scenario, 9);
+        let payments = t.strings.lookup("payments").unwrap();
+        let peer = t.strings.lookup("peer.service").unwrap();
+        let rejected = t
+            .spans
+            .iter()
+            .filter(|s| error_type(&t, s) == Some("bulkhead_full"))
+            .count();
+        assert!(rejected > 10, "{rejected} rejected");
+        for instance in 0..3u16 {
+            // +1 at each dispatched attempt's start, -1 at its end; the running sum is the load.
+            let mut changes: Vec<(SimTime, i32)> = Vec::new();
+            for s in t.spans.iter().filter(|s| {
+                s.kind == SpanKind::Client
+                    && s.instance == instance
+                    && s.attributes.contains(&(peer, Value::Str(payments)))
+                    && error_type(&t, s) != Some("bulkhead_full")
+            }) {
+                changes.push((s.start, 1));
+                changes.push((s.end.unwrap(), -1));
+            }
+            changes.sort();
+            let mut load = 0;
+            for (_, d) in changes {
+                load += d;
+                assert!(load <= 2, "instance {instance} had {load} calls in flight");
+            }
+        }
     }
 }
