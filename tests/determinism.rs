@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "8b01c9a2b8f82c36945d4cd3b2dac2f30bafc4f7bc49ab53f9362722f34f6b65";
+    "5115f9ebe9f19fcd5fa9e67b2d222c16d99072d68b0ba5a80fbeef37ab312846";
 const FAULTY_MESH_SEED_42: &str =
-    "6c511004532c1cf1acec8a39f6c42134e67a5d0110d955df7f645b55e97c9c84";
+    "6a10d009eb6ac083352ca1bc9edd65d837388c81a8cce1847c074faff83cdca8";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

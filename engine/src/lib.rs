@@ -4,6 +4,7 @@
 
 pub mod edge;
 pub mod mesh;
+pub mod metrics;
 pub mod random;
 pub mod scenario;
 pub mod sim;

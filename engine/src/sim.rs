@@ -7,6 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
+use crate::metrics::{BreakerSample, InstanceSample};
 use crate::random::Random;
 use crate::scenario::{CallPolicy, FaultEffect, Scenario, ScenarioError, Step};
 use crate::telemetry::{
@@ -39,6 +40,8 @@ enum Event {
         call: CallId,
         attempt: u32,
     },
+    /// The end of a metrics bucket: sample the gauges.
+    Sample,
     /// An attempt refused on the client side, without reaching the network.
     Refused {
         call: CallId,
@@ -220,6 +223,8 @@ impl Simulation {
         };
         let first = sim.arrival_gap();
         sim.schedule(first, Event::Arrival);
+        let bucket = sim.telemetry.metrics.bucket;
+        sim.schedule(bucket, Event::Sample);
         Ok(sim)
     }
 
@@ -292,6 +297,7 @@ impl Simulation {
                 status,
             } => self.on_response(call, attempt, status),
             Event::Timeout { call, attempt } => self.on_timeout(call, attempt),
+            Event::Sample => self.on_sample(),
             Event::Refused {
                 call,
                 attempt,
@@ -806,6 +812,10 @@ impl Simulation {
             (self.keys.retry_attempt, Value::Int(i64::from(attempt))),
         ];
         if attempt < policy.retries {
+            let now = self.now;
+            self.telemetry
+                .metrics
+                .observe_retry(ServiceId(caller_service), caller_instance, now);
             let exponent = attempt.min(20);
             let backoff_ms = policy
                 .backoff_base_ms
@@ -879,6 +889,13 @@ impl Simulation {
         s.attributes.push((key, Value::Int(i64::from(status))));
         let (span_id, operation) = (s.span_id, s.operation);
         let elapsed = self.now.since(arrived);
+        let now = self.now;
+        self.telemetry.metrics.observe_request(
+            (ServiceId(service), instance, operation),
+            now,
+            elapsed,
+            status,
+        );
         let (level, message) = match status {
             503 => (Level::Warn, "request rejected, queue full"),
             s if s >= 500 => (Level::Error, "request failed"),
@@ -913,6 +930,46 @@ impl Simulation {
                     status,
                 },
             );
+        }
+    }
+
+    /// Samples every instance's gauges and every breaker's state for the bucket that just
+    /// ended, then schedules the next sample while anything else is still to happen.
+    fn on_sample(&mut self) {
+        let bucket = self.telemetry.metrics.bucket_of(self.now).saturating_sub(1);
+        for (s, runtime) in self.services.iter().enumerate() {
+            for (i, slot) in runtime.instances.iter().enumerate() {
+                self.telemetry.metrics.instances.push(InstanceSample {
+                    bucket,
+                    service: ServiceId(s as u16),
+                    instance: i as u16,
+                    busy_workers: slot.busy,
+                    queue_depth: slot.waiting.len() as u32,
+                });
+            }
+        }
+        for ((service, instance, peer, operation), edge) in &self.edges {
+            if let Some(breaker) = &edge.breaker {
+                let state = match breaker.state() {
+                    crate::edge::BreakerState::Closed => 0,
+                    crate::edge::BreakerState::HalfOpen => 1,
+                    crate::edge::BreakerState::Open => 2,
+                };
+                self.telemetry.metrics.breakers.push(BreakerSample {
+                    bucket,
+                    service: ServiceId(*service),
+                    instance: *instance,
+                    peer: ServiceId(*peer),
+                    operation: self.services[usize::from(*peer)].operation_names
+                        [usize::from(*operation)],
+                    state,
+                });
+            }
+        }
+        let arrivals_over = self.now.0 >= self.scenario.duration_ms * 1_000;
+        if !arrivals_over || !self.queue.is_empty() {
+            let bucket = self.telemetry.metrics.bucket;
+            self.schedule(bucket, Event::Sample);
         }
     }
 
@@ -1051,6 +1108,68 @@ mod tests {
         assert!(t.logs.iter().all(|l| l.trace_id.is_some()));
     }
 
+    /// Samples where an orders instance had all 32 workers busy and 128 requests waiting.
+    fn orders_saturation(t: &Telemetry) -> usize {
+        let orders = ServiceId(2);
+        t.metrics
+            .instances
+            .iter()
+            .filter(|i| i.service == orders && i.busy_workers == 32 && i.queue_depth == 128)
+            .count()
+    }
+
+    #[test]
+    fn metrics_count_what_the_spans_show() {
+        let mut scenario = default_mesh(50.0, 5_000);
+        scenario.faults.push(FaultSpec {
+            service: "auth".into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 5_000,
+            effect: FaultEffect::ErrorRate { rate: 0.2 },
+        });
+        let t = run(&scenario, 12);
+        let servers = t.spans.iter().filter(|s| s.kind == SpanKind::Server);
+        let (count, errors) = servers.fold((0u64, 0u64), |(c, e), s| {
+            (c + 1, e + u64::from(s.status == SpanStatus::Error))
+        });
+        let m_count: u64 = t
+            .metrics
+            .requests
+            .values()
+            .map(|r| u64::from(r.count))
+            .sum();
+        let m_errors: u64 = t
+            .metrics
+            .requests
+            .values()
+            .map(|r| u64::from(r.errors))
+            .sum();
+        assert_eq!((m_count, m_errors), (count, errors));
+        let retries: u64 = t.metrics.retries.values().map(|n| u64::from(*n)).sum();
+        let warnings = t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message) == "call failed, retrying")
+            .count() as u64;
+        assert_eq!(retries, warnings);
+        // One gauge sample per instance per second of the run, and no more after it drained.
+        let instances: u64 = scenario
+            .services
+            .iter()
+            .map(|s| u64::from(s.instances))
+            .sum();
+        let seconds = t.metrics.instances.len() as u64 / instances;
+        assert!((5..=7).contains(&seconds), "{seconds}");
+        let gateway = t.metrics.red(ServiceId(0), None, None);
+        assert!(
+            gateway
+                .iter()
+                .take(5)
+                .all(|p| p.requests_per_s > 20.0 && p.p99.is_some())
+        );
+    }
+
     #[test]
     fn a_healthy_mesh_answers_nearly_everything() {
         let t = run(&default_mesh(50.0, 10_000), 1);
@@ -1182,6 +1301,9 @@ mod tests {
             .filter(|s| status(&t, s) == 503)
             .count();
         assert!(rejected > 50, "orders rejected {rejected}");
+        // The gauges show why: every orders worker busy and the queue full.
+        let saturated = orders_saturation(&t);
+        assert!(saturated > 5, "{saturated} saturated samples");
         assert!(failed_reads > 50, "failed reads {failed_reads}");
     }
 
@@ -1305,6 +1427,15 @@ mod tests {
                 "instance {instance}: {states:?}"
             );
             assert!(states.contains(&"half_open"));
+        }
+        // The sampled breaker state is open (2) at some point for every orders instance.
+        for instance in 0..3 {
+            assert!(
+                t.metrics
+                    .breakers
+                    .iter()
+                    .any(|b| b.instance == instance && b.state == 2)
+            );
         }
         // No fast failures once the fault is long over.
         assert!(

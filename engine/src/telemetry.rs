@@ -7,6 +7,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::metrics::Metrics;
 use crate::time::SimTime;
 
 /// 16-byte trace id, shown as 32 lower-case hex digits (W3C trace context).
@@ -152,6 +153,7 @@ pub struct Telemetry {
     pub service_names: Vec<Sym>,
     pub spans: Vec<Span>,
     pub logs: Vec<LogLine>,
+    pub metrics: Metrics,
 }
 
 impl Telemetry {
@@ -203,6 +205,7 @@ impl Telemetry {
             h.text(l.message);
             h.attributes(&l.fields);
         }
+        h.metrics(&self.metrics, &self.service_names);
         h.hash
             .finalize()
             .iter()
@@ -217,6 +220,48 @@ struct Canonical<'a> {
 }
 
 impl Canonical<'_> {
+    fn metrics(&mut self, m: &Metrics, services: &[Sym]) {
+        let service = |id: ServiceId| services[usize::from(id.0)];
+        self.u64(m.bucket.0);
+        self.u64(m.requests.len() as u64);
+        for (((s, instance, route), bucket), stats) in &m.requests {
+            self.text(service(*s));
+            self.u64(u64::from(*instance));
+            self.text(*route);
+            self.u64(u64::from(*bucket));
+            self.u64(u64::from(stats.count));
+            self.u64(u64::from(stats.errors));
+            for (bound, count) in stats.latency.buckets() {
+                self.u64(bound.unwrap_or(u64::MAX));
+                self.u64(u64::from(count));
+            }
+        }
+        self.u64(m.retries.len() as u64);
+        for ((s, instance, bucket), n) in &m.retries {
+            self.text(service(*s));
+            self.u64(u64::from(*instance));
+            self.u64(u64::from(*bucket));
+            self.u64(u64::from(*n));
+        }
+        self.u64(m.instances.len() as u64);
+        for i in &m.instances {
+            self.u64(u64::from(i.bucket));
+            self.text(service(i.service));
+            self.u64(u64::from(i.instance));
+            self.u64(u64::from(i.busy_workers));
+            self.u64(u64::from(i.queue_depth));
+        }
+        self.u64(m.breakers.len() as u64);
+        for b in &m.breakers {
+            self.u64(u64::from(b.bucket));
+            self.text(service(b.service));
+            self.u64(u64::from(b.instance));
+            self.text(service(b.peer));
+            self.text(b.operation);
+            self.u64(u64::from(b.state));
+        }
+    }
+
     fn bytes(&mut self, b: &[u8]) {
         self.hash.update(b);
     }
