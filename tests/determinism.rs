@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "5115f9ebe9f19fcd5fa9e67b2d222c16d99072d68b0ba5a80fbeef37ab312846";
+    "c69c673b4f13a87a7da63cd6e4e7674a3be0f7a498cc84214c6f16779e4024ac";
 const FAULTY_MESH_SEED_42: &str =
-    "6a10d009eb6ac083352ca1bc9edd65d837388c81a8cce1847c074faff83cdca8";
+    "7a50b58f6b815305b9141008744411d7082fd2444e0596a91e488b4381e9390a";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

@@ -3,6 +3,7 @@
 //! give the same bytes natively and in wasm. The browser app and the CLI are thin shells over it.
 
 pub mod edge;
+pub mod export;
 pub mod mesh;
 pub mod metrics;
 pub mod random;

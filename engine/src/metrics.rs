@@ -104,6 +104,8 @@ pub struct RequestStats {
     /// Responses with status 500 and above.
     pub errors: u32,
     pub latency: Histogram,
+    /// Sum of the latencies, for Prometheus's `_sum` and exact means.
+    pub latency_sum_us: u64,
 }
 
 /// One instance's gauges sampled at the end of a time bucket.
@@ -188,6 +190,7 @@ impl Metrics {
             stats.errors += 1;
         }
         stats.latency.observe(latency);
+        stats.latency_sum_us += latency.0;
     }
 
     pub fn observe_retry(&mut self, service: ServiceId, instance: u16, at: SimTime) {

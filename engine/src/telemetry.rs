@@ -231,6 +231,7 @@ impl Canonical<'_> {
             self.u64(u64::from(*bucket));
             self.u64(u64::from(stats.count));
             self.u64(u64::from(stats.errors));
+            self.u64(stats.latency_sum_us);
             for (bound, count) in stats.latency.buckets() {
                 self.u64(bound.unwrap_or(u64::MAX));
                 self.u64(u64::from(count));

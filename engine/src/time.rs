@@ -251,3 +251,82 @@ mod tests {
         assert_eq!(SimTime::from_ms(1_250).to_string(), "+1.25s");
     }
 }
+
+/// The wall-clock instant a run starts at: 2026-01-01T00:00:00Z, in microseconds since the Unix
+/// epoch. Fixed, so exported timestamps are the same on every machine and every day.
+pub const RUN_EPOCH_UNIX_US: u64 = 1_767_225_600_000_000;
+
+impl SimTime {
+    /// Microseconds since the Unix epoch, for export formats.
+    pub fn unix_us(self) -> u64 {
+        RUN_EPOCH_UNIX_US.saturating_add(self.0)
+    }
+}
+
+/// Formats microseconds since the Unix epoch as RFC 3339 with microseconds, in UTC (`Z`) or at
+/// a fixed offset from it (`+02:00`), the way a node logging in local time would.
+pub fn rfc3339(unix_us: u64, offset_minutes: i32) -> String {
+    let shifted = unix_us as i128 + i128::from(offset_minutes) * 60_000_000;
+    let shifted = shifted.max(0) as u64;
+    let micros = shifted % 1_000_000;
+    let secs = shifted / 1_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    let zone = if offset_minutes == 0 {
+        "Z".to_string()
+    } else {
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let m = offset_minutes.unsigned_abs();
+        format!("{sign}{:02}:{:02}", m / 60, m % 60)
+    };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}{zone}",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod wall_clock_tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_in_utc_and_at_an_offset() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339(RUN_EPOCH_UNIX_US, 0), "2026-01-01T00:00:00.000000Z");
+        assert_eq!(SimTime(1_234_567).unix_us(), RUN_EPOCH_UNIX_US + 1_234_567);
+        assert_eq!(
+            rfc3339(RUN_EPOCH_UNIX_US + 1_234_567, 0),
+            "2026-01-01T00:00:01.234567Z"
+        );
+        assert_eq!(
+            rfc3339(RUN_EPOCH_UNIX_US, 120),
+            "2026-01-01T02:00:00.000000+02:00"
+        );
+        assert_eq!(
+            rfc3339(RUN_EPOCH_UNIX_US, -330),
+            "2025-12-31T18:30:00.000000-05:30"
+        );
+        // 2024 is a leap year: day 60 of it is 29 February.
+        assert_eq!(
+            rfc3339(1_709_164_800_000_000, 0),
+            "2024-02-29T00:00:00.000000Z"
+        );
+    }
+}

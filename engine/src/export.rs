@@ -1,0 +1,479 @@
+//! Writing a run's telemetry in the formats real tools read: OTLP/JSON and Jaeger JSON for
+//! traces, NDJSON for logs, Prometheus text exposition for metrics. Timestamps are the run's
+//! virtual time placed at `RUN_EPOCH_UNIX_US`, so exports are identical on every machine.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::{Value as Json, json};
+
+use crate::metrics::latency_bounds_us;
+use crate::telemetry::{LogLine, Span, SpanKind, SpanStatus, Sym, Telemetry, Value};
+use crate::time::rfc3339;
+
+fn instance_name(t: &Telemetry, service: crate::telemetry::ServiceId, instance: u16) -> String {
+    format!("{}-{instance}", t.service_name(service))
+}
+
+fn otlp_value(t: &Telemetry, v: &Value) -> Json {
+    match v {
+        Value::Str(s) => json!({ "stringValue": t.text(*s) }),
+        Value::Int(i) => json!({ "intValue": i.to_string() }), // 64-bit ints are strings in OTLP/JSON
+        Value::Bool(b) => json!({ "boolValue": b }),
+    }
+}
+
+fn otlp_attributes(t: &Telemetry, attributes: &[(Sym, Value)]) -> Json {
+    Json::Array(
+        attributes
+            .iter()
+            .map(|(k, v)| json!({ "key": t.text(*k), "value": otlp_value(t, v) }))
+            .collect(),
+    )
+}
+
+/// OTLP/JSON (`ExportTraceServiceRequest`): one resource per service instance, lower-case hex
+/// ids, integer enums, nanosecond times as strings.
+pub fn otlp_json(t: &Telemetry) -> String {
+    let mut by_resource: BTreeMap<(u16, u16), Vec<&Span>> = BTreeMap::new();
+    for s in &t.spans {
+        by_resource
+            .entry((s.service.0, s.instance))
+            .or_default()
+            .push(s);
+    }
+    let resource_spans: Vec<Json> = by_resource
+        .into_iter()
+        .map(|((service, instance), spans)| {
+            let service = crate::telemetry::ServiceId(service);
+            let spans: Vec<Json> = spans
+                .into_iter()
+                .map(|s| {
+                    let mut span = json!({
+                        "traceId": s.trace_id.to_string(),
+                        "spanId": s.span_id.to_string(),
+                        "name": t.text(s.operation),
+                        "kind": match s.kind {
+                            SpanKind::Internal => 1,
+                            SpanKind::Server => 2,
+                            SpanKind::Client => 3,
+                            SpanKind::Producer => 4,
+                            SpanKind::Consumer => 5,
+                        },
+                        "startTimeUnixNano": (u128::from(s.start.unix_us()) * 1_000).to_string(),
+                        "endTimeUnixNano": (u128::from(s.end.unwrap_or(s.start).unix_us()) * 1_000).to_string(),
+                        "attributes": otlp_attributes(t, &s.attributes),
+                        "events": s.events.iter().map(|e| json!({
+                            "timeUnixNano": (u128::from(e.time.unix_us()) * 1_000).to_string(),
+                            "name": t.text(e.name),
+                            "attributes": otlp_attributes(t, &e.attributes),
+                        })).collect::<Vec<_>>(),
+                        "status": { "code": match s.status {
+                            SpanStatus::Unset => 0,
+                            SpanStatus::Ok => 1,
+                            SpanStatus::Error => 2,
+                        } },
+                    });
+                    if let Some(parent) = s.parent {
+                        span["parentSpanId"] = json!(parent.to_string());
+                    }
+                    span
+                })
+                .collect();
+            json!({
+                "resource": { "attributes": [
+                    { "key": "service.name", "value": { "stringValue": t.service_name(service) } },
+                    { "key": "service.instance.id", "value": { "stringValue": instance_name(t, service, instance) } },
+                ] },
+                "scopeSpans": [{ "scope": { "name": "faultline" }, "spans": spans }],
+            })
+        })
+        .collect();
+    json!({ "resourceSpans": resource_spans }).to_string()
+}
+
+fn jaeger_tag(t: &Telemetry, key: &str, v: &Value) -> Json {
+    match v {
+        Value::Str(s) => json!({ "key": key, "type": "string", "value": t.text(*s) }),
+        Value::Int(i) => json!({ "key": key, "type": "int64", "value": i }),
+        Value::Bool(b) => json!({ "key": key, "type": "bool", "value": b }),
+    }
+}
+
+/// Jaeger JSON as Jaeger UI's "JSON file" upload reads it: `{"data": [trace, …]}`, times in
+/// microseconds, parents as CHILD_OF references, one process per service instance.
+pub fn jaeger_json(t: &Telemetry) -> String {
+    let mut traces: BTreeMap<crate::telemetry::TraceId, Vec<&Span>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for s in &t.spans {
+        let spans = traces.entry(s.trace_id).or_default();
+        if spans.is_empty() {
+            order.push(s.trace_id);
+        }
+        spans.push(s);
+    }
+    let data: Vec<Json> = order
+        .iter()
+        .map(|trace_id| {
+            let spans = &traces[trace_id];
+            let mut processes: BTreeMap<String, Json> = BTreeMap::new();
+            let mut process_ids: BTreeMap<(u16, u16), String> = BTreeMap::new();
+            let spans: Vec<Json> = spans
+                .iter()
+                .map(|s| {
+                    let next = process_ids.len() + 1;
+                    let pid = process_ids.entry((s.service.0, s.instance)).or_insert_with(|| format!("p{next}")).clone();
+                    processes.entry(pid.clone()).or_insert_with(|| {
+                        json!({
+                            "serviceName": t.service_name(s.service),
+                            "tags": [{ "key": "service.instance.id", "type": "string", "value": instance_name(t, s.service, s.instance) }],
+                        })
+                    });
+                    let mut tags: Vec<Json> = s.attributes.iter().map(|(k, v)| jaeger_tag(t, t.text(*k), v)).collect();
+                    let kind = match s.kind {
+                        SpanKind::Internal => "internal",
+                        SpanKind::Server => "server",
+                        SpanKind::Client => "client",
+                        SpanKind::Producer => "producer",
+                        SpanKind::Consumer => "consumer",
+                    };
+                    tags.push(json!({ "key": "span.kind", "type": "string", "value": kind }));
+                    if s.status == SpanStatus::Error {
+                        tags.push(json!({ "key": "error", "type": "bool", "value": true }));
+                    }
+                    let references: Vec<Json> = s
+                        .parent
+                        .map(|p| json!({ "refType": "CHILD_OF", "traceID": s.trace_id.to_string(), "spanID": p.to_string() }))
+                        .into_iter()
+                        .collect();
+                    json!({
+                        "traceID": s.trace_id.to_string(),
+                        "spanID": s.span_id.to_string(),
+                        "operationName": t.text(s.operation),
+                        "references": references,
+                        "startTime": s.start.unix_us(),
+                        "duration": s.end.unwrap_or(s.start).since(s.start).0,
+                        "tags": tags,
+                        "logs": s.events.iter().map(|e| {
+                            let mut fields = vec![json!({ "key": "event", "type": "string", "value": t.text(e.name) })];
+                            fields.extend(e.attributes.iter().map(|(k, v)| jaeger_tag(t, t.text(*k), v)));
+                            json!({ "timestamp": e.time.unix_us(), "fields": fields })
+                        }).collect::<Vec<_>>(),
+                        "processID": pid,
+                        "warnings": null,
+                    })
+                })
+                .collect();
+            json!({ "traceID": trace_id.to_string(), "spans": spans, "processes": processes, "warnings": null })
+        })
+        .collect();
+    json!({ "data": data }).to_string()
+}
+
+fn log_json(t: &Telemetry, line: &LogLine) -> Json {
+    let mut object = serde_json::Map::new();
+    object.insert("ts".into(), json!(rfc3339(line.time.unix_us(), 0)));
+    object.insert("level".into(), json!(line.level.name()));
+    object.insert("service".into(), json!(t.service_name(line.service)));
+    object.insert(
+        "instance".into(),
+        json!(instance_name(t, line.service, line.instance)),
+    );
+    if let Some(trace_id) = line.trace_id {
+        object.insert("trace_id".into(), json!(trace_id.to_string()));
+    }
+    if let Some(span_id) = line.span_id {
+        object.insert("span_id".into(), json!(span_id.to_string()));
+    }
+    object.insert("msg".into(), json!(t.text(line.message)));
+    for (k, v) in &line.fields {
+        let v = match v {
+            Value::Str(s) => json!(t.text(*s)),
+            Value::Int(i) => json!(i),
+            Value::Bool(b) => json!(b),
+        };
+        object.insert(t.text(*k).to_string(), v);
+    }
+    Json::Object(object)
+}
+
+/// One JSON object per line, as Loki's and most shippers' NDJSON input expects.
+pub fn ndjson_logs(t: &Telemetry) -> String {
+    let mut out = String::new();
+    for line in &t.logs {
+        out.push_str(&log_json(t, line).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Escapes a Prometheus label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Prometheus text exposition (version 0.0.4) of the whole run: every series as it would have
+/// been scraped at the end of each bucket, with that time as the sample timestamp (ms).
+/// Counters and histogram buckets are cumulative from the start of the run.
+pub fn prometheus(t: &Telemetry) -> String {
+    let m = &t.metrics;
+    let bounds = latency_bounds_us();
+    let mut out = String::new();
+    let ts =
+        |bucket: u32| crate::time::SimTime((u64::from(bucket) + 1) * m.bucket.0).unix_us() / 1_000;
+
+    out.push_str("# HELP faultline_requests_total Requests served, by service, instance, route and outcome.\n");
+    out.push_str("# TYPE faultline_requests_total counter\n");
+    let mut series: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for ((key, bucket), stats) in &m.requests {
+        series.entry(*key).or_default().push((*bucket, stats));
+    }
+    for ((service, instance, route), points) in &series {
+        let labels = format!(
+            "service=\"{}\",instance=\"{}\",route=\"{}\"",
+            label(t.service_name(*service)),
+            label(&instance_name(t, *service, *instance)),
+            label(t.text(*route))
+        );
+        let (mut ok, mut errors) = (0u64, 0u64);
+        for (bucket, stats) in points {
+            ok += u64::from(stats.count - stats.errors);
+            errors += u64::from(stats.errors);
+            let _ = writeln!(
+                out,
+                "faultline_requests_total{{{labels},outcome=\"ok\"}} {ok} {}",
+                ts(*bucket)
+            );
+            let _ = writeln!(
+                out,
+                "faultline_requests_total{{{labels},outcome=\"error\"}} {errors} {}",
+                ts(*bucket)
+            );
+        }
+    }
+
+    out.push_str("# HELP faultline_request_duration_seconds Server-side request latency.\n");
+    out.push_str("# TYPE faultline_request_duration_seconds histogram\n");
+    for ((service, instance, route), points) in &series {
+        let labels = format!(
+            "service=\"{}\",instance=\"{}\",route=\"{}\"",
+            label(t.service_name(*service)),
+            label(&instance_name(t, *service, *instance)),
+            label(t.text(*route))
+        );
+        let mut cumulative = vec![0u64; bounds.len() + 1];
+        let (mut count, mut sum_us) = (0u64, 0u64);
+        for (bucket, stats) in points {
+            for (bound, n) in stats.latency.buckets() {
+                let index = bound.map_or(bounds.len(), |b| bounds.partition_point(|x| *x < b));
+                cumulative[index] += u64::from(n);
+            }
+            count += u64::from(stats.count);
+            sum_us += stats.latency_sum_us;
+            let mut running = 0u64;
+            for (i, n) in cumulative.iter().enumerate() {
+                running += n;
+                let le = bounds
+                    .get(i)
+                    .map_or("+Inf".to_string(), |b| format!("{}", *b as f64 / 1e6));
+                let _ = writeln!(
+                    out,
+                    "faultline_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {running} {}",
+                    ts(*bucket)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "faultline_request_duration_seconds_sum{{{labels}}} {} {}",
+                sum_us as f64 / 1e6,
+                ts(*bucket)
+            );
+            let _ = writeln!(
+                out,
+                "faultline_request_duration_seconds_count{{{labels}}} {count} {}",
+                ts(*bucket)
+            );
+        }
+    }
+
+    out.push_str(
+        "# HELP faultline_busy_workers Workers busy on an instance at the end of each bucket.\n",
+    );
+    out.push_str("# TYPE faultline_busy_workers gauge\n");
+    for s in &m.instances {
+        let _ = writeln!(
+            out,
+            "faultline_busy_workers{{service=\"{}\",instance=\"{}\"}} {} {}",
+            label(t.service_name(s.service)),
+            label(&instance_name(t, s.service, s.instance)),
+            s.busy_workers,
+            ts(s.bucket)
+        );
+    }
+    out.push_str("# HELP faultline_queue_depth Requests waiting for a worker on an instance.\n");
+    out.push_str("# TYPE faultline_queue_depth gauge\n");
+    for s in &m.instances {
+        let _ = writeln!(
+            out,
+            "faultline_queue_depth{{service=\"{}\",instance=\"{}\"}} {} {}",
+            label(t.service_name(s.service)),
+            label(&instance_name(t, s.service, s.instance)),
+            s.queue_depth,
+            ts(s.bucket)
+        );
+    }
+    out.push_str("# HELP faultline_retries_total Retries sent by an instance.\n");
+    out.push_str("# TYPE faultline_retries_total counter\n");
+    let mut running: BTreeMap<(u16, u16), u64> = BTreeMap::new();
+    for ((service, instance, bucket), n) in &m.retries {
+        let total = running.entry((service.0, *instance)).or_default();
+        *total += u64::from(*n);
+        let _ = writeln!(
+            out,
+            "faultline_retries_total{{service=\"{}\",instance=\"{}\"}} {total} {}",
+            label(t.service_name(*service)),
+            label(&instance_name(t, *service, *instance)),
+            ts(*bucket)
+        );
+    }
+    out.push_str(
+        "# HELP faultline_breaker_state Circuit breaker state: 0 closed, 1 half-open, 2 open.\n",
+    );
+    out.push_str("# TYPE faultline_breaker_state gauge\n");
+    for b in &m.breakers {
+        let _ = writeln!(
+            out,
+            "faultline_breaker_state{{service=\"{}\",instance=\"{}\",peer_service=\"{}\",operation=\"{}\"}} {} {}",
+            label(t.service_name(b.service)),
+            label(&instance_name(t, b.service, b.instance)),
+            label(t.service_name(b.peer)),
+            label(t.text(b.operation)),
+            b.state,
+            ts(b.bucket)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::default_mesh;
+    use crate::scenario::{FaultEffect, FaultSpec};
+
+    fn telemetry() -> Telemetry {
+        let mut scenario = default_mesh(40.0, 3_000);
+        scenario.faults.push(FaultSpec {
+            service: "auth".into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 3_000,
+            effect: FaultEffect::ErrorRate { rate: 0.3 },
+        });
+        crate::run(&scenario, 21).unwrap()
+    }
+
+    #[test]
+    fn otlp_has_one_resource_per_instance_and_wire_shaped_fields() {
+        let t = telemetry();
+        let doc: Json = serde_json::from_str(&otlp_json(&t)).unwrap();
+        let resources = doc["resourceSpans"].as_array().unwrap();
+        assert_eq!(resources.len(), 15); // every instance of the default mesh served something
+        let spans: Vec<&Json> = resources
+            .iter()
+            .flat_map(|r| r["scopeSpans"][0]["spans"].as_array().unwrap())
+            .collect();
+        assert_eq!(spans.len(), t.spans.len());
+        for s in &spans {
+            assert_eq!(s["traceId"].as_str().unwrap().len(), 32);
+            assert_eq!(s["spanId"].as_str().unwrap().len(), 16);
+            assert!(s["startTimeUnixNano"].is_string());
+            assert!((1..=5).contains(&s["kind"].as_u64().unwrap()));
+        }
+        let roots = spans
+            .iter()
+            .filter(|s| s.get("parentSpanId").is_none())
+            .count();
+        assert_eq!(roots, t.spans.iter().filter(|s| s.parent.is_none()).count());
+        assert!(spans.iter().any(|s| s["status"]["code"] == 2));
+    }
+
+    #[test]
+    fn jaeger_groups_spans_by_trace_with_child_of_references() {
+        let t = telemetry();
+        let doc: Json = serde_json::from_str(&jaeger_json(&t)).unwrap();
+        let traces = doc["data"].as_array().unwrap();
+        assert_eq!(
+            traces.len(),
+            t.spans.iter().filter(|s| s.parent.is_none()).count()
+        );
+        for trace in traces {
+            let spans = trace["spans"].as_array().unwrap();
+            let ids: Vec<&str> = spans
+                .iter()
+                .map(|s| s["spanID"].as_str().unwrap())
+                .collect();
+            for s in spans {
+                for r in s["references"].as_array().unwrap() {
+                    assert_eq!(r["refType"], "CHILD_OF");
+                    assert!(ids.contains(&r["spanID"].as_str().unwrap()));
+                }
+                assert!(
+                    trace["processes"][s["processID"].as_str().unwrap()]["serviceName"].is_string()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ndjson_has_a_parseable_line_per_log_line() {
+        let t = telemetry();
+        let text = ndjson_logs(&t);
+        let lines: Vec<Json> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), t.logs.len());
+        assert!(
+            lines[0]["ts"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-01-01T00:00:0")
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["level"] == "warn" && l["msg"] == "call failed, retrying")
+        );
+    }
+
+    #[test]
+    fn prometheus_text_is_well_formed_and_counts_add_up() {
+        let t = telemetry();
+        let text = prometheus(&t);
+        let mut last_total: BTreeMap<String, f64> = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, rest) = line.rsplit_once('}').expect(line);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            assert_eq!(fields.len(), 2, "{line}");
+            let value: f64 = fields[0].parse().expect(line);
+            fields[1].parse::<u64>().expect(line);
+            if series.starts_with("faultline_requests_total") {
+                let previous = last_total.insert(series.to_string(), value).unwrap_or(0.0);
+                assert!(value >= previous, "counter went down: {line}");
+            }
+        }
+        let total: f64 = last_total.values().sum();
+        assert_eq!(
+            total as usize,
+            t.spans
+                .iter()
+                .filter(|s| s.kind == SpanKind::Server)
+                .count()
+        );
+        assert!(text.contains("le=\"+Inf\""));
+    }
+}
