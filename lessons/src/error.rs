@@ -21,6 +21,13 @@ pub enum LessonError {
         field: String,
         problem: String,
     },
+    /// A rule broken by a value whose position is known only by its field path.
+    #[error("{file}: `{field}`: {problem}")]
+    Field {
+        file: String,
+        field: String,
+        problem: String,
+    },
 }
 
 impl LessonError {
@@ -29,6 +36,7 @@ impl LessonError {
         match self {
             LessonError::Syntax { line, column, .. }
             | LessonError::Invalid { line, column, .. } => (*line, *column),
+            LessonError::Field { .. } => (0, 0),
         }
     }
 }

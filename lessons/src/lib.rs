@@ -4,9 +4,11 @@
 
 pub mod course;
 pub mod error;
+pub mod scenario;
 
 pub use course::{Course, Lesson, Module};
 pub use error::LessonError;
+pub use scenario::parse_scenario;
 
 /// The course that ships with Faultline, as written in `lessons/course.toml`.
 pub const BUILTIN_COURSE_TOML: &str = include_str!("../course.toml");

@@ -1,0 +1,191 @@
+//! `faultline`, the command-line shell over the engine for authors and for checking the engine
+//! from outside: `run` a scenario and write its telemetry in standard formats, `bench` the
+//! engine. Holds no simulation logic; it reads files, calls the engine and writes files.
+
+mod alloc;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use faultline_engine::{Scenario, Telemetry, export, mesh};
+
+const USAGE: &str = "\
+usage:
+  faultline run SCENARIO [--seed N] --out DIR   run a scenario (a .toml file, or `default`)
+                                                and write traces, logs and metrics to DIR
+  faultline bench [--requests N]                time the engine on the default mesh
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("faultline: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--flag value` pairs, and the positional arguments.
+type Parsed = (Vec<(String, String)>, Vec<String>);
+
+/// Values of `--flag value` options, and the remaining positional arguments.
+fn options(args: &[String], flags: &[&str]) -> Result<Parsed, String> {
+    let (mut found, mut positional) = (Vec::new(), Vec::new());
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if let Some(flag) = flags.iter().find(|f| **f == arg) {
+            let value = iter.next().ok_or(format!("{flag} needs a value"))?;
+            found.push((flag.to_string(), value.clone()));
+        } else if arg.starts_with("--") {
+            return Err(format!("unknown option {arg}\n\n{USAGE}"));
+        } else {
+            positional.push(arg.clone());
+        }
+    }
+    Ok((found, positional))
+}
+
+fn number(options: &[(String, String)], flag: &str, default: u64) -> Result<u64, String> {
+    match options.iter().rev().find(|(f, _)| f == flag) {
+        None => Ok(default),
+        Some((_, v)) => v
+            .parse()
+            .map_err(|_| format!("{flag} takes a whole number, not `{v}`")),
+    }
+}
+
+fn load_scenario(name: &str) -> Result<Scenario, String> {
+    if name == "default" {
+        return Ok(mesh::default_mesh(50.0, 60_000));
+    }
+    let text = std::fs::read_to_string(name).map_err(|e| format!("{name}: {e}"))?;
+    faultline_lessons::parse_scenario(name, &text)
+        .map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("\n  {e}"))
+                .collect::<String>()
+        })
+        .map_err(|list| format!("{name} has errors:{list}"))
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let (options, positional) = options(args, &["--seed", "--out"])?;
+    let [scenario_name] = positional.as_slice() else {
+        return Err(format!("run takes one scenario\n\n{USAGE}"));
+    };
+    let seed = number(&options, "--seed", 1)?;
+    let out = options
+        .iter()
+        .find(|(f, _)| f == "--out")
+        .map(|(_, v)| PathBuf::from(v))
+        .ok_or("run needs --out DIR")?;
+    let scenario = load_scenario(scenario_name)?;
+    let telemetry = faultline_engine::run(&scenario, seed).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| format!("\n  {e}"))
+            .collect::<String>()
+    })?;
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let files: [(&str, String); 4] = [
+        ("traces.otlp.json", export::otlp_json(&telemetry)),
+        ("traces.jaeger.json", export::jaeger_json(&telemetry)),
+        ("logs.ndjson", export::ndjson_logs(&telemetry)),
+        ("metrics.prom", export::prometheus(&telemetry)),
+    ];
+    for (name, text) in &files {
+        write(&out.join(name), text)?;
+    }
+    summarize(&scenario, seed, &telemetry);
+    for (name, text) in &files {
+        println!(
+            "wrote {} ({} KB)",
+            out.join(name).display(),
+            text.len() / 1024
+        );
+    }
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn summarize(scenario: &Scenario, seed: u64, t: &Telemetry) {
+    let traces = t.spans.iter().filter(|s| s.parent.is_none()).count();
+    let failed = t
+        .spans
+        .iter()
+        .filter(|s| {
+            s.parent.is_none() && s.status == faultline_engine::telemetry::SpanStatus::Error
+        })
+        .count();
+    println!("scenario `{}`, seed {seed}", scenario.name);
+    println!(
+        "  {traces} requests ({failed} failed), {} spans, {} log lines",
+        t.spans.len(),
+        t.logs.len()
+    );
+    println!("  digest {}", t.digest_hex());
+}
+
+/// Runs the default mesh for about `--requests` requests with all telemetry on and prints
+/// throughput and memory. Figures, not a pass/fail test: compare them across changes.
+fn bench(args: &[String]) -> Result<(), String> {
+    let (options, positional) = options(args, &["--requests"])?;
+    if !positional.is_empty() {
+        return Err(format!("bench takes no positional arguments\n\n{USAGE}"));
+    }
+    let requests = number(&options, "--requests", 100_000)?.max(1);
+    let rate_per_s = 1_000.0;
+    let duration_ms = requests; // at 1,000 requests a second, one request per millisecond
+    let scenario = mesh::default_mesh(rate_per_s, duration_ms);
+    let before = alloc::reset_peak();
+    let started = Instant::now();
+    let simulation =
+        faultline_engine::Simulation::new(scenario, 7).map_err(|e| format!("{e:?}"))?;
+    let telemetry = simulation.run();
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = alloc::peak().saturating_sub(before);
+    let retained = alloc::current().saturating_sub(before);
+    let spans = telemetry.spans.len() as f64;
+    let logs = telemetry.logs.len() as f64;
+    let roots = telemetry
+        .spans
+        .iter()
+        .filter(|s| s.parent.is_none())
+        .count();
+    println!("bench: default mesh, {roots} requests, seed 7");
+    println!("  wall time      {:>10.3} s", seconds);
+    println!(
+        "  spans          {:>10} ({:.0} spans/s)",
+        spans,
+        spans / seconds
+    );
+    println!(
+        "  log lines      {:>10} ({:.0} lines/s)",
+        logs,
+        logs / seconds
+    );
+    println!("  peak memory    {:>10.1} MB", peak as f64 / 1e6);
+    println!(
+        "  retained       {:>10.1} MB ({:.0} bytes per span, logs and metrics included)",
+        retained as f64 / 1e6,
+        retained as f64 / spans
+    );
+    drop(telemetry);
+    Ok(())
+}
