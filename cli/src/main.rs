@@ -14,6 +14,9 @@ const USAGE: &str = "\
 usage:
   faultline run SCENARIO [--seed N] --out DIR   run a scenario (a .toml file, or `default`)
                                                 and write traces, logs and metrics to DIR
+  faultline inspect FILE                        import a Jaeger JSON or OTLP/JSON file and
+                                                print each trace's shape, critical path and
+                                                warnings
   faultline bench [--requests N]                time the engine on the default mesh
 ";
 
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("inspect") => inspect(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -140,6 +144,87 @@ fn summarize(scenario: &Scenario, seed: u64, t: &Telemetry) {
         t.logs.len()
     );
     println!("  digest {}", t.digest_hex());
+}
+
+/// Imports a trace file and prints, per trace, what a trace viewer would show first.
+fn inspect(args: &[String]) -> Result<(), String> {
+    let [path] = args else {
+        return Err(format!("inspect takes one file\n\n{USAGE}"));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let imported =
+        faultline_engine::import::import_json(&text).map_err(|e| format!("{path}: {e}"))?;
+    let t = &imported.telemetry;
+    let ids = faultline_engine::trace::trace_ids(t);
+    println!(
+        "{path}: {:?}, {} traces, {} spans",
+        imported.format,
+        ids.len(),
+        t.spans.len()
+    );
+    for note in &imported.notes {
+        println!("  note: {note}");
+    }
+    for id in ids {
+        let tree = faultline_engine::trace::TraceTree::new(t, id);
+        let services: std::collections::BTreeSet<&str> = tree
+            .spans
+            .iter()
+            .map(|s| t.service_name(s.service))
+            .collect();
+        let original = t.strings.lookup("import.span_id");
+        // Spans are named by the id the file gave them, hashed ids only when it had none.
+        let describe = |i: usize| {
+            let s = tree.spans[i];
+            let id = s
+                .attributes
+                .iter()
+                .find_map(|(k, v)| match v {
+                    faultline_engine::telemetry::Value::Str(text) if Some(*k) == original => {
+                        Some(t.text(*text).to_string())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| s.span_id.to_string());
+            format!(
+                "{}: {} ({id})",
+                t.service_name(s.service),
+                t.text(s.operation)
+            )
+        };
+        println!("trace {id}");
+        println!("  spans     {}", tree.spans.len());
+        println!(
+            "  services  {}",
+            services.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        for &root in &tree.roots {
+            println!("  root      {}", describe(root));
+        }
+        println!(
+            "  duration  {}",
+            faultline_engine::Duration(tree.duration_us())
+        );
+        println!("  critical path (latest first):");
+        let position: std::collections::BTreeMap<_, _> = tree
+            .spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.span_id, i))
+            .collect();
+        for section in tree.critical_path() {
+            println!(
+                "    {:>10} .. {:<10} {}",
+                section.start.to_string(),
+                section.end.to_string(),
+                describe(position[&section.span])
+            );
+        }
+        for warning in &tree.warnings {
+            println!("  warning: {warning}");
+        }
+    }
+    Ok(())
 }
 
 /// Runs the default mesh for about `--requests` requests with all telemetry on and prints

@@ -4,6 +4,7 @@
 
 pub mod edge;
 pub mod export;
+pub mod import;
 pub mod mesh;
 pub mod metrics;
 pub mod random;
@@ -11,6 +12,7 @@ pub mod scenario;
 pub mod sim;
 pub mod telemetry;
 pub mod time;
+pub mod trace;
 
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::Simulation;

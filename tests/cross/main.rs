@@ -1,3 +1,4 @@
 //! Cross-crate tests, one binary with a module per area (ripgrep's `tests/tests.rs` layout).
 
+mod fixtures;
 mod tidy;

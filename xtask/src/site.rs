@@ -19,6 +19,23 @@ pub fn dist() -> Result<PathBuf, String> {
 /// Builds `dist/` with a toolchain already found and the web tools already installed.
 pub fn dist_with(wasm: &toolchain::WasmToolchain) -> Result<PathBuf, String> {
     let root = process::workspace_root();
+    if wasm.builds_std {
+        // build-std needs the standard library's own dependencies (dlmalloc and others) from
+        // the registry, and trunk runs cargo offline: build once online so trunk finds them.
+        let mut prebuild = Command::new(&wasm.cargo);
+        prebuild.current_dir(&root).args([
+            "build",
+            "--release",
+            "--target",
+            toolchain::WASM_TARGET,
+            "--manifest-path",
+            "app/Cargo.toml",
+            "--bin",
+            "faultline-app",
+        ]);
+        wasm.apply(&mut prebuild);
+        run(&mut prebuild)?;
+    }
     let mut cmd = Command::new("trunk");
     cmd.current_dir(&root)
         .args(["build", "--release", "--offline"]);

@@ -179,6 +179,10 @@ fn wasm_tests(
             "wasm-bindgen-test-runner",
         );
     toolchain.apply(&mut cmd);
+    if toolchain.builds_std {
+        // The test harness is a standard crate too.
+        cmd.env("CARGO_UNSTABLE_BUILD_STD", "std,panic_abort,test");
+    }
     let outcome = run_watching(&mut cmd, |line| counts.read_cargo_line(line));
     match outcome {
         Ok(()) if counts.passed > 0 => Ok(counts),

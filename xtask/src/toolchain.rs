@@ -24,6 +24,8 @@ pub struct WasmToolchain {
     pub cargo: String,
     /// Human name of the route taken, for the log.
     pub route: &'static str,
+    /// The standard library is compiled from source (`-Zbuild-std`) for each build.
+    pub builds_std: bool,
 }
 
 impl WasmToolchain {
@@ -46,6 +48,7 @@ pub fn wasm_toolchain() -> Result<WasmToolchain, String> {
                 env: vec![],
                 cargo: process::cargo(),
                 route: "active toolchain",
+                builds_std: false,
             });
         }
         if process::on_path("rustup") {
@@ -60,6 +63,7 @@ pub fn wasm_toolchain() -> Result<WasmToolchain, String> {
                         env: vec![],
                         cargo: process::cargo(),
                         route: "rustup target",
+                        builds_std: false,
                     });
                 }
                 Bounded::Succeeded => {
@@ -127,6 +131,7 @@ fn debian_toolchain() -> Result<WasmToolchain, String> {
         ],
         cargo: "/usr/bin/cargo".into(),
         route: "Debian rustc-web + build-std",
+        builds_std: true,
     })
 }
 

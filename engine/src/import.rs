@@ -1,0 +1,390 @@
+//! Importing traces that real systems produced — Jaeger JSON (Jaeger UI's `{"data": …}`
+//! wrapper, or a bare trace) and OTLP/JSON — into the same store the simulation fills.
+//! Ids that are not hex are hashed (the original kept as `import.span_id`); shape problems in
+//! the trees (orphans, cycles, skew) are left for `TraceTree` to report, never rejected.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use crate::telemetry::{
+    ServiceId, Span, SpanId, SpanKind, SpanStatus, Sym, Telemetry, TraceId, Value,
+};
+use crate::time::SimTime;
+
+/// The format a file was read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Jaeger,
+    Otlp,
+}
+
+/// Traces read from a file, with their times shifted so the earliest span starts at zero.
+pub struct Imported {
+    pub format: Format,
+    pub telemetry: Telemetry,
+    /// Microseconds since the Unix epoch of the earliest span start (SimTime zero).
+    pub epoch_unix_us: u64,
+    /// Problems with single spans that were skipped or repaired, each naming the span.
+    pub notes: Vec<String>,
+}
+
+/// Why a file could not be imported at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("neither Jaeger JSON (`data` or `spans`) nor OTLP/JSON (`resourceSpans`)")]
+    UnknownFormat,
+    #[error("the file holds no spans")]
+    NoSpans,
+}
+
+/// One span as read, before ids and times are settled.
+struct RawSpan {
+    trace: String,
+    span: String,
+    parent: Option<String>,
+    follows_from: bool,
+    service: String,
+    instance: Option<String>,
+    operation: String,
+    kind: SpanKind,
+    start_us: u64,
+    end_us: u64,
+    error: bool,
+    attributes: Vec<(String, Json)>,
+}
+
+pub fn import_json(text: &str) -> Result<Imported, ImportError> {
+    let doc: Json = serde_json::from_str(text).map_err(|e| ImportError::NotJson(e.to_string()))?;
+    let mut notes = Vec::new();
+    let (format, raw) = if doc.get("resourceSpans").is_some() {
+        (Format::Otlp, read_otlp(&doc, &mut notes))
+    } else if let Some(data) = doc.get("data") {
+        let traces: Vec<&Json> = match data {
+            Json::Array(list) => list.iter().collect(),
+            other => vec![other],
+        };
+        (
+            Format::Jaeger,
+            traces
+                .into_iter()
+                .flat_map(|t| read_jaeger_trace(t, &mut notes))
+                .collect(),
+        )
+    } else if doc.get("spans").is_some() {
+        (Format::Jaeger, read_jaeger_trace(&doc, &mut notes))
+    } else {
+        return Err(ImportError::UnknownFormat);
+    };
+    if raw.is_empty() {
+        return Err(ImportError::NoSpans);
+    }
+    Ok(build(format, raw, notes))
+}
+
+fn text(v: Option<&Json>) -> Option<String> {
+    match v? {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A u64 given as a JSON number or a decimal string (OTLP/JSON allows both).
+fn number(v: Option<&Json>) -> Option<u64> {
+    match v? {
+        Json::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Json::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn read_jaeger_trace(trace: &Json, notes: &mut Vec<String>) -> Vec<RawSpan> {
+    let empty = Vec::new();
+    let processes = trace.get("processes");
+    let spans = trace
+        .get("spans")
+        .and_then(Json::as_array)
+        .unwrap_or(&empty);
+    let mut out = Vec::new();
+    for (i, s) in spans.iter().enumerate() {
+        let (Some(span), Some(start_us)) = (text(s.get("spanID")), number(s.get("startTime")))
+        else {
+            notes.push(format!(
+                "spans[{i}]: skipped, it has no spanID or startTime"
+            ));
+            continue;
+        };
+        let trace_id = text(s.get("traceID"))
+            .or_else(|| text(trace.get("traceID")))
+            .unwrap_or_default();
+        let duration = number(s.get("duration")).unwrap_or(0);
+        let references = s
+            .get("references")
+            .and_then(Json::as_array)
+            .unwrap_or(&empty);
+        let reference = references
+            .iter()
+            .find(|r| r.get("refType").and_then(Json::as_str) == Some("CHILD_OF"))
+            .or_else(|| references.first());
+        let parent = reference
+            .and_then(|r| text(r.get("spanID")))
+            .or_else(|| text(s.get("parentSpanID")));
+        let follows_from = reference
+            .and_then(|r| r.get("refType"))
+            .and_then(Json::as_str)
+            == Some("FOLLOWS_FROM");
+        let process = s
+            .get("processID")
+            .and_then(Json::as_str)
+            .and_then(|p| processes?.get(p))
+            .or_else(|| s.get("process"));
+        let service = process
+            .and_then(|p| text(p.get("serviceName")))
+            .unwrap_or_else(|| "unknown".into());
+        let tag = |list: Option<&Json>, key: &str| -> Option<Json> {
+            list?
+                .as_array()?
+                .iter()
+                .find(|t| t.get("key").and_then(Json::as_str) == Some(key))
+                .and_then(|t| t.get("value").cloned())
+        };
+        let process_tags = process.and_then(|p| p.get("tags"));
+        let instance = tag(process_tags, "service.instance.id")
+            .or_else(|| tag(process_tags, "hostname"))
+            .and_then(|v| text(Some(&v)));
+        let tags = s.get("tags");
+        let kind = match tag(tags, "span.kind").as_ref().and_then(Json::as_str) {
+            Some("server") => SpanKind::Server,
+            Some("client") => SpanKind::Client,
+            Some("producer") => SpanKind::Producer,
+            Some("consumer") => SpanKind::Consumer,
+            _ => SpanKind::Internal,
+        };
+        let error = matches!(tag(tags, "error"), Some(Json::Bool(true)))
+            || tag(tags, "error").as_ref().and_then(Json::as_str) == Some("true");
+        let attributes = tags
+            .and_then(Json::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|t| {
+                        Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.clone()))
+                    })
+                    .filter(|(k, _)| k != "span.kind" && k != "error")
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(RawSpan {
+            trace: trace_id,
+            span,
+            parent,
+            follows_from,
+            service,
+            instance,
+            operation: text(s.get("operationName")).unwrap_or_default(),
+            kind,
+            start_us,
+            end_us: start_us.saturating_add(duration),
+            error,
+            attributes,
+        });
+    }
+    out
+}
+
+fn otlp_value(v: &Json) -> Json {
+    for key in ["stringValue", "boolValue", "doubleValue"] {
+        if let Some(x) = v.get(key) {
+            return x.clone();
+        }
+    }
+    match v.get("intValue") {
+        Some(x) => number(Some(x)).map_or(x.clone(), Json::from),
+        None => Json::Null,
+    }
+}
+
+fn read_otlp(doc: &Json, notes: &mut Vec<String>) -> Vec<RawSpan> {
+    let empty = Vec::new();
+    let mut out = Vec::new();
+    for (r, resource) in doc["resourceSpans"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .enumerate()
+    {
+        let attrs = resource
+            .pointer("/resource/attributes")
+            .and_then(Json::as_array)
+            .unwrap_or(&empty);
+        let attr = |key: &str| {
+            attrs
+                .iter()
+                .find(|a| a.get("key").and_then(Json::as_str) == Some(key))
+                .and_then(|a| a.get("value"))
+                .map(otlp_value)
+        };
+        let service = attr("service.name")
+            .and_then(|v| text(Some(&v)))
+            .unwrap_or_else(|| "unknown".into());
+        let instance = attr("service.instance.id")
+            .or_else(|| attr("host.name"))
+            .and_then(|v| text(Some(&v)));
+        for scope in resource
+            .get("scopeSpans")
+            .and_then(Json::as_array)
+            .unwrap_or(&empty)
+        {
+            for (i, s) in scope
+                .get("spans")
+                .and_then(Json::as_array)
+                .unwrap_or(&empty)
+                .iter()
+                .enumerate()
+            {
+                let (Some(span), Some(start_ns)) =
+                    (text(s.get("spanId")), number(s.get("startTimeUnixNano")))
+                else {
+                    notes.push(format!("resourceSpans[{r}] span {i}: skipped, it has no spanId or startTimeUnixNano"));
+                    continue;
+                };
+                let end_ns = number(s.get("endTimeUnixNano")).unwrap_or(start_ns);
+                let kind = match number(s.get("kind")) {
+                    Some(2) => SpanKind::Server,
+                    Some(3) => SpanKind::Client,
+                    Some(4) => SpanKind::Producer,
+                    Some(5) => SpanKind::Consumer,
+                    _ => SpanKind::Internal,
+                };
+                let attributes = s
+                    .get("attributes")
+                    .and_then(Json::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|a| {
+                                Some((
+                                    a.get("key")?.as_str()?.to_string(),
+                                    otlp_value(a.get("value")?),
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(RawSpan {
+                    trace: text(s.get("traceId")).unwrap_or_default(),
+                    span,
+                    parent: text(s.get("parentSpanId")).filter(|p| !p.is_empty()),
+                    follows_from: false,
+                    service: service.clone(),
+                    instance: instance.clone(),
+                    operation: text(s.get("name")).unwrap_or_default(),
+                    kind,
+                    start_us: start_ns / 1_000,
+                    end_us: end_ns.max(start_ns) / 1_000,
+                    error: number(s.pointer("/status/code")) == Some(2),
+                    attributes,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// FNV-1a, 64 bits, with a seed: stable ids for ids that are not hex.
+fn fnv(text: &str, seed: u64) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn hex_or_hash_u64(id: &str) -> (u64, bool) {
+    match u64::from_str_radix(id, 16) {
+        Ok(n) if !id.is_empty() && id.len() <= 16 => (n, true),
+        _ => (fnv(id, 0), false),
+    }
+}
+
+fn hex_or_hash_u128(id: &str) -> u128 {
+    match u128::from_str_radix(id, 16) {
+        Ok(n) if !id.is_empty() && id.len() <= 32 => n,
+        _ => (u128::from(fnv(id, 1)) << 64) | u128::from(fnv(id, 2)),
+    }
+}
+
+fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
+    let epoch = raw.iter().map(|s| s.start_us).min().unwrap_or(0);
+    let mut telemetry = Telemetry::default();
+    let mut services: BTreeMap<String, ServiceId> = BTreeMap::new();
+    let mut instances: BTreeMap<(ServiceId, String), u16> = BTreeMap::new();
+    let original_key = telemetry.strings.intern("import.span_id");
+    let follows_key = telemetry.strings.intern("import.follows_from");
+    for s in raw {
+        let next = ServiceId(services.len() as u16);
+        let service = *services.entry(s.service.clone()).or_insert_with(|| {
+            telemetry
+                .service_names
+                .push(telemetry.strings.intern(&s.service));
+            next
+        });
+        let next_instance = instances.keys().filter(|(svc, _)| *svc == service).count() as u16;
+        let instance = *instances
+            .entry((service, s.instance.clone().unwrap_or_default()))
+            .or_insert(next_instance);
+        let (span_id, hex) = hex_or_hash_u64(&s.span);
+        let mut attributes: Vec<(Sym, Value)> = s
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                let key = telemetry.strings.intern(k);
+                let value = match v {
+                    Json::Bool(b) => Value::Bool(*b),
+                    Json::Number(n) if n.is_i64() => Value::Int(n.as_i64().unwrap_or_default()),
+                    Json::String(text) => Value::Str(telemetry.strings.intern(text)),
+                    other => Value::Str(telemetry.strings.intern(&other.to_string())),
+                };
+                (key, value)
+            })
+            .collect();
+        if !hex {
+            attributes.push((original_key, Value::Str(telemetry.strings.intern(&s.span))));
+        }
+        if s.follows_from {
+            attributes.push((follows_key, Value::Bool(true)));
+        }
+        telemetry.spans.push(Span {
+            trace_id: TraceId(hex_or_hash_u128(&s.trace.to_ascii_lowercase())),
+            span_id: SpanId(span_id),
+            parent: s.parent.as_deref().map(|p| SpanId(hex_or_hash_u64(p).0)),
+            service,
+            instance,
+            operation: telemetry.strings.intern(&s.operation),
+            kind: if s.follows_from && s.kind == SpanKind::Internal {
+                SpanKind::Consumer
+            } else {
+                s.kind
+            },
+            start: SimTime(s.start_us - epoch),
+            end: Some(SimTime(s.end_us - epoch)),
+            status: if s.error {
+                SpanStatus::Error
+            } else {
+                SpanStatus::Unset
+            },
+            attributes,
+            events: Vec::new(),
+        });
+    }
+    Imported {
+        format,
+        telemetry,
+        epoch_unix_us: epoch,
+        notes,
+    }
+}
