@@ -7,6 +7,7 @@ pub mod export;
 pub mod import;
 pub mod mesh;
 pub mod metrics;
+pub mod query;
 pub mod random;
 pub mod scenario;
 pub mod sim;

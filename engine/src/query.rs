@@ -1,0 +1,252 @@
+//! Questions the app asks of a run, answered in the screen's vocabulary: trace search as
+//! Jaeger's search form poses it (service, operation, `key=value` tags, duration bounds, errors
+//! only, time range, limit), returning one summary row per matching trace.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::telemetry::{Span, SpanStatus, Telemetry, TraceId, Value};
+use crate::time::{Duration, SimTime};
+
+/// A trace search. Empty fields match everything; all given conditions must hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TraceQuery {
+    /// Some span of the trace is from this service...
+    pub service: Option<String>,
+    /// ...and (on that same span) has this operation.
+    pub operation: Option<String>,
+    /// `key=value` pairs that one span (the same one as above, when given) must all carry.
+    pub tags: Vec<(String, String)>,
+    pub min_duration: Option<Duration>,
+    pub max_duration: Option<Duration>,
+    pub errors_only: bool,
+    /// The trace starts in [from, until).
+    pub from: Option<SimTime>,
+    pub until: Option<SimTime>,
+    /// Most rows returned; newest traces first, as Jaeger lists them. 0 means 20.
+    pub limit: u32,
+}
+
+/// One row of the result list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceSummary {
+    pub trace_id: TraceId,
+    pub root_service: String,
+    pub root_operation: String,
+    pub start: SimTime,
+    pub duration: Duration,
+    pub spans: u32,
+    pub errors: u32,
+    /// Distinct services with their span counts, by name.
+    pub services: Vec<(String, u32)>,
+}
+
+/// Parses Jaeger's tag box: `key=value` pairs separated by spaces; a value may be quoted to
+/// hold spaces (`error.type="deadline exceeded"`).
+pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut tags = Vec::new();
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        let eq = rest.find('=').ok_or_else(|| {
+            format!(
+                "`{}` has no `=`: write key=value",
+                rest.split_whitespace().next().unwrap_or(rest)
+            )
+        })?;
+        let key = rest[..eq].trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(format!("`{}` is not a tag key", &rest[..eq]));
+        }
+        rest = &rest[eq + 1..];
+        let value;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let close = quoted
+                .find('"')
+                .ok_or_else(|| format!("the value of `{key}` has no closing quote"))?;
+            value = quoted[..close].to_string();
+            rest = &quoted[close + 1..];
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            value = rest[..end].to_string();
+            rest = &rest[end..];
+        }
+        tags.push((key.to_string(), value));
+        rest = rest.trim_start();
+    }
+    Ok(tags)
+}
+
+fn attribute_text(t: &Telemetry, v: &Value) -> String {
+    match v {
+        Value::Str(s) => t.text(*s).to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+    }
+}
+
+/// Whether one span satisfies the span-level conditions of the query.
+fn span_matches(t: &Telemetry, s: &Span, q: &TraceQuery) -> bool {
+    if q.service
+        .as_deref()
+        .is_some_and(|name| t.service_name(s.service) != name)
+    {
+        return false;
+    }
+    if q.operation
+        .as_deref()
+        .is_some_and(|op| t.text(s.operation) != op)
+    {
+        return false;
+    }
+    q.tags.iter().all(|(key, value)| {
+        if key == "error" {
+            return (s.status == SpanStatus::Error).to_string() == *value;
+        }
+        s.attributes
+            .iter()
+            .any(|(k, v)| t.text(*k) == key && attribute_text(t, v) == *value)
+    })
+}
+
+/// Runs a trace search over the whole store.
+pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
+    let mut traces: BTreeMap<TraceId, Vec<&Span>> = BTreeMap::new();
+    for s in &t.spans {
+        traces.entry(s.trace_id).or_default().push(s);
+    }
+    let mut rows: Vec<TraceSummary> = traces
+        .into_iter()
+        .filter(|(_, spans)| spans.iter().any(|s| span_matches(t, s, q)))
+        .map(|(trace_id, spans)| summarize(t, trace_id, &spans))
+        .filter(|row| {
+            q.min_duration.is_none_or(|d| row.duration >= d)
+                && q.max_duration.is_none_or(|d| row.duration <= d)
+                && (!q.errors_only || row.errors > 0)
+                && q.from.is_none_or(|f| row.start >= f)
+                && q.until.is_none_or(|u| row.start < u)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.start.cmp(&a.start).then(a.trace_id.cmp(&b.trace_id)));
+    rows.truncate(if q.limit == 0 { 20 } else { q.limit as usize });
+    rows
+}
+
+fn summarize(t: &Telemetry, trace_id: TraceId, spans: &[&Span]) -> TraceSummary {
+    let ids: BTreeSet<_> = spans.iter().map(|s| s.span_id).collect();
+    let root = spans
+        .iter()
+        .filter(|s| s.parent.is_none_or(|p| !ids.contains(&p)))
+        .min_by_key(|s| s.start)
+        .unwrap_or(&spans[0]);
+    let start = spans.iter().map(|s| s.start).min().unwrap_or_default();
+    let end = spans
+        .iter()
+        .map(|s| s.end.unwrap_or(s.start))
+        .max()
+        .unwrap_or_default();
+    let mut services: BTreeMap<String, u32> = BTreeMap::new();
+    for s in spans {
+        *services
+            .entry(t.service_name(s.service).to_string())
+            .or_default() += 1;
+    }
+    TraceSummary {
+        trace_id,
+        root_service: t.service_name(root.service).to_string(),
+        root_operation: t.text(root.operation).to_string(),
+        start,
+        duration: end.since(start),
+        spans: spans.len() as u32,
+        errors: spans
+            .iter()
+            .filter(|s| s.status == SpanStatus::Error)
+            .count() as u32,
+        services: services.into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::default_mesh;
+    use crate::scenario::{FaultEffect, FaultSpec};
+
+    fn telemetry() -> Telemetry {
+        let mut scenario = default_mesh(40.0, 10_000);
+        scenario.faults.push(FaultSpec {
+            service: "payments".into(),
+            instance: None,
+            from_ms: 5_000,
+            until_ms: 10_000,
+            effect: FaultEffect::Latency { extra_ms: 1_500 },
+        });
+        crate::run(&scenario, 3).unwrap()
+    }
+
+    #[test]
+    fn tags_parse_like_jaegers_search_box() {
+        assert_eq!(
+            parse_tags(r#"http.response.status_code=504  error.type="deadline exceeded""#).unwrap(),
+            [
+                ("http.response.status_code".to_string(), "504".to_string()),
+                ("error.type".to_string(), "deadline exceeded".to_string())
+            ]
+        );
+        assert_eq!(parse_tags("  ").unwrap(), []);
+        assert_eq!(
+            parse_tags("error").unwrap_err(),
+            "`error` has no `=`: write key=value"
+        );
+        assert!(parse_tags("a=\"open").is_err());
+    }
+
+    #[test]
+    fn duration_bounds_find_the_slow_checkouts() {
+        let t = telemetry();
+        let q = TraceQuery {
+            service: Some("payments".into()),
+            min_duration: Some(Duration::parse("1s").unwrap()),
+            limit: 1_000,
+            ..TraceQuery::default()
+        };
+        let rows = search_traces(&t, &q);
+        assert!(rows.len() > 10, "{}", rows.len());
+        assert!(
+            rows.iter()
+                .all(|r| r.duration >= Duration::from_secs(1) && r.start.0 >= 4_000_000)
+        );
+        assert!(rows.iter().all(|r| r.root_operation == "POST /orders"));
+        assert!(
+            rows.windows(2).all(|w| w[0].start >= w[1].start),
+            "newest first"
+        );
+    }
+
+    #[test]
+    fn errors_tags_and_limits_narrow_the_list() {
+        let t = telemetry();
+        let timeouts = TraceQuery {
+            tags: parse_tags("error.type=timeout peer.service=payments").unwrap(),
+            errors_only: true,
+            limit: 5,
+            ..TraceQuery::default()
+        };
+        let rows = search_traces(&t, &timeouts);
+        assert_eq!(rows.len(), 5);
+        assert!(rows.iter().all(|r| r.errors > 0));
+        let none = TraceQuery {
+            service: Some("ledger".into()),
+            ..TraceQuery::default()
+        };
+        assert!(search_traces(&t, &none).is_empty());
+        let early = TraceQuery {
+            until: Some(SimTime::from_ms(1_000)),
+            limit: 1_000,
+            ..TraceQuery::default()
+        };
+        assert!(
+            search_traces(&t, &early)
+                .iter()
+                .all(|r| r.start < SimTime::from_ms(1_000))
+        );
+    }
+}
