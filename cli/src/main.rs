@@ -17,6 +17,9 @@ usage:
   faultline inspect FILE                        import a Jaeger JSON or OTLP/JSON file and
                                                 print each trace's shape, critical path and
                                                 warnings
+  faultline logql 'QUERY'                       check a log query: print how it reads, or
+                                                the error and where it is
+  faultline logs DIR 'QUERY'                    run a log query over DIR/logs.ndjson
   faultline bench [--requests N]                time the engine on the default mesh
 ";
 
@@ -26,6 +29,8 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("inspect") => inspect(&args[1..]),
+        Some("logql") => logql(&args[1..]),
+        Some("logs") => logs(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -144,6 +149,55 @@ fn summarize(scenario: &Scenario, seed: u64, t: &Telemetry) {
         t.logs.len()
     );
     println!("  digest {}", t.digest_hex());
+}
+
+/// Prints a query's canonical form, or its error with a caret under the position.
+fn logql(args: &[String]) -> Result<(), String> {
+    let [query] = args else {
+        return Err(format!("logql takes one query (quote it)\n\n{USAGE}"));
+    };
+    println!("{}", parse_query(query)?);
+    Ok(())
+}
+
+fn parse_query(query: &str) -> Result<faultline_engine::logql::LogQuery, String> {
+    faultline_engine::logql::parse(query).map_err(|e| {
+        let caret = format!("{}^", " ".repeat(e.offset));
+        format!("{e}\n  {query}\n  {caret}")
+    })
+}
+
+/// Runs a query over a run directory's logs and prints the matching lines.
+fn logs(args: &[String]) -> Result<(), String> {
+    let [dir, query] = args else {
+        return Err(format!("logs takes a directory and a query\n\n{USAGE}"));
+    };
+    let query = parse_query(query)?;
+    let path = Path::new(dir).join("logs.ndjson");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let t = faultline_engine::import::import_ndjson_logs(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let started = Instant::now();
+    let hits = query.run(&t);
+    let elapsed = started.elapsed();
+    for &i in &hits {
+        let line = &t.logs[i as usize];
+        println!(
+            "{} {:<5} {}-{} {}",
+            line.time,
+            line.level.name(),
+            t.service_name(line.service),
+            line.instance,
+            faultline_engine::logql::line_text(&t, line)
+        );
+    }
+    eprintln!(
+        "{} of {} lines matched in {:.1} ms",
+        hits.len(),
+        t.logs.len(),
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok(())
 }
 
 /// Imports a trace file and prints, per trace, what a trace viewer would show first.

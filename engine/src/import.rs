@@ -388,3 +388,146 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
         notes,
     }
 }
+
+/// Reads NDJSON logs as `export::ndjson_logs` writes them (one object per line with `ts`,
+/// `level`, `service`, `instance`, `msg`, optional `trace_id` and `span_id`, then fields).
+/// Err names the first line that is not such an object.
+pub fn import_ndjson_logs(text: &str) -> Result<Telemetry, String> {
+    use crate::telemetry::{Level, LogLine};
+    let mut t = Telemetry::default();
+    let mut services: BTreeMap<String, ServiceId> = BTreeMap::new();
+    let mut epoch: Option<u64> = None;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let at = |what: &str| format!("line {}: {what}", n + 1);
+        let doc: Json = serde_json::from_str(line).map_err(|e| at(&format!("not JSON: {e}")))?;
+        let object = doc.as_object().ok_or_else(|| at("not a JSON object"))?;
+        let field = |k: &str| object.get(k).and_then(Json::as_str);
+        let service_name = field("service").ok_or_else(|| at("no `service`"))?;
+        let next = ServiceId(services.len() as u16);
+        let service = *services.entry(service_name.to_string()).or_insert_with(|| {
+            t.service_names.push(t.strings.intern(service_name));
+            next
+        });
+        let instance = field("instance")
+            .and_then(|i| i.rsplit_once('-'))
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or(0);
+        let level = match field("level") {
+            Some("debug") => Level::Debug,
+            Some("warn" | "warning") => Level::Warn,
+            Some("error") => Level::Error,
+            _ => Level::Info,
+        };
+        let unix_us = field("ts")
+            .and_then(parse_rfc3339_us)
+            .ok_or_else(|| at("no RFC 3339 `ts`"))?;
+        let epoch = *epoch.get_or_insert(unix_us);
+        let mut fields = Vec::new();
+        for (k, v) in object {
+            if matches!(
+                k.as_str(),
+                "ts" | "level" | "service" | "instance" | "msg" | "trace_id" | "span_id"
+            ) {
+                continue;
+            }
+            let value = match v {
+                Json::Bool(b) => Value::Bool(*b),
+                Json::Number(n) if n.is_i64() => Value::Int(n.as_i64().unwrap_or_default()),
+                Json::String(s) => Value::Str(t.strings.intern(s)),
+                other => Value::Str(t.strings.intern(&other.to_string())),
+            };
+            fields.push((t.strings.intern(k), value));
+        }
+        t.logs.push(LogLine {
+            time: SimTime(unix_us.saturating_sub(epoch)),
+            service,
+            instance,
+            level,
+            trace_id: field("trace_id")
+                .and_then(|id| u128::from_str_radix(id, 16).ok())
+                .map(TraceId),
+            span_id: field("span_id")
+                .and_then(|id| u64::from_str_radix(id, 16).ok())
+                .map(SpanId),
+            message: t.strings.intern(field("msg").unwrap_or_default()),
+            fields,
+        });
+    }
+    Ok(t)
+}
+
+/// `2026-01-01T00:00:01.234567Z` (or with a `+hh:mm` offset) to microseconds since the epoch.
+pub fn parse_rfc3339_us(text: &str) -> Option<u64> {
+    let (date, rest) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let zone_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
+    let (clock, zone) = rest.split_at(zone_at);
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, "0"));
+    let mut c = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (c.next()??, c.next()??, c.next()??);
+    let micros: i64 = format!("{fraction:0<6}")[..6].parse().ok()?;
+    let offset_s = match zone {
+        "" | "Z" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = z[1..].split_once(':')?;
+            sign * (oh.parse::<i64>().ok()? * 3_600 + om.parse::<i64>().ok()? * 60)
+        }
+    };
+    // Days from civil (Howard Hinnant), the inverse of time::civil_from_days.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3_600 + min * 60 + s - offset_s;
+    u64::try_from(secs * 1_000_000 + micros).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        for us in [
+            86_400_000_000u64,
+            crate::time::RUN_EPOCH_UNIX_US + 1_234_567,
+            1_709_164_800_000_000,
+        ] {
+            for offset in [0, 120, -330] {
+                let text = crate::time::rfc3339(us, offset);
+                assert_eq!(parse_rfc3339_us(&text), Some(us), "{text}");
+            }
+        }
+        assert_eq!(parse_rfc3339_us("yesterday"), None);
+    }
+
+    #[test]
+    fn exported_logs_read_back_the_same() {
+        let t = crate::run(&crate::mesh::default_mesh(20.0, 2_000), 4).unwrap();
+        let back = import_ndjson_logs(&crate::export::ndjson_logs(&t)).unwrap();
+        assert_eq!(back.logs.len(), t.logs.len());
+        let first = t.logs[0].time.0;
+        for (a, b) in t.logs.iter().zip(&back.logs) {
+            assert_eq!(b.time.0, a.time.0 - first);
+            assert_eq!(
+                (t.text(a.message), a.level, a.instance),
+                (back.text(b.message), b.level, b.instance)
+            );
+            assert_eq!((a.trace_id, a.span_id), (b.trace_id, b.span_id));
+            assert_eq!(t.service_name(a.service), back.service_name(b.service));
+            assert_eq!(a.fields.len(), b.fields.len());
+        }
+        assert_eq!(
+            import_ndjson_logs("{\"level\":\"info\"}").unwrap_err(),
+            "line 1: no `service`"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 pub mod edge;
 pub mod export;
 pub mod import;
+pub mod logql;
 pub mod mesh;
 pub mod metrics;
 pub mod query;

@@ -1,0 +1,1184 @@
+//! A log query language modelled on Grafana Loki's LogQL, for the subset Faultline's logs need:
+//! a stream selector (`{service="payments", level=~"warn|error"}`), line filters
+//! (`|= != |~ !~`), `| json` and `| logfmt` (accepted as no-ops: lines are already structured)
+//! and label filters on strings, numbers and durations joined by `and`, `or`, `,` and
+//! parentheses. Within that subset it accepts what Loki accepts, with the same meaning.
+
+use std::fmt;
+
+use regex::Regex;
+
+use crate::telemetry::{LogLine, Telemetry, Value};
+use crate::time::Duration;
+
+/// A parse error: what was wrong and where (a character offset into the query, from 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQlError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl fmt::Display for LogQlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "parse error at column {}: {}",
+            self.offset + 1,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for LogQlError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchOp {
+    Eq,
+    Ne,
+    Re,
+    NotRe,
+}
+
+impl MatchOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            MatchOp::Eq => "=",
+            MatchOp::Ne => "!=",
+            MatchOp::Re => "=~",
+            MatchOp::NotRe => "!~",
+        }
+    }
+}
+
+/// `label op "value"`, with the regex compiled (anchored, as Loki anchors label matchers).
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub label: String,
+    pub op: MatchOp,
+    pub value: String,
+    regex: Option<Regex>,
+}
+
+impl Matcher {
+    fn new(label: String, op: MatchOp, value: String, at: usize) -> Result<Matcher, LogQlError> {
+        let regex = match op {
+            MatchOp::Re | MatchOp::NotRe => Some(Regex::new(&format!("^(?s:{value})$")).map_err(
+                |e| LogQlError {
+                    offset: at,
+                    message: format!("invalid regex `{value}`: {}", first_line(&e.to_string())),
+                },
+            )?),
+            _ => None,
+        };
+        Ok(Matcher {
+            label,
+            op,
+            value,
+            regex,
+        })
+    }
+
+    pub fn matches(&self, value: &str) -> bool {
+        match self.op {
+            MatchOp::Eq => value == self.value,
+            MatchOp::Ne => value != self.value,
+            MatchOp::Re => self.regex.as_ref().is_some_and(|r| r.is_match(value)),
+            MatchOp::NotRe => !self.regex.as_ref().is_some_and(|r| r.is_match(value)),
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+        .trim_start_matches("error: ")
+}
+
+/// `|= "text"` and friends. Regex line filters are not anchored, as in Loki.
+#[derive(Debug, Clone)]
+pub struct LineFilter {
+    pub op: MatchOp,
+    pub text: String,
+    regex: Option<Regex>,
+}
+
+impl LineFilter {
+    fn keeps(&self, line: &str) -> bool {
+        match self.op {
+            MatchOp::Eq => line.contains(&self.text),
+            MatchOp::Ne => !line.contains(&self.text),
+            MatchOp::Re => self.regex.as_ref().is_some_and(|r| r.is_match(line)),
+            MatchOp::NotRe => !self.regex.as_ref().is_some_and(|r| r.is_match(line)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl CmpOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+        }
+    }
+
+    fn holds(self, a: f64, b: f64) -> bool {
+        match self {
+            CmpOp::Eq => a == b,
+            CmpOp::Ne => a != b,
+            CmpOp::Gt => a > b,
+            CmpOp::Ge => a >= b,
+            CmpOp::Lt => a < b,
+            CmpOp::Le => a <= b,
+        }
+    }
+}
+
+/// A predicate over a line's labels (stream labels plus its fields).
+#[derive(Debug, Clone)]
+pub enum LabelFilter {
+    String(Matcher),
+    Number {
+        label: String,
+        op: CmpOp,
+        value: f64,
+    },
+    Duration {
+        label: String,
+        op: CmpOp,
+        value: Duration,
+    },
+    /// Sizes such as `20MB` or `1KiB`, in bytes.
+    Bytes {
+        label: String,
+        op: CmpOp,
+        value: u64,
+    },
+    And(Box<LabelFilter>, Box<LabelFilter>),
+    Or(Box<LabelFilter>, Box<LabelFilter>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Stage {
+    Line(LineFilter),
+    /// `| json` or `| logfmt`: the fields are already parsed.
+    Parser(&'static str),
+    Labels(LabelFilter),
+}
+
+/// A parsed query.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    pub selector: Vec<Matcher>,
+    pub stages: Vec<Stage>,
+}
+
+// ---------------------------------------------------------------- lexer
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    LBrace,
+    RBrace,
+    LParen,
+    RParen,
+    Comma,
+    Pipe,
+    PipeEq,    // |=
+    PipeTilde, // |~
+    Eq,        // =
+    EqEq,      // ==
+    Ne,        // !=
+    Re,        // =~
+    NotRe,     // !~
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Ident(String),
+    Str(String),
+    Number(String),
+    End,
+}
+
+fn describe(tok: &Tok) -> String {
+    match tok {
+        Tok::Ident(s) => format!("`{s}`"),
+        Tok::Str(s) => format!("string \"{s}\""),
+        Tok::Number(s) => format!("`{s}`"),
+        Tok::End => "the end of the query".into(),
+        other => format!("`{}`", symbol(other)),
+    }
+}
+
+fn symbol(tok: &Tok) -> &'static str {
+    match tok {
+        Tok::LBrace => "{",
+        Tok::RBrace => "}",
+        Tok::LParen => "(",
+        Tok::RParen => ")",
+        Tok::Comma => ",",
+        Tok::Pipe => "|",
+        Tok::PipeEq => "|=",
+        Tok::PipeTilde => "|~",
+        Tok::Eq => "=",
+        Tok::EqEq => "==",
+        Tok::Ne => "!=",
+        Tok::Re => "=~",
+        Tok::NotRe => "!~",
+        Tok::Gt => ">",
+        Tok::Ge => ">=",
+        Tok::Lt => "<",
+        Tok::Le => "<=",
+        _ => "",
+    }
+}
+
+/// Splits a query into tokens with their character offsets.
+fn lex(query: &str) -> Result<Vec<(Tok, usize)>, LogQlError> {
+    let chars: Vec<char> = query.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let err = |offset, message: String| Err(LogQlError { offset, message });
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        let start = i;
+        let two = |t: Tok| (t, 2);
+        let (tok, len) = match (c, next) {
+            (c, _) if c.is_whitespace() => {
+                i += 1;
+                continue;
+            }
+            ('{', _) => (Tok::LBrace, 1),
+            ('}', _) => (Tok::RBrace, 1),
+            ('(', _) => (Tok::LParen, 1),
+            (')', _) => (Tok::RParen, 1),
+            (',', _) => (Tok::Comma, 1),
+            ('|', Some('=')) => two(Tok::PipeEq),
+            ('|', Some('~')) => two(Tok::PipeTilde),
+            ('|', _) => (Tok::Pipe, 1),
+            ('=', Some('=')) => two(Tok::EqEq),
+            ('=', Some('~')) => two(Tok::Re),
+            ('=', _) => (Tok::Eq, 1),
+            ('!', Some('=')) => two(Tok::Ne),
+            ('!', Some('~')) => two(Tok::NotRe),
+            ('>', Some('=')) => two(Tok::Ge),
+            ('>', _) => (Tok::Gt, 1),
+            ('<', Some('=')) => two(Tok::Le),
+            ('<', _) => (Tok::Lt, 1),
+            ('"', _) => {
+                let mut text = String::new();
+                let mut j = i + 1;
+                loop {
+                    match chars.get(j) {
+                        None => return err(start, "a string is not closed".into()),
+                        Some('"') => break,
+                        Some('\\') => {
+                            let escaped = match chars.get(j + 1) {
+                                Some('n') => '\n',
+                                Some('t') => '\t',
+                                Some('r') => '\r',
+                                Some('\\') => '\\',
+                                Some('"') => '"',
+                                Some('\'') => '\'',
+                                Some('u') => {
+                                    let hex: String = chars.iter().skip(j + 2).take(4).collect();
+                                    let code =
+                                        u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                                    match code {
+                                        Some(c) if hex.len() == 4 => {
+                                            text.push(c);
+                                            j += 6;
+                                            continue;
+                                        }
+                                        _ => return err(j, "invalid \\u escape".into()),
+                                    }
+                                }
+                                Some(other) => {
+                                    // Go's strconv.Unquote rejects unknown escapes such as \d:
+                                    // in a regex, write them as \\d or use a `raw string`.
+                                    return err(
+                                        j,
+                                        format!(
+                                            "unknown escape `\\{other}` in a string; write `\\\\{other}` or use backticks"
+                                        ),
+                                    );
+                                }
+                                None => return err(start, "a string is not closed".into()),
+                            };
+                            text.push(escaped);
+                            j += 2;
+                        }
+                        Some(c) => {
+                            text.push(*c);
+                            j += 1;
+                        }
+                    }
+                }
+                (Tok::Str(text), j + 1 - i)
+            }
+            ('`', _) => {
+                let close = chars[i + 1..].iter().position(|c| *c == '`');
+                match close {
+                    None => return err(start, "a raw string is not closed".into()),
+                    Some(n) => (Tok::Str(chars[i + 1..i + 1 + n].iter().collect()), n + 2),
+                }
+            }
+            (c, _)
+                if c.is_ascii_digit()
+                    || (c == '-' && next.is_some_and(|n| n.is_ascii_digit()))
+                    || c == '.' =>
+            {
+                let mut j = i + 1;
+                while j < chars.len()
+                    && (chars[j].is_ascii_alphanumeric() || chars[j] == '.' || chars[j] == 'µ')
+                {
+                    j += 1;
+                }
+                (Tok::Number(chars[i..j].iter().collect()), j - i)
+            }
+            (c, _) if c.is_ascii_alphabetic() || c == '_' => {
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
+                    j += 1;
+                }
+                (Tok::Ident(chars[i..j].iter().collect()), j - i)
+            }
+            (c, _) => return err(start, format!("unexpected character `{c}`")),
+        };
+        out.push((tok, start));
+        i += len;
+    }
+    out.push((Tok::End, chars.len()));
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- parser
+
+/// Pipeline stages Loki has that this subset does not.
+const UNSUPPORTED_STAGES: [&str; 11] = [
+    "line_format",
+    "label_format",
+    "pattern",
+    "regexp",
+    "unpack",
+    "unwrap",
+    "drop",
+    "keep",
+    "decolorize",
+    "distinct",
+    "label_replace",
+];
+
+struct Parser {
+    toks: Vec<(Tok, usize)>,
+    at: usize,
+}
+
+impl Parser {
+    /// The current token; past the end it stays `End`.
+    fn current(&self) -> &(Tok, usize) {
+        &self.toks[self.at.min(self.toks.len() - 1)]
+    }
+    fn peek(&self) -> &Tok {
+        &self.current().0
+    }
+    fn offset(&self) -> usize {
+        self.current().1
+    }
+    /// Takes the current token. Always advances, so one step back (`at -= 1`) undoes it.
+    fn bump(&mut self) -> Tok {
+        let tok = self.peek().clone();
+        self.at += 1;
+        tok
+    }
+    fn fail<T>(&self, expected: &str) -> Result<T, LogQlError> {
+        Err(LogQlError {
+            offset: self.offset(),
+            message: format!("expected {expected}, found {}", describe(self.peek())),
+        })
+    }
+    fn string(&mut self) -> Result<String, LogQlError> {
+        match self.peek().clone() {
+            Tok::Str(s) => {
+                self.bump();
+                Ok(s)
+            }
+            _ => self.fail("a quoted string"),
+        }
+    }
+    fn label_name(&mut self) -> Result<String, LogQlError> {
+        match self.peek().clone() {
+            Tok::Ident(s) => {
+                self.bump();
+                Ok(s)
+            }
+            _ => self.fail("a label name"),
+        }
+    }
+
+    fn query(&mut self) -> Result<LogQuery, LogQlError> {
+        let selector = self.selector()?;
+        let mut stages = Vec::new();
+        loop {
+            let op = match self.peek() {
+                Tok::End => break,
+                Tok::PipeEq => Some(MatchOp::Eq),
+                Tok::Ne => Some(MatchOp::Ne),
+                Tok::PipeTilde => Some(MatchOp::Re),
+                Tok::NotRe => Some(MatchOp::NotRe),
+                Tok::Pipe => None,
+                _ => return self.fail("`|`, a line filter or the end of the query"),
+            };
+            self.bump();
+            if let Some(op) = op {
+                let at_text = self.offset();
+                let text = self.string()?;
+                let regex = match op {
+                    MatchOp::Re | MatchOp::NotRe => {
+                        Some(Regex::new(&text).map_err(|e| LogQlError {
+                            offset: at_text,
+                            message: format!(
+                                "invalid regex `{text}`: {}",
+                                first_line(&e.to_string())
+                            ),
+                        })?)
+                    }
+                    _ => None,
+                };
+                stages.push(Stage::Line(LineFilter { op, text, regex }));
+                continue;
+            }
+            match self.peek().clone() {
+                Tok::Ident(word)
+                    if (word == "json" || word == "logfmt") && !self.followed_by_comparison() =>
+                {
+                    self.bump();
+                    stages.push(Stage::Parser(if word == "json" {
+                        "json"
+                    } else {
+                        "logfmt"
+                    }));
+                }
+                Tok::Ident(word)
+                    if UNSUPPORTED_STAGES.contains(&word.as_str())
+                        && !self.followed_by_comparison() =>
+                {
+                    return Err(LogQlError {
+                        offset: self.offset(),
+                        message: format!(
+                            "`{word}` is valid LogQL, but Faultline's logs support only line filters, json, logfmt and label filters"
+                        ),
+                    });
+                }
+                Tok::Ident(_) | Tok::LParen => stages.push(Stage::Labels(self.or_filter()?)),
+                _ => return self.fail("`json`, `logfmt` or a label filter after `|`"),
+            }
+        }
+        Ok(LogQuery { selector, stages })
+    }
+
+    fn followed_by_comparison(&self) -> bool {
+        matches!(
+            self.toks.get(self.at + 1).map(|t| &t.0),
+            Some(
+                Tok::Eq
+                    | Tok::EqEq
+                    | Tok::Ne
+                    | Tok::Re
+                    | Tok::NotRe
+                    | Tok::Gt
+                    | Tok::Ge
+                    | Tok::Lt
+                    | Tok::Le
+            )
+        )
+    }
+
+    fn selector(&mut self) -> Result<Vec<Matcher>, LogQlError> {
+        let open = self.offset();
+        if self.bump() != Tok::LBrace {
+            return Err(LogQlError {
+                offset: open,
+                message: "a query starts with a stream selector such as {service=\"payments\"}"
+                    .into(),
+            });
+        }
+        let mut matchers = Vec::new();
+        loop {
+            if *self.peek() == Tok::RBrace && matchers.is_empty() {
+                return Err(LogQlError {
+                    offset: self.offset(),
+                    message: "a stream selector needs at least one matcher".into(),
+                });
+            }
+            let label = self.label_name()?;
+            let at = self.offset();
+            let op = match self.bump() {
+                Tok::Eq => MatchOp::Eq,
+                Tok::Ne => MatchOp::Ne,
+                Tok::Re => MatchOp::Re,
+                Tok::NotRe => MatchOp::NotRe,
+                _ => {
+                    self.at -= 1;
+                    return self.fail("`=`, `!=`, `=~` or `!~`");
+                }
+            };
+            let value = self.string()?;
+            matchers.push(Matcher::new(label, op, value, at)?);
+            match self.bump() {
+                Tok::Comma => continue,
+                Tok::RBrace => break,
+                _ => {
+                    self.at -= 1;
+                    return self.fail("`,` or `}`");
+                }
+            }
+        }
+        // Loki refuses selectors that would match every stream.
+        if matchers.iter().all(|m| m.matches("")) {
+            return Err(LogQlError {
+                offset: open,
+                message: "queries require at least one regexp or equality matcher that does not have an empty-compatible value; for instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will".into(),
+            });
+        }
+        Ok(matchers)
+    }
+
+    fn or_filter(&mut self) -> Result<LabelFilter, LogQlError> {
+        let mut left = self.and_filter()?;
+        while matches!(self.peek(), Tok::Ident(w) if w == "or") {
+            self.bump();
+            let right = self.and_filter()?;
+            left = LabelFilter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and_filter(&mut self) -> Result<LabelFilter, LogQlError> {
+        let mut left = self.unary_filter()?;
+        loop {
+            match self.peek() {
+                Tok::Comma => {}
+                Tok::Ident(w) if w == "and" => {}
+                // Loki also reads two predicates side by side as `and`.
+                Tok::Ident(w) if w != "or" => {
+                    let right = self.unary_filter()?;
+                    left = LabelFilter::And(Box::new(left), Box::new(right));
+                    continue;
+                }
+                Tok::LParen => {
+                    let right = self.unary_filter()?;
+                    left = LabelFilter::And(Box::new(left), Box::new(right));
+                    continue;
+                }
+                _ => return Ok(left),
+            }
+            self.bump();
+            let right = self.unary_filter()?;
+            left = LabelFilter::And(Box::new(left), Box::new(right));
+        }
+    }
+
+    fn unary_filter(&mut self) -> Result<LabelFilter, LogQlError> {
+        if *self.peek() == Tok::LParen {
+            self.bump();
+            let inner = self.or_filter()?;
+            if self.bump() != Tok::RParen {
+                self.at -= 1;
+                return self.fail("`)`");
+            }
+            return Ok(inner);
+        }
+        let label = self.label_name()?;
+        let op_at = self.offset();
+        let op = self.bump();
+        match (&op, self.peek().clone()) {
+            (Tok::Eq | Tok::Ne | Tok::Re | Tok::NotRe, Tok::Str(value)) => {
+                self.bump();
+                let op = match op {
+                    Tok::Eq => MatchOp::Eq,
+                    Tok::Ne => MatchOp::Ne,
+                    Tok::Re => MatchOp::Re,
+                    _ => MatchOp::NotRe,
+                };
+                Ok(LabelFilter::String(Matcher::new(label, op, value, op_at)?))
+            }
+            (
+                Tok::Eq | Tok::EqEq | Tok::Ne | Tok::Gt | Tok::Ge | Tok::Lt | Tok::Le,
+                Tok::Number(text),
+            ) => {
+                let value_at = self.offset();
+                self.bump();
+                let op = match op {
+                    Tok::Eq | Tok::EqEq => CmpOp::Eq,
+                    Tok::Ne => CmpOp::Ne,
+                    Tok::Gt => CmpOp::Gt,
+                    Tok::Ge => CmpOp::Ge,
+                    Tok::Lt => CmpOp::Lt,
+                    _ => CmpOp::Le,
+                };
+                if let Ok(value) = text.parse::<f64>() {
+                    return Ok(LabelFilter::Number { label, op, value });
+                }
+                if let Some(value) = go_duration(&text) {
+                    return Ok(LabelFilter::Duration { label, op, value });
+                }
+                match bytes(&text) {
+                    Some(value) => Ok(LabelFilter::Bytes { label, op, value }),
+                    None => Err(LogQlError {
+                        offset: value_at,
+                        message: format!(
+                            "`{text}` is not a number, a duration (250ms) or a size (20MB)"
+                        ),
+                    }),
+                }
+            }
+            (
+                Tok::Eq
+                | Tok::EqEq
+                | Tok::Ne
+                | Tok::Re
+                | Tok::NotRe
+                | Tok::Gt
+                | Tok::Ge
+                | Tok::Lt
+                | Tok::Le,
+                _,
+            ) => self.fail("a quoted string, a number or a duration"),
+            _ => {
+                self.at -= 1;
+                self.fail("a comparison such as `=`, `>` or `=~`")
+            }
+        }
+    }
+}
+
+/// A Go-style duration as Loki reads them: `1.5s`, `250ms`, `1h30m`, `300us`.
+fn go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0u64;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let unit_at = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let unit_len = rest[unit_at..]
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len() - unit_at);
+        let part = &rest[..unit_at + unit_len];
+        let unit = &rest[unit_at..unit_at + unit_len];
+        let us = match unit {
+            "ns" => Duration::parse(&format!("{}us", &rest[..unit_at]))
+                .ok()
+                .map(|d| d.0 / 1_000)?,
+            "us" | "µs" | "ms" | "s" | "m" | "h" => Duration::parse(part).ok()?.0,
+            _ => return None,
+        };
+        total = total.checked_add(us)?;
+        rest = &rest[unit_at + unit_len..];
+    }
+    Some(Duration(total))
+}
+
+/// A size as Loki reads it (go-humanize): `20MB` is 20,000,000 bytes, `1KiB` is 1,024.
+fn bytes(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
+        "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        "kib" | "ki" => 1024.0,
+        "mib" | "mi" => 1_048_576.0,
+        "gib" | "gi" => 1_073_741_824.0,
+        "tib" | "ti" => 1_099_511_627_776.0,
+        _ => return None,
+    };
+    Some((number * scale) as u64)
+}
+
+/// Parses a LogQL query, or says what is wrong and where.
+pub fn parse(query: &str) -> Result<LogQuery, LogQlError> {
+    let toks = lex(query)?;
+    let mut parser = Parser { toks, at: 0 };
+    parser.query()
+}
+
+// ---------------------------------------------------------------- evaluation
+
+/// The labels a line carries: stream labels (service, instance, level) then its fields.
+fn label_value(t: &Telemetry, line: &LogLine, label: &str) -> Option<String> {
+    match label {
+        "service" => Some(t.service_name(line.service).to_string()),
+        "instance" => Some(format!(
+            "{}-{}",
+            t.service_name(line.service),
+            line.instance
+        )),
+        "level" => Some(line.level.name().to_string()),
+        "trace_id" => line.trace_id.map(|id| id.to_string()),
+        "span_id" => line.span_id.map(|id| id.to_string()),
+        "msg" => Some(t.text(line.message).to_string()),
+        other => line
+            .fields
+            .iter()
+            .find(|(k, _)| label_name(t.text(*k)) == other)
+            .map(|(_, v)| match v {
+                Value::Str(s) => t.text(*s).to_string(),
+                Value::Int(i) => i.to_string(),
+                Value::Bool(b) => b.to_string(),
+            }),
+    }
+}
+
+/// A field's name as a Loki label: what `| json` makes of it (`http.route` → `http_route`).
+pub fn label_name(field: &str) -> String {
+    field
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The text line filters search: the message, then `key=value` for each field (logfmt).
+pub fn line_text(t: &Telemetry, line: &LogLine) -> String {
+    let mut text = format!("msg=\"{}\"", t.text(line.message));
+    for (k, v) in &line.fields {
+        let value = match v {
+            Value::Str(s) => {
+                let s = t.text(*s);
+                if s.contains(' ') {
+                    format!("\"{s}\"")
+                } else {
+                    s.to_string()
+                }
+            }
+            Value::Int(i) => i.to_string(),
+            Value::Bool(b) => b.to_string(),
+        };
+        text.push_str(&format!(" {}={value}", t.text(*k)));
+    }
+    text
+}
+
+/// Outcome of a label filter on one line: Loki keeps lines whose value does not convert, and
+/// marks them with `__error__`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Keep,
+    Drop,
+    KeepWithError,
+}
+
+fn evaluate(t: &Telemetry, line: &LogLine, filter: &LabelFilter, error: bool) -> Verdict {
+    let lookup = |label: &str| {
+        if label == "__error__" {
+            Some(if error {
+                "SampleExtractionErr".to_string()
+            } else {
+                String::new()
+            })
+        } else {
+            label_value(t, line, label)
+        }
+    };
+    let keep = |b: bool| if b { Verdict::Keep } else { Verdict::Drop };
+    match filter {
+        LabelFilter::String(m) => keep(m.matches(&lookup(&m.label).unwrap_or_default())),
+        LabelFilter::Number { label, op, value } => {
+            match lookup(label).and_then(|v| v.parse::<f64>().ok()) {
+                Some(actual) => keep(op.holds(actual, *value)),
+                None => Verdict::KeepWithError,
+            }
+        }
+        LabelFilter::Duration { label, op, value } => {
+            match lookup(label).and_then(|v| go_duration(&v)) {
+                Some(actual) => keep(op.holds(actual.0 as f64, value.0 as f64)),
+                None => Verdict::KeepWithError,
+            }
+        }
+        LabelFilter::Bytes { label, op, value } => match lookup(label).and_then(|v| bytes(&v)) {
+            Some(actual) => keep(op.holds(actual as f64, *value as f64)),
+            None => Verdict::KeepWithError,
+        },
+        LabelFilter::And(a, b) => {
+            match (evaluate(t, line, a, error), evaluate(t, line, b, error)) {
+                (Verdict::Drop, _) | (_, Verdict::Drop) => Verdict::Drop,
+                (Verdict::KeepWithError, _) | (_, Verdict::KeepWithError) => Verdict::KeepWithError,
+                _ => Verdict::Keep,
+            }
+        }
+        LabelFilter::Or(a, b) => match (evaluate(t, line, a, error), evaluate(t, line, b, error)) {
+            (Verdict::Keep, _) | (_, Verdict::Keep) => Verdict::Keep,
+            (Verdict::KeepWithError, _) | (_, Verdict::KeepWithError) => Verdict::KeepWithError,
+            _ => Verdict::Drop,
+        },
+    }
+}
+
+impl LogQuery {
+    /// Whether a line passes the selector and every stage.
+    pub fn keeps(&self, t: &Telemetry, line: &LogLine) -> bool {
+        if !self
+            .selector
+            .iter()
+            .all(|m| m.matches(&label_value(t, line, &m.label).unwrap_or_default()))
+        {
+            return false;
+        }
+        let mut text: Option<String> = None;
+        let mut error = false;
+        for stage in &self.stages {
+            match stage {
+                Stage::Line(filter) => {
+                    let text = text.get_or_insert_with(|| line_text(t, line));
+                    if !filter.keeps(text) {
+                        return false;
+                    }
+                }
+                Stage::Parser(_) => {}
+                Stage::Labels(filter) => match evaluate(t, line, filter, error) {
+                    Verdict::Drop => return false,
+                    Verdict::KeepWithError => error = true,
+                    Verdict::Keep => {}
+                },
+            }
+        }
+        true
+    }
+
+    /// Indexes of matching lines, in time order.
+    pub fn run(&self, t: &Telemetry) -> Vec<u32> {
+        t.logs
+            .iter()
+            .enumerate()
+            .filter(|(_, line)| self.keeps(t, line))
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+impl fmt::Display for LabelFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelFilter::String(m) => write!(f, "{}{}{}", m.label, m.op.symbol(), quote(&m.value)),
+            LabelFilter::Number { label, op, value } => write!(f, "{label}{}{value}", op.symbol()),
+            LabelFilter::Duration { label, op, value } => {
+                write!(f, "{label}{}{value}", op.symbol())
+            }
+            LabelFilter::Bytes { label, op, value } => write!(f, "{label}{}{value}B", op.symbol()),
+            LabelFilter::And(a, b) => write!(f, "({a} and {b})"),
+            LabelFilter::Or(a, b) => write!(f, "({a} or {b})"),
+        }
+    }
+}
+
+impl fmt::Display for LogQuery {
+    /// The canonical form: fully parenthesised, strings re-quoted, durations normalised.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let matchers: Vec<String> = self
+            .selector
+            .iter()
+            .map(|m| format!("{}{}{}", m.label, m.op.symbol(), quote(&m.value)))
+            .collect();
+        write!(f, "{{{}}}", matchers.join(", "))?;
+        for stage in &self.stages {
+            match stage {
+                Stage::Line(l) => {
+                    let op = match l.op {
+                        MatchOp::Eq => "|=",
+                        MatchOp::Ne => "!=",
+                        MatchOp::Re => "|~",
+                        MatchOp::NotRe => "!~",
+                    };
+                    write!(f, " {op} {}", quote(&l.text))?;
+                }
+                Stage::Parser(p) => write!(f, " | {p}")?,
+                Stage::Labels(filter) => write!(f, " | {filter}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::default_mesh;
+    use crate::scenario::{FaultEffect, FaultSpec};
+
+    /// Queries from Loki's LogQL documentation that Loki accepts, with the canonical form
+    /// this parser gives them (which shows how it read them).
+    const ACCEPTED: &[(&str, &str)] = &[
+        (
+            r#"{app="mysql",name="mysql-backup"}"#,
+            r#"{app="mysql", name="mysql-backup"}"#,
+        ),
+        (r#"{name=~"mysql.+"}"#, r#"{name=~"mysql.+"}"#),
+        (
+            r#"{name!~"mysql.+", app="x"}"#,
+            r#"{name!~"mysql.+", app="x"}"#,
+        ),
+        (
+            "{name!~`mysql-\\d+`, app=\"x\"}",
+            r#"{name!~"mysql-\\d+", app="x"}"#,
+        ),
+        (r#"{job="mysql"} |= "error""#, r#"{job="mysql"} |= "error""#),
+        (
+            r#"{name="kafka"} |~ "tsdb-ops.*io:2003""#,
+            r#"{name="kafka"} |~ "tsdb-ops.*io:2003""#,
+        ),
+        (
+            "{name=\"cassandra\"} |~  `error=\\w+`",
+            r#"{name="cassandra"} |~ "error=\\w+""#,
+        ),
+        (
+            r#"{instance=~"kafka-[23]",name="kafka"} != "kafka.server:type=ReplicaManager""#,
+            r#"{instance=~"kafka-[23]", name="kafka"} != "kafka.server:type=ReplicaManager""#,
+        ),
+        (
+            r#"{job="mysql"} |= "error" != "timeout""#,
+            r#"{job="mysql"} |= "error" != "timeout""#,
+        ),
+        (
+            r#"{job="mysql"} | logfmt | duration > 1m and bytes_consumed > 20MB"#,
+            r#"{job="mysql"} | logfmt | (duration>1m and bytes_consumed>20000000B)"#,
+        ),
+        (
+            r#"{job="x"} | duration >= 20ms or size == 20kb and method!~"2..""#,
+            r#"{job="x"} | (duration>=20ms or (size==20000B and method!~"2.."))"#,
+        ),
+        (
+            r#"{job="x"} | duration >= 20ms or (method="GET" and size <= 20KB)"#,
+            r#"{job="x"} | (duration>=20ms or (method="GET" and size<=20000B))"#,
+        ),
+        (
+            r#"{cluster="ops-tools1", namespace="loki-dev", job="loki-dev/query-frontend"} |= "metrics.go" !="out of order" | logfmt | duration > 30s or status_code!="200""#,
+            r#"{cluster="ops-tools1", namespace="loki-dev", job="loki-dev/query-frontend"} |= "metrics.go" != "out of order" | logfmt | (duration>30s or status_code!="200")"#,
+        ),
+        (
+            r#"{job="varlogs"} | json | status >= 400, method = "GET""#,
+            r#"{job="varlogs"} | json | (status>=400 and method="GET")"#,
+        ),
+        (
+            r#"{app=~".+"} | json | __error__="""#,
+            r#"{app=~".+"} | json | __error__="""#,
+        ),
+        (
+            r#"{app="x"} |= "say \"hi\"\n""#,
+            r#"{app="x"} |= "say \"hi\"\n""#,
+        ),
+        (
+            r#"{app="x"} | level="error" | latency >= 250ms"#,
+            r#"{app="x"} | level="error" | latency>=250ms"#,
+        ),
+    ];
+
+    /// Queries Loki rejects, with where and why this parser does.
+    const REJECTED: &[(&str, &str)] = &[
+        (
+            "{}",
+            "parse error at column 2: a stream selector needs at least one matcher",
+        ),
+        (
+            r#"{app=~".*"}"#,
+            "parse error at column 1: queries require at least one regexp or equality matcher",
+        ),
+        (
+            r#"{app="foo"} |= error"#,
+            "parse error at column 16: expected a quoted string, found `error`",
+        ),
+        (
+            r#"{app="foo" |= "x""#,
+            "parse error at column 12: expected `,` or `}`, found `|=`",
+        ),
+        (
+            r#"app="foo""#,
+            "parse error at column 1: a query starts with a stream selector",
+        ),
+        (
+            r#"{app="foo"} | duration > "#,
+            "parse error at column 26: expected a quoted string, a number or a duration, found the end of the query",
+        ),
+        (
+            r#"{app="foo"} |~ "(""#,
+            "parse error at column 16: invalid regex `(`",
+        ),
+        (
+            r#"{app="foo"} |~ "\d+""#,
+            "parse error at column 17: unknown escape `\\d`",
+        ),
+        (
+            r#"{app.name="x"}"#,
+            "parse error at column 5: expected `=`, `!=`, `=~` or `!~`",
+        ),
+        // `parsecs` reads as a second predicate (a space means `and`) that lacks its comparison.
+        (
+            r#"{app="x"} | size > 20 parsecs"#,
+            "parse error at column 30: expected a comparison",
+        ),
+        (
+            r#"{app="x"} | line_format "{{.msg}}""#,
+            "parse error at column 13: `line_format` is valid LogQL, but",
+        ),
+        (
+            r#"{app="x""#,
+            "parse error at column 9: expected `,` or `}`, found the end of the query",
+        ),
+        (
+            r#"{app="x"} | latency > 10Q"#,
+            "parse error at column 23: `10Q` is not a number, a duration",
+        ),
+    ];
+
+    #[test]
+    fn accepts_what_loki_accepts() {
+        for (query, canonical) in ACCEPTED {
+            let parsed = parse(query).unwrap_or_else(|e| panic!("{query}\n{e}"));
+            assert_eq!(parsed.to_string(), *canonical, "{query}");
+            // The canonical form is itself a query with the same reading.
+            assert_eq!(parse(canonical).unwrap().to_string(), *canonical);
+        }
+    }
+
+    #[test]
+    fn rejects_what_loki_rejects_and_says_where() {
+        for (query, expected) in REJECTED {
+            let error = parse(query)
+                .map(|q| q.to_string())
+                .expect_err(query)
+                .to_string();
+            assert!(
+                error.starts_with(expected),
+                "{query}\n got: {error}\nwant: {expected}"
+            );
+        }
+    }
+
+    fn telemetry() -> Telemetry {
+        let mut scenario = default_mesh(40.0, 5_000);
+        scenario.faults.push(FaultSpec {
+            service: "auth".into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 5_000,
+            effect: FaultEffect::ErrorRate { rate: 0.3 },
+        });
+        crate::run(&scenario, 8).unwrap()
+    }
+
+    fn count(t: &Telemetry, query: &str) -> usize {
+        parse(query)
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .run(t)
+            .len()
+    }
+
+    #[test]
+    fn selectors_line_filters_and_fields_mean_what_loki_means() {
+        let t = telemetry();
+        let warn_auth_callers = t
+            .logs
+            .iter()
+            .filter(|l| {
+                l.level == crate::telemetry::Level::Warn && t.service_name(l.service) == "gateway"
+            })
+            .count();
+        assert!(warn_auth_callers > 0);
+        assert_eq!(
+            count(&t, r#"{service="gateway", level="warn"}"#),
+            warn_auth_callers
+        );
+        assert_eq!(
+            count(&t, r#"{service="gateway", level=~"warn"}"#),
+            warn_auth_callers
+        );
+        let retrying = count(&t, r#"{level=~"warn|error"} |= "retrying""#);
+        assert_eq!(
+            retrying,
+            t.logs
+                .iter()
+                .filter(|l| t.text(l.message) == "call failed, retrying")
+                .count()
+        );
+        assert_eq!(
+            count(&t, r#"{level=~"warn|error"} |= "retrying" != "retrying""#),
+            0
+        );
+        let errors_500 = count(
+            &t,
+            r#"{service="auth"} | json | http_response_status_code >= 500"#,
+        );
+        let errors_500_direct = t
+            .logs
+            .iter()
+            .filter(|l| {
+                t.service_name(l.service) == "auth" && l.level == crate::telemetry::Level::Error
+            })
+            .count();
+        assert_eq!(errors_500, errors_500_direct);
+        // Regex matchers are anchored: "auth" does not match "oauth"-like substrings.
+        assert_eq!(count(&t, r#"{service=~"aut"}"#), 0);
+        assert!(count(&t, r#"{service=~"aut."}"#) > 0);
+    }
+
+    #[test]
+    fn a_missing_number_keeps_the_line_with_an_error_as_loki_does() {
+        let t = telemetry();
+        let gateway = count(&t, r#"{service="gateway"}"#);
+        // backoff_ms exists only on retry warnings; Loki keeps the others, marked __error__.
+        assert_eq!(
+            count(&t, r#"{service="gateway"} | backoff_ms >= 0"#),
+            gateway
+        );
+        let with_backoff = count(
+            &t,
+            r#"{service="gateway"} | backoff_ms >= 0 | __error__="""#,
+        );
+        assert_eq!(
+            with_backoff,
+            count(&t, r#"{service="gateway"} |= "backoff_ms=""#)
+        );
+        assert!(with_backoff > 0 && with_backoff < gateway);
+    }
+
+    #[test]
+    fn go_durations_and_sizes_read_like_loki() {
+        assert_eq!(go_duration("1h30m"), Some(Duration::from_secs(5_400)));
+        assert_eq!(go_duration("1.5s"), Some(Duration::from_ms(1_500)));
+        assert_eq!(go_duration("2000ns"), Some(Duration(2)));
+        assert_eq!(go_duration("20MB"), None);
+        assert_eq!(bytes("20MB"), Some(20_000_000));
+        assert_eq!(bytes("1KiB"), Some(1_024));
+        assert_eq!(bytes("3 parsecs"), None);
+    }
+}
