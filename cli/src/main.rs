@@ -325,6 +325,26 @@ fn bench(args: &[String]) -> Result<(), String> {
         retained as f64 / 1e6,
         retained as f64 / spans
     );
+    let span_bytes: usize = telemetry
+        .spans
+        .iter()
+        .map(|s| {
+            std::mem::size_of_val(s)
+                + s.attributes.capacity()
+                    * std::mem::size_of::<(
+                        faultline_engine::telemetry::Sym,
+                        faultline_engine::telemetry::Value,
+                    )>()
+                + s.events.capacity()
+                    * std::mem::size_of::<faultline_engine::telemetry::SpanEvent>()
+        })
+        .sum();
+    println!(
+        "  spans alone    {:>10.1} MB ({:.0} bytes per span: {} inline, the rest attributes and events)",
+        span_bytes as f64 / 1e6,
+        span_bytes as f64 / spans,
+        std::mem::size_of::<faultline_engine::telemetry::Span>()
+    );
     drop(telemetry);
     Ok(())
 }

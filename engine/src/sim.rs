@@ -274,7 +274,12 @@ impl Simulation {
     /// Runs to the end: arrivals stop at the scenario's duration and every request finishes.
     pub fn run(mut self) -> Telemetry {
         self.step_until(SimTime(u64::MAX));
-        self.telemetry
+        let mut telemetry = self.telemetry;
+        // The run is over: give back the growth slack of the big vectors.
+        telemetry.spans.shrink_to_fit();
+        telemetry.logs.shrink_to_fit();
+        telemetry.metrics.instances.shrink_to_fit();
+        telemetry
     }
 
     fn schedule(&mut self, delay: Duration, event: Event) {
@@ -388,7 +393,8 @@ impl Simulation {
             start: self.now,
             end: None,
             status: SpanStatus::Unset,
-            attributes: Vec::new(),
+            // Server and client spans carry two or three attributes: no growth slack.
+            attributes: Vec::with_capacity(3),
             events: Vec::new(),
         });
         index
