@@ -102,14 +102,17 @@ fn run(args: &[String]) -> Result<(), String> {
         .map(|(_, v)| PathBuf::from(v))
         .ok_or("run needs --out DIR")?;
     let scenario = load_scenario(scenario_name)?;
-    let telemetry = faultline_engine::run(&scenario, seed).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| format!("\n  {e}"))
-            .collect::<String>()
-    })?;
+    let simulation =
+        faultline_engine::Simulation::new(scenario.clone(), seed).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("\n  {e}"))
+                .collect::<String>()
+        })?;
+    let (telemetry, truth) = simulation.finish();
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let files: [(&str, String); 4] = [
+    let files: [(&str, String); 5] = [
+        ("ground-truth.json", ground_truth_json(&truth)),
         ("traces.otlp.json", export::otlp_json(&telemetry)),
         ("traces.jaeger.json", export::jaeger_json(&telemetry)),
         ("logs.ndjson", export::ndjson_logs(&telemetry)),
@@ -127,6 +130,31 @@ fn run(args: &[String]) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The ground truth as JSON: per fault its kind, root cause, window, first effect and the
+/// traces it touched (ids as hex), times as microseconds from the run's start.
+fn ground_truth_json(truth: &faultline_engine::GroundTruth) -> String {
+    let faults: Vec<serde_json::Value> = truth
+        .faults
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "kind": f.kind,
+                "service": f.service,
+                "instance": f.instance,
+                "from_us": f.from.0,
+                "until_us": f.until.0,
+                "first_effect_us": f.first_effect.map(|t| t.0),
+                "affected_trace_count": f.affected_traces.len(),
+                "affected_traces": f.affected_traces.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut text =
+        serde_json::to_string_pretty(&serde_json::json!({ "faults": faults })).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

@@ -17,7 +17,7 @@ pub mod time;
 pub mod trace;
 
 pub use scenario::{Scenario, ScenarioError};
-pub use sim::Simulation;
+pub use sim::{GroundTruth, Simulation};
 pub use telemetry::Telemetry;
 pub use time::{Duration, DurationError, SimTime};
 

@@ -139,6 +139,29 @@ pub struct Simulation {
     events: u64,
     truncated: bool,
     keys: Keys,
+    truth: GroundTruth,
+}
+
+/// What was really wrong in a run, for grading: never shown to the learner before they answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroundTruth {
+    /// One entry per scenario fault, in the scenario's order.
+    pub faults: Vec<FaultTruth>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultTruth {
+    /// The fault's kind as the catalog names it, e.g. `latency`.
+    pub kind: &'static str,
+    /// The root cause: the service, and the instance when the fault hit only one.
+    pub service: String,
+    pub instance: Option<u16>,
+    pub from: SimTime,
+    pub until: SimTime,
+    /// When the fault first changed a request: the earliest possible symptom.
+    pub first_effect: Option<SimTime>,
+    /// Traces with at least one request the fault slowed or failed.
+    pub affected_traces: std::collections::BTreeSet<TraceId>,
 }
 
 /// Attribute and message strings interned once.
@@ -220,7 +243,25 @@ impl Simulation {
             events: 0,
             truncated: false,
             keys,
+            truth: GroundTruth::default(),
         };
+        sim.truth.faults = sim
+            .scenario
+            .faults
+            .iter()
+            .map(|f| FaultTruth {
+                kind: match f.effect {
+                    FaultEffect::Latency { .. } => "latency",
+                    FaultEffect::ErrorRate { .. } => "error_rate",
+                },
+                service: f.service.clone(),
+                instance: f.instance,
+                from: SimTime::from_ms(f.from_ms),
+                until: SimTime::from_ms(f.until_ms),
+                first_effect: None,
+                affected_traces: Default::default(),
+            })
+            .collect();
         let first = sim.arrival_gap();
         sim.schedule(first, Event::Arrival);
         let bucket = sim.telemetry.metrics.bucket;
@@ -272,14 +313,20 @@ impl Simulation {
     }
 
     /// Runs to the end: arrivals stop at the scenario's duration and every request finishes.
-    pub fn run(mut self) -> Telemetry {
+    pub fn run(self) -> Telemetry {
+        self.finish().0
+    }
+
+    /// Runs to the end and returns the telemetry with the ground truth of the run.
+    pub fn finish(mut self) -> (Telemetry, GroundTruth) {
         self.step_until(SimTime(u64::MAX));
+        let truth = std::mem::take(&mut self.truth);
         let mut telemetry = self.telemetry;
         // The run is over: give back the growth slack of the big vectors.
         telemetry.spans.shrink_to_fit();
         telemetry.logs.shrink_to_fit();
         telemetry.metrics.instances.shrink_to_fit();
-        telemetry
+        (telemetry, truth)
     }
 
     fn schedule(&mut self, delay: Duration, event: Event) {
@@ -478,6 +525,16 @@ impl Simulation {
                 let ms = self.random.log_normal(p50_ms, p99_ms);
                 let extra_ms = self.active_latency(i.service, i.instance);
                 let us = (ms * 1_000.0) as u64 + extra_ms * 1_000;
+                if extra_ms > 0 {
+                    let trace = i.trace_id;
+                    let acting: Vec<usize> = self
+                        .active_fault_indexes(i.service, i.instance)
+                        .filter(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::Latency { extra_ms } if extra_ms > 0))
+                        .collect();
+                    for f in acting {
+                        self.fault_acted(f, trace);
+                    }
+                }
                 self.schedule(Duration(us), Event::WorkDone(inv));
             }
             Step::Call {
@@ -507,18 +564,37 @@ impl Simulation {
 
     /// Faults in force now on one instance.
     fn active_faults(&self, service: u16, instance: u16) -> impl Iterator<Item = &FaultEffect> {
+        self.active_fault_indexes(service, instance)
+            .map(|f| &self.scenario.faults[f].effect)
+    }
+
+    /// Indexes of the faults in force now on one instance.
+    fn active_fault_indexes(
+        &self,
+        service: u16,
+        instance: u16,
+    ) -> impl Iterator<Item = usize> + '_ {
         let name = &self.scenario.services[usize::from(service)].name;
         let now_ms = self.now.0 / 1_000;
         self.scenario
             .faults
             .iter()
-            .filter(move |f| {
-                &f.service == name
+            .enumerate()
+            .filter_map(move |(index, f)| {
+                let active = &f.service == name
                     && f.instance.is_none_or(|i| i == instance)
                     && f.from_ms <= now_ms
-                    && now_ms < f.until_ms
+                    && now_ms < f.until_ms;
+                active.then_some(index)
             })
-            .map(|f| &f.effect)
+    }
+
+    /// Notes that fault `index` changed what happened to a request of `trace`.
+    fn fault_acted(&mut self, index: usize, trace: TraceId) {
+        let now = self.now;
+        let effect = &mut self.truth.faults[index];
+        effect.first_effect.get_or_insert(now);
+        effect.affected_traces.insert(trace);
     }
 
     fn active_latency(&self, service: u16, instance: u16) -> u64 {
@@ -865,15 +941,23 @@ impl Simulation {
         let (service, instance) = (i.service, i.instance);
         let mut status = i.failure.unwrap_or(200);
         if status == 200 {
-            let rate: f64 = self
-                .active_faults(service, instance)
-                .map(|f| match f {
-                    FaultEffect::ErrorRate { rate } => *rate,
-                    FaultEffect::Latency { .. } => 0.0,
+            // The strongest error-rate fault in force decides, and is the one credited.
+            let strongest = self
+                .active_fault_indexes(service, instance)
+                .filter_map(|f| match self.scenario.faults[f].effect {
+                    FaultEffect::ErrorRate { rate } => Some((f, rate)),
+                    FaultEffect::Latency { .. } => None,
                 })
-                .fold(0.0, f64::max);
-            if rate > 0.0 && self.random.chance(rate) {
-                status = 500;
+                .fold(None, |best: Option<(usize, f64)>, (f, rate)| match best {
+                    Some((_, r)) if r >= rate => best,
+                    _ => Some((f, rate)),
+                });
+            if let Some((fault, rate)) = strongest {
+                if rate > 0.0 && self.random.chance(rate) {
+                    status = 500;
+                    let trace = self.invocations[inv.0 as usize].trace_id;
+                    self.fault_acted(fault, trace);
+                }
             }
         }
         let i = &self.invocations[inv.0 as usize];
@@ -1311,6 +1395,36 @@ mod tests {
         let saturated = orders_saturation(&t);
         assert!(saturated > 5, "{saturated} saturated samples");
         assert!(failed_reads > 50, "failed reads {failed_reads}");
+    }
+
+    #[test]
+    fn ground_truth_names_the_cause_its_first_effect_and_the_traces_it_touched() {
+        let mut scenario = default_mesh(50.0, 10_000);
+        scenario.faults.push(FaultSpec {
+            service: "inventory".into(),
+            instance: Some(1),
+            from_ms: 2_000,
+            until_ms: 8_000,
+            effect: FaultEffect::ErrorRate { rate: 0.5 },
+        });
+        let (t, truth) = Simulation::new(scenario, 13).unwrap().finish();
+        let fault = &truth.faults[0];
+        assert_eq!(
+            (fault.kind, fault.service.as_str(), fault.instance),
+            ("error_rate", "inventory", Some(1))
+        );
+        let first = fault.first_effect.expect("the fault acted");
+        assert!(
+            first >= SimTime::from_ms(2_000) && first < SimTime::from_ms(3_000),
+            "{first}"
+        );
+        // Exactly the traces holding an inventory-1 span that failed with 500.
+        let failed: std::collections::BTreeSet<TraceId> = server_spans(&t, "inventory")
+            .filter(|s| s.instance == 1 && status(&t, s) == 500)
+            .map(|s| s.trace_id)
+            .collect();
+        assert_eq!(fault.affected_traces, failed);
+        assert!(failed.len() > 10);
     }
 
     #[test]
