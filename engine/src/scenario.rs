@@ -124,7 +124,62 @@ pub enum FaultEffect {
     Latency { extra_ms: u64 },
     /// Each request fails with HTTP 500 with this probability (0 to 1), after its work.
     ErrorRate { rate: f64 },
+    /// The instance is down: new connections to it are refused. Requests from outside the
+    /// mesh are routed around it by the edge load balancer, which health-checks.
+    #[serde(rename = "instance_crash")]
+    Crash,
+    /// Requests from this service to `peer` are lost on the way: no answer ever comes, so
+    /// only the caller's timeout ends the wait.
+    Partition { peer: String },
+    /// Requests arrive `multiplier` times as fast as the workload says.
+    TrafficFlood { multiplier: f64 },
+    /// Someone raised the service's log level to WARN: its info and debug lines vanish.
+    LogLevelWarn,
+    /// A debug statement prints the full card number on every request the service answers.
+    CardNumbersLogged,
+    /// The service stops passing trace context on its calls: callees start new traces.
+    ContextDropped,
 }
+
+impl FaultEffect {
+    /// The catalog name, as scenario files and lessons write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultEffect::Latency { .. } => "latency",
+            FaultEffect::ErrorRate { .. } => "error_rate",
+            FaultEffect::Crash => "instance_crash",
+            FaultEffect::Partition { .. } => "partition",
+            FaultEffect::TrafficFlood { .. } => "traffic_flood",
+            FaultEffect::LogLevelWarn => "log_level_warn",
+            FaultEffect::CardNumbersLogged => "card_numbers_logged",
+            FaultEffect::ContextDropped => "context_dropped",
+        }
+    }
+}
+
+/// Every fault the catalog names, implemented or not yet; lessons may only cite these.
+pub const FAULT_CATALOG: [&str; 20] = [
+    "latency",
+    "error_rate",
+    "instance_crash",
+    "partition",
+    "connection_leak",
+    "missing_timeout",
+    "retry_storm",
+    "non_idempotent_retry",
+    "log_level_warn",
+    "local_time_logs",
+    "clock_skew",
+    "context_dropped",
+    "stock_race",
+    "lease_expiry",
+    "saga_no_compensation",
+    "cache_outage",
+    "consumer_stall",
+    "traffic_flood",
+    "memory_leak",
+    "card_numbers_logged",
+];
 
 /// Bounds that keep any accepted scenario's run finite and its memory bounded.
 pub const SERVICES_MAX: usize = 64;
@@ -314,6 +369,22 @@ impl Scenario {
             }
             if fault.from_ms >= fault.until_ms {
                 bad(format!("{at}.until_ms"), "must be after from_ms".into());
+            }
+            if let FaultEffect::Partition { peer } = &fault.effect {
+                if !self.services.iter().any(|s| &s.name == peer) {
+                    bad(
+                        format!("{at}.effect.peer"),
+                        format!("no service is named `{peer}`"),
+                    );
+                }
+            }
+            if let FaultEffect::TrafficFlood { multiplier } = fault.effect {
+                if !(multiplier.is_finite() && (1.0..=100.0).contains(&multiplier)) {
+                    bad(
+                        format!("{at}.effect.multiplier"),
+                        "must be between 1 and 100".into(),
+                    );
+                }
             }
             if let FaultEffect::ErrorRate { rate } = fault.effect {
                 if !(0.0..=1.0).contains(&rate) {

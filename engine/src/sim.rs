@@ -90,6 +90,8 @@ struct Call {
 enum Refusal {
     CircuitOpen,
     BulkheadFull,
+    /// The callee instance is down (checked when the request is sent).
+    ConnectionRefused,
 }
 
 impl Refusal {
@@ -97,6 +99,7 @@ impl Refusal {
         match self {
             Refusal::CircuitOpen => "circuit_open",
             Refusal::BulkheadFull => "bulkhead_full",
+            Refusal::ConnectionRefused => "connection_refused",
         }
     }
 }
@@ -250,10 +253,7 @@ impl Simulation {
             .faults
             .iter()
             .map(|f| FaultTruth {
-                kind: match f.effect {
-                    FaultEffect::Latency { .. } => "latency",
-                    FaultEffect::ErrorRate { .. } => "error_rate",
-                },
+                kind: f.effect.name(),
                 service: f.service.clone(),
                 instance: f.instance,
                 from: SimTime::from_ms(f.from_ms),
@@ -363,7 +363,18 @@ impl Simulation {
     }
 
     fn arrival_gap(&mut self) -> Duration {
-        let mean_us = 1_000_000.0 / self.scenario.workload.rate_per_s;
+        let now_ms = self.now.0 / 1_000;
+        let flood: f64 = self
+            .scenario
+            .faults
+            .iter()
+            .filter(|f| f.from_ms <= now_ms && now_ms < f.until_ms)
+            .filter_map(|f| match f.effect {
+                FaultEffect::TrafficFlood { multiplier } => Some(multiplier),
+                _ => None,
+            })
+            .fold(1.0, f64::max);
+        let mean_us = 1_000_000.0 / (self.scenario.workload.rate_per_s * flood);
         Duration(self.random.exponential(mean_us) as u64 + 1)
     }
 
@@ -391,6 +402,18 @@ impl Simulation {
             .expect("weights sum to the total")
             .clone();
         let (service, operation) = self.resolve(&entry.service, &entry.operation);
+        // The edge load balancer health-checks: it skips crashed instances, and when every
+        // instance is down the request is turned away before it reaches the mesh.
+        let count = self.services[usize::from(service)].instances.len() as u16;
+        let mut tries = 0;
+        while self.instance_crashed(service, self.services[usize::from(service)].next_instance) {
+            tries += 1;
+            if tries == count {
+                return;
+            }
+            let runtime = &mut self.services[usize::from(service)];
+            runtime.next_instance = (runtime.next_instance + 1) % count;
+        }
         let trace_id = TraceId(
             (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
         );
@@ -589,6 +612,11 @@ impl Simulation {
             })
     }
 
+    fn instance_crashed(&self, service: u16, instance: u16) -> bool {
+        self.active_faults(service, instance)
+            .any(|f| matches!(f, FaultEffect::Crash))
+    }
+
     /// Notes that fault `index` changed what happened to a request of `trace`.
     fn fault_acted(&mut self, index: usize, trace: TraceId) {
         let now = self.now;
@@ -601,7 +629,7 @@ impl Simulation {
         self.active_faults(service, instance)
             .map(|f| match f {
                 FaultEffect::Latency { extra_ms } => *extra_ms,
-                FaultEffect::ErrorRate { .. } => 0,
+                _ => 0,
             })
             .sum()
     }
@@ -692,15 +720,54 @@ impl Simulation {
         let c = &self.calls[call.0 as usize];
         let (service, operation, attempt, span) =
             (c.service, c.operation, c.attempt, c.attempt_span);
+        let caller = &self.invocations[c.caller.0 as usize];
+        let (caller_service, caller_instance) = (caller.service, caller.instance);
         let trace_id = self.telemetry.spans[span as usize].trace_id;
         let client_span_id = self.telemetry.spans[span as usize].span_id;
-        let child = self.new_invocation(
-            service,
-            operation,
-            trace_id,
-            Some(client_span_id),
-            Some((call, attempt)),
-        );
+        let peer_name = &self.scenario.services[usize::from(service)].name;
+        let partition = self.active_fault_indexes(caller_service, caller_instance).find(|f| {
+            matches!(&self.scenario.faults[*f].effect, FaultEffect::Partition { peer } if peer == peer_name)
+        });
+        if let Some(fault) = partition {
+            // Lost on the wire: nothing answers; the caller's timeout, if any, ends the wait.
+            self.fault_acted(fault, trace_id);
+            return;
+        }
+        let target = self.services[usize::from(service)].next_instance;
+        let crash = self
+            .active_fault_indexes(service, target)
+            .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::Crash));
+        if let Some(fault) = crash {
+            let runtime = &mut self.services[usize::from(service)];
+            runtime.next_instance = (target + 1) % runtime.instances.len() as u16;
+            self.fault_acted(fault, trace_id);
+            let delay = self.network_delay();
+            self.schedule(
+                delay,
+                Event::Refused {
+                    call,
+                    attempt,
+                    reason: Refusal::ConnectionRefused,
+                },
+            );
+            return;
+        }
+        let dropped = self
+            .active_fault_indexes(caller_service, caller_instance)
+            .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::ContextDropped));
+        let (trace_id, parent) = match dropped {
+            Some(fault) => {
+                self.fault_acted(fault, trace_id);
+                // The callee sees no traceparent and starts a trace of its own.
+                let fresh = TraceId(
+                    (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
+                );
+                (fresh, None)
+            }
+            None => (trace_id, Some(client_span_id)),
+        };
+        let child =
+            self.new_invocation(service, operation, trace_id, parent, Some((call, attempt)));
         let delay = self.network_delay();
         // The child's span starts when the request reaches it, after the network hop.
         let child_span = self.invocations[child.0 as usize].span as usize;
@@ -733,7 +800,7 @@ impl Simulation {
             return;
         }
         let span = c.attempt_span as usize;
-        if reason == Refusal::BulkheadFull {
+        if reason != Refusal::CircuitOpen {
             self.record_outcome(call, false);
         } else {
             // The breaker refused it, so it has nothing to learn from it.
@@ -946,7 +1013,7 @@ impl Simulation {
                 .active_fault_indexes(service, instance)
                 .filter_map(|f| match self.scenario.faults[f].effect {
                     FaultEffect::ErrorRate { rate } => Some((f, rate)),
-                    FaultEffect::Latency { .. } => None,
+                    _ => None,
                 })
                 .fold(None, |best: Option<(usize, f64)>, (f, rate)| match best {
                     Some((_, r)) if r >= rate => best,
@@ -991,7 +1058,7 @@ impl Simulation {
             s if s >= 500 => (Level::Error, "request failed"),
             _ => (Level::Info, "request completed"),
         };
-        let fields = vec![
+        let mut fields = vec![
             (self.keys.route, Value::Str(operation)),
             (self.keys.status_code, Value::Int(i64::from(status))),
             (
@@ -999,6 +1066,29 @@ impl Simulation {
                 Value::Int((elapsed.0 / 1_000) as i64),
             ),
         ];
+        let leak = self.active_fault_indexes(service, instance).find(|f| {
+            matches!(
+                self.scenario.faults[*f].effect,
+                FaultEffect::CardNumbersLogged
+            )
+        });
+        if let Some(fault) = leak {
+            // Well-known test card numbers, picked by trace: no real data, and no draw from the
+            // random stream, so the rest of the run is as it would have been.
+            const TEST_CARDS: [&str; 4] = [
+                "4111111111111111",
+                "5555555555554444",
+                "378282246310005",
+                "4012888888881881",
+            ];
+            let card = self
+                .telemetry
+                .strings
+                .intern(TEST_CARDS[(trace_id.0 % 4) as usize]);
+            let key = self.telemetry.strings.intern("card_number");
+            fields.push((key, Value::Str(card)));
+            self.fault_acted(fault, trace_id);
+        }
         self.log(
             service,
             instance,
@@ -1087,6 +1177,17 @@ impl Simulation {
         message: &str,
         fields: Vec<(Sym, Value)>,
     ) {
+        if level < Level::Warn {
+            let muted = self
+                .active_fault_indexes(service, instance)
+                .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::LogLevelWarn));
+            if let Some(fault) = muted {
+                if let Some((trace, _)) = context {
+                    self.fault_acted(fault, trace);
+                }
+                return;
+            }
+        }
         let message = self.telemetry.strings.intern(message);
         self.telemetry.logs.push(LogLine {
             time: self.now,

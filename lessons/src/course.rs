@@ -317,5 +317,14 @@ mod tests {
         });
         assert!(course.modules.len() >= 3);
         assert!(course.lessons().all(|l| !l.goals.is_empty()));
+        for lesson in course.lessons() {
+            for fault in &lesson.faults {
+                assert!(
+                    faultline_engine::scenario::FAULT_CATALOG.contains(&fault.as_str()),
+                    "lesson {} cites `{fault}`, which the fault catalog does not have",
+                    lesson.id
+                );
+            }
+        }
     }
 }

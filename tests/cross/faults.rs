@@ -1,0 +1,173 @@
+//! The fault catalog, one test per fault: inject it into the default mesh and check that its
+//! signature shows in the telemetry the way a learner would look for it (trace search, log
+//! queries, metrics), and that the ground truth names it.
+
+use faultline_engine::logql;
+use faultline_engine::mesh::default_mesh;
+use faultline_engine::query::{TraceQuery, parse_tags, search_traces};
+use faultline_engine::scenario::{FaultEffect, FaultSpec, Scenario};
+use faultline_engine::telemetry::{SpanKind, Telemetry};
+use faultline_engine::trace::{TraceTree, trace_ids};
+use faultline_engine::{GroundTruth, SimTime, Simulation};
+
+fn with_fault(
+    service: &str,
+    instance: Option<u16>,
+    from_ms: u64,
+    until_ms: u64,
+    effect: FaultEffect,
+) -> Scenario {
+    let mut scenario = default_mesh(50.0, 12_000);
+    scenario.faults.push(FaultSpec {
+        service: service.into(),
+        instance,
+        from_ms,
+        until_ms,
+        effect,
+    });
+    scenario
+}
+
+fn run(scenario: Scenario) -> (Telemetry, GroundTruth) {
+    Simulation::new(scenario, 17)
+        .expect("valid scenario")
+        .finish()
+}
+
+fn logs(t: &Telemetry, query: &str) -> usize {
+    logql::parse(query)
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .run(t)
+        .len()
+}
+
+fn traces(t: &Telemetry, tags: &str) -> usize {
+    let q = TraceQuery {
+        tags: parse_tags(tags).unwrap(),
+        limit: 100_000,
+        ..TraceQuery::default()
+    };
+    search_traces(t, &q).len()
+}
+
+#[test]
+fn instance_crash_refuses_connections_to_that_instance_only() {
+    let (t, truth) = run(with_fault(
+        "payments",
+        Some(1),
+        3_000,
+        9_000,
+        FaultEffect::Crash,
+    ));
+    let refused = traces(&t, "error.type=connection_refused peer.service=payments");
+    assert!(refused > 10, "{refused}");
+    // No server span on payments-1 starts while it is down; payments-0 keeps serving.
+    let payments = t
+        .service_names
+        .iter()
+        .position(|s| t.text(*s) == "payments")
+        .unwrap() as u16;
+    let during = |i: u16| {
+        t.spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server && s.service.0 == payments && s.instance == i)
+            .filter(|s| s.start >= SimTime::from_ms(3_001) && s.start < SimTime::from_ms(9_000))
+            .count()
+    };
+    assert_eq!(during(1), 0);
+    assert!(during(0) > 20);
+    assert_eq!(truth.faults[0].kind, "instance_crash");
+    assert_eq!(truth.faults[0].affected_traces.len(), refused);
+}
+
+#[test]
+fn partition_turns_calls_into_timeouts_on_one_edge() {
+    let (t, truth) = run(with_fault(
+        "orders",
+        None,
+        3_000,
+        6_000,
+        FaultEffect::Partition {
+            peer: "inventory".into(),
+        },
+    ));
+    let timeouts = traces(&t, "error.type=timeout peer.service=inventory");
+    assert!(timeouts > 10, "{timeouts}");
+    // Other edges of orders are not cut: orders still reaches the database.
+    assert_eq!(traces(&t, "error.type=timeout peer.service=database"), 0);
+    assert!(truth.faults[0].first_effect.unwrap() >= SimTime::from_ms(3_000));
+}
+
+#[test]
+fn traffic_flood_multiplies_the_arrival_rate_in_its_window() {
+    let (t, _) = run(with_fault(
+        "gateway",
+        None,
+        4_000,
+        8_000,
+        FaultEffect::TrafficFlood { multiplier: 4.0 },
+    ));
+    let gateway = t
+        .metrics
+        .red(faultline_engine::telemetry::ServiceId(0), None, None);
+    let before: f64 = gateway[1..4].iter().map(|p| p.requests_per_s).sum::<f64>() / 3.0;
+    let during: f64 = gateway[5..8].iter().map(|p| p.requests_per_s).sum::<f64>() / 3.0;
+    assert!(during > 3.0 * before, "{before} -> {during}");
+}
+
+#[test]
+fn log_level_warn_makes_info_lines_vanish() {
+    let (t, truth) = run(with_fault(
+        "orders",
+        None,
+        0,
+        12_000,
+        FaultEffect::LogLevelWarn,
+    ));
+    assert_eq!(logs(&t, r#"{service="orders", level="info"}"#), 0);
+    assert!(logs(&t, r#"{service="inventory", level="info"}"#) > 100);
+    // The requests still happened: their spans are all there.
+    assert!(traces(&t, "http.route=create") > 50);
+    assert!(!truth.faults[0].affected_traces.is_empty());
+}
+
+#[test]
+fn card_numbers_show_up_in_the_logs_of_one_service() {
+    let (t, _) = run(with_fault(
+        "payments",
+        None,
+        0,
+        12_000,
+        FaultEffect::CardNumbersLogged,
+    ));
+    let pan = r#"{service=~".+"} |~ "card_number=[0-9]{13,19}""#;
+    let leaked = logs(&t, pan);
+    assert!(leaked > 50, "{leaked}");
+    assert_eq!(
+        leaked,
+        logs(&t, r#"{service="payments"} |~ "card_number=[0-9]{13,19}""#)
+    );
+}
+
+#[test]
+fn context_dropped_splits_traces_in_two() {
+    let (t, truth) = run(with_fault(
+        "orders",
+        None,
+        0,
+        12_000,
+        FaultEffect::ContextDropped,
+    ));
+    // Every POST /orders trace now ends at orders' client spans; the callees' spans start
+    // traces of their own whose roots are server spans of inventory, payments, database...
+    let mut orphan_roots = 0;
+    for id in trace_ids(&t) {
+        let tree = TraceTree::new(&t, id);
+        let root = tree.spans[tree.roots[0]];
+        if t.service_name(root.service) != "gateway" {
+            orphan_roots += 1;
+        }
+    }
+    assert!(orphan_roots > 100, "{orphan_roots}");
+    assert!(truth.faults[0].affected_traces.len() > 100);
+}
