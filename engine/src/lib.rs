@@ -2,6 +2,13 @@
 //! Pure Rust with no IO, no wall clock and no browser crates, so that the same scenario and seed
 //! give the same bytes natively and in wasm. The browser app and the CLI are thin shells over it.
 
+/// Reference pages: what the telemetry holds, and the faults a scenario can inject.
+pub mod docs {
+    #[doc = include_str!("../docs/data-model.md")]
+    pub mod data_model {}
+    #[doc = include_str!("../docs/fault-catalog.md")]
+    pub mod fault_catalog {}
+}
 pub mod edge;
 pub mod export;
 pub mod import;
