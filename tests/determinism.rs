@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "c69c673b4f13a87a7da63cd6e4e7674a3be0f7a498cc84214c6f16779e4024ac";
+    "9ccde71bab2ce9679247700a14143b3f4cd0f82fc481010a790f30364eb7a767";
 const FAULTY_MESH_SEED_42: &str =
-    "7a50b58f6b815305b9141008744411d7082fd2444e0596a91e488b4381e9390a";
+    "71aeb32fa116c675f07d15e1b71318cfe5e3f577ef044f6d1ca393beb441bc7b";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

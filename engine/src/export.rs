@@ -172,7 +172,11 @@ pub fn jaeger_json(t: &Telemetry) -> String {
 
 fn log_json(t: &Telemetry, line: &LogLine) -> Json {
     let mut object = serde_json::Map::new();
-    object.insert("ts".into(), json!(rfc3339(line.time.unix_us(), 0)));
+    // The node's own clock and zone, as its log file would have it.
+    object.insert(
+        "ts".into(),
+        json!(rfc3339(line.node_unix_us(), i32::from(line.zone_minutes))),
+    );
     object.insert("level".into(), json!(line.level.name()));
     object.insert("service".into(), json!(t.service_name(line.service)));
     object.insert(

@@ -442,8 +442,12 @@ pub fn import_ndjson_logs(text: &str) -> Result<Telemetry, String> {
             };
             fields.push((t.strings.intern(k), value));
         }
+        let zone_minutes = field("ts").map_or(0, zone_of);
         t.logs.push(LogLine {
             time: SimTime(unix_us.saturating_sub(epoch)),
+            // A log file holds only the node's clock: read back, that is the only time there is.
+            clock_offset_us: 0,
+            zone_minutes,
             service,
             instance,
             level,
@@ -458,6 +462,19 @@ pub fn import_ndjson_logs(text: &str) -> Result<Telemetry, String> {
         });
     }
     Ok(t)
+}
+
+/// The zone offset of an RFC 3339 timestamp in minutes east of UTC (0 for `Z`).
+fn zone_of(text: &str) -> i16 {
+    let Some((_, clock)) = text.split_once('T') else {
+        return 0;
+    };
+    let Some(at) = clock.find(['+', '-']) else {
+        return 0;
+    };
+    let sign = if clock[at..].starts_with('-') { -1 } else { 1 };
+    let (h, m) = clock[at + 1..].split_once(':').unwrap_or(("0", "0"));
+    sign * (h.parse::<i16>().unwrap_or(0) * 60 + m.parse::<i16>().unwrap_or(0))
 }
 
 /// `2026-01-01T00:00:01.234567Z` (or with a `+hh:mm` offset) to microseconds since the epoch.

@@ -139,6 +139,15 @@ pub enum FaultEffect {
     CardNumbersLogged,
     /// The service stops passing trace context on its calls: callees start new traces.
     ContextDropped,
+    /// The node's clock is off by `offset_ms` (either way) and drifts `drift_ppm` microseconds
+    /// per second more as the fault goes on; its log timestamps carry the error.
+    ClockSkew {
+        offset_ms: i64,
+        #[serde(default)]
+        drift_ppm: i64,
+    },
+    /// The node logs its local wall time with a zone offset (`+02:00`) instead of UTC.
+    LocalTimeLogs { zone_minutes: i16 },
 }
 
 impl FaultEffect {
@@ -153,6 +162,8 @@ impl FaultEffect {
             FaultEffect::LogLevelWarn => "log_level_warn",
             FaultEffect::CardNumbersLogged => "card_numbers_logged",
             FaultEffect::ContextDropped => "context_dropped",
+            FaultEffect::ClockSkew { .. } => "clock_skew",
+            FaultEffect::LocalTimeLogs { .. } => "local_time_logs",
         }
     }
 }
@@ -383,6 +394,26 @@ impl Scenario {
                     bad(
                         format!("{at}.effect.multiplier"),
                         "must be between 1 and 100".into(),
+                    );
+                }
+            }
+            if let FaultEffect::ClockSkew {
+                offset_ms,
+                drift_ppm,
+            } = fault.effect
+            {
+                if offset_ms.abs() > 3_600_000 || drift_ppm.abs() > 100_000 {
+                    bad(
+                        format!("{at}.effect"),
+                        "offset_ms within an hour and drift_ppm within 100000".into(),
+                    );
+                }
+            }
+            if let FaultEffect::LocalTimeLogs { zone_minutes } = fault.effect {
+                if zone_minutes.abs() > 14 * 60 {
+                    bad(
+                        format!("{at}.effect.zone_minutes"),
+                        "must be within -840..=840 (UTC-14 to UTC+14)".into(),
                     );
                 }
             }

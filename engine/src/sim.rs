@@ -1188,9 +1188,38 @@ impl Simulation {
                 return;
             }
         }
+        let (mut clock_offset_us, mut zone_minutes) = (0i64, 0i16);
+        let clocks: Vec<usize> = self
+            .active_fault_indexes(service, instance)
+            .filter(|f| {
+                matches!(
+                    self.scenario.faults[*f].effect,
+                    FaultEffect::ClockSkew { .. } | FaultEffect::LocalTimeLogs { .. }
+                )
+            })
+            .collect();
+        for fault in clocks {
+            let spec = &self.scenario.faults[fault];
+            match spec.effect {
+                FaultEffect::ClockSkew {
+                    offset_ms,
+                    drift_ppm,
+                } => {
+                    let elapsed_us = self.now.since(SimTime::from_ms(spec.from_ms)).0 as i64;
+                    clock_offset_us += offset_ms * 1_000 + drift_ppm * elapsed_us / 1_000_000;
+                }
+                FaultEffect::LocalTimeLogs { zone_minutes: zone } => zone_minutes = zone,
+                _ => {}
+            }
+            if let Some((trace, _)) = context {
+                self.fault_acted(fault, trace);
+            }
+        }
         let message = self.telemetry.strings.intern(message);
         self.telemetry.logs.push(LogLine {
             time: self.now,
+            clock_offset_us,
+            zone_minutes,
             service: ServiceId(service),
             instance,
             level,

@@ -94,6 +94,16 @@ pub enum Level {
     Error,
 }
 
+impl LogLine {
+    /// The node's own reading of the time, in microseconds since the Unix epoch: what its
+    /// log timestamp says, skew included.
+    pub fn node_unix_us(&self) -> u64 {
+        self.time
+            .unix_us()
+            .saturating_add_signed(self.clock_offset_us)
+    }
+}
+
 impl Level {
     pub fn name(self) -> &'static str {
         match self {
@@ -108,7 +118,12 @@ impl Level {
 /// One structured log line: a message plus typed fields, tied to a trace when there is one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogLine {
+    /// True (simulation) time of the event.
     pub time: SimTime,
+    /// How far the node's clock was from true time when it wrote the line, in microseconds.
+    pub clock_offset_us: i64,
+    /// The zone the node writes its timestamps in, minutes east of UTC (0: it logs UTC).
+    pub zone_minutes: i16,
     pub service: ServiceId,
     pub instance: u16,
     pub level: Level,
@@ -197,6 +212,8 @@ impl Telemetry {
         h.u64(self.logs.len() as u64);
         for l in &self.logs {
             h.u64(l.time.0);
+            h.bytes(&l.clock_offset_us.to_le_bytes());
+            h.bytes(&l.zone_minutes.to_le_bytes());
             h.text(self.service_names[usize::from(l.service.0)]);
             h.u64(u64::from(l.instance));
             h.u64(l.level as u64);

@@ -171,3 +171,89 @@ fn context_dropped_splits_traces_in_two() {
     assert!(orphan_roots > 100, "{orphan_roots}");
     assert!(truth.faults[0].affected_traces.len() > 100);
 }
+
+#[test]
+fn clock_skew_puts_a_childs_log_line_before_its_parents_span() {
+    // inventory-0's clock runs 80 ms slow, and drifts further.
+    let (t, truth) = run(with_fault(
+        "inventory",
+        Some(0),
+        2_000,
+        10_000,
+        FaultEffect::ClockSkew {
+            offset_ms: -80,
+            drift_ppm: -500,
+        },
+    ));
+    let inventory = t
+        .service_names
+        .iter()
+        .position(|s| t.text(*s) == "inventory")
+        .unwrap() as u16;
+    let mut early = 0;
+    for line in t.logs.iter().filter(|l| {
+        l.service.0 == inventory
+            && l.instance == 0
+            && l.time >= SimTime::from_ms(2_000)
+            && l.time < SimTime::from_ms(10_000)
+    }) {
+        // The request that logged this line started (true time) in a span of its trace;
+        // by the node's clock the line was written before its trace's root even began.
+        let root_start = t
+            .spans
+            .iter()
+            .filter(|s| Some(s.trace_id) == line.trace_id && s.parent.is_none())
+            .map(|s| s.start.unix_us())
+            .next()
+            .unwrap();
+        if line.node_unix_us() < root_start {
+            early += 1;
+        }
+        assert!(line.clock_offset_us <= -80_000);
+    }
+    assert!(early > 20, "{early}");
+    assert_eq!(truth.faults[0].kind, "clock_skew");
+    // True time and node time agree everywhere else.
+    assert!(
+        t.logs
+            .iter()
+            .filter(|l| l.service.0 != inventory)
+            .all(|l| l.clock_offset_us == 0)
+    );
+}
+
+#[test]
+fn local_time_logs_carry_a_zone_offset_in_their_timestamps() {
+    let (t, _) = run(with_fault(
+        "orders",
+        None,
+        0,
+        12_000,
+        FaultEffect::LocalTimeLogs { zone_minutes: 120 },
+    ));
+    let ndjson = faultline_engine::export::ndjson_logs(&t);
+    let orders: Vec<&str> = ndjson
+        .lines()
+        .filter(|l| l.contains("\"service\":\"orders\""))
+        .collect();
+    assert!(!orders.is_empty());
+    assert!(
+        orders.iter().all(|l| l.contains("+02:00\"")),
+        "{}",
+        orders[0]
+    );
+    assert!(
+        ndjson
+            .lines()
+            .filter(|l| l.contains("\"service\":\"payments\""))
+            .all(|l| l.contains("Z\""))
+    );
+    // Read back, the zone survives and the instant is unchanged.
+    let back = faultline_engine::import::import_ndjson_logs(&ndjson).unwrap();
+    assert!(
+        back.logs
+            .iter()
+            .filter(|l| back.service_name(l.service) == "orders")
+            .all(|l| l.zone_minutes == 120)
+    );
+}
