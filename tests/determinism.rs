@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "9ccde71bab2ce9679247700a14143b3f4cd0f82fc481010a790f30364eb7a767";
+    "ae9102fd4c75d42339bc6ed9ee280cea2f7cc6a7af4ea380c6f9e079b9f1e036";
 const FAULTY_MESH_SEED_42: &str =
-    "71aeb32fa116c675f07d15e1b71318cfe5e3f577ef044f6d1ca393beb441bc7b";
+    "6322bc4a10aebd6a99d76c0b600b1492ba65cf4b6ec5506a5e182324e1e7735e";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

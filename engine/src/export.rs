@@ -329,6 +329,31 @@ pub fn prometheus(t: &Telemetry) -> String {
             ts(s.bucket)
         );
     }
+    for (name, help, value) in [
+        (
+            "faultline_pool_in_use",
+            "Database connections taken from an instance's pool.",
+            (|s: &crate::metrics::InstanceSample| u64::from(s.pool_in_use))
+                as fn(&crate::metrics::InstanceSample) -> u64,
+        ),
+        (
+            "faultline_pool_waiters",
+            "Calls waiting for a pool connection on an instance.",
+            |s| u64::from(s.pool_waiters),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for s in &m.instances {
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{}\",instance=\"{}\"}} {} {}",
+                label(t.service_name(s.service)),
+                label(&instance_name(t, s.service, s.instance)),
+                value(s),
+                ts(s.bucket)
+            );
+        }
+    }
     out.push_str("# HELP faultline_retries_total Retries sent by an instance.\n");
     out.push_str("# TYPE faultline_retries_total counter\n");
     let mut running: BTreeMap<(u16, u16), u64> = BTreeMap::new();

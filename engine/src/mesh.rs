@@ -2,7 +2,9 @@
 //! inventory and notifications, backed by a database, a cache and a message queue. Latencies
 //! are typical of a small production system; policies are sensible defaults to break.
 
-use crate::scenario::{CallPolicy, Entry, OperationSpec, Scenario, ServiceSpec, Step, Workload};
+use crate::scenario::{
+    CallPolicy, Entry, OperationSpec, PoolSpec, Scenario, ServiceSpec, Step, Workload,
+};
 
 fn work(p50_ms: f64, p99_ms: f64) -> Step {
     Step::Work { p50_ms, p99_ms }
@@ -31,6 +33,7 @@ fn service(
         instances,
         workers,
         queue_limit: u32::from(workers) * 4,
+        pool: None,
         operations: operations
             .into_iter()
             .map(|(name, steps)| OperationSpec {
@@ -39,6 +42,16 @@ fn service(
             })
             .collect(),
     }
+}
+
+/// Gives a service a pool of `size` database connections (100 ms to get one).
+fn with_pool(mut service: ServiceSpec, size: u16) -> ServiceSpec {
+    service.pool = Some(PoolSpec {
+        target: "database".into(),
+        size,
+        acquire_timeout_ms: 100,
+    });
+    service
 }
 
 /// The default mesh under `rate_per_s` requests a second for `duration_ms`, with no faults.
@@ -76,52 +89,61 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                 32,
                 vec![("verify", vec![call("cache", "get", 50, 0), work(0.5, 2.0)])],
             ),
-            service(
-                "orders",
-                3,
-                32,
-                vec![
-                    (
-                        "create",
-                        vec![
-                            work(1.0, 4.0),
-                            call("inventory", "reserve", 300, 1),
-                            call("payments", "charge", 1_000, 0),
-                            call("database", "insert", 200, 0),
-                            call("notifications", "send", 200, 0),
-                        ],
-                    ),
-                    (
-                        "get",
-                        vec![
-                            call("cache", "get", 50, 0),
-                            call("database", "select", 200, 1),
-                            work(0.3, 1.0),
-                        ],
-                    ),
-                ],
-            ),
-            service(
-                "payments",
-                2,
-                16,
-                vec![(
-                    "charge",
-                    vec![work(40.0, 180.0), call("database", "insert", 200, 0)],
-                )],
-            ),
-            service(
-                "inventory",
-                2,
-                16,
-                vec![(
-                    "reserve",
+            with_pool(
+                service(
+                    "orders",
+                    3,
+                    32,
                     vec![
-                        call("database", "select", 200, 0),
-                        work(0.5, 2.0),
-                        call("database", "update", 200, 0),
+                        (
+                            "create",
+                            vec![
+                                work(1.0, 4.0),
+                                call("inventory", "reserve", 300, 1),
+                                call("payments", "charge", 1_000, 0),
+                                call("database", "insert", 200, 0),
+                                call("notifications", "send", 200, 0),
+                            ],
+                        ),
+                        (
+                            "get",
+                            vec![
+                                call("cache", "get", 50, 0),
+                                call("database", "select", 200, 1),
+                                work(0.3, 1.0),
+                            ],
+                        ),
                     ],
-                )],
+                ),
+                10,
+            ),
+            with_pool(
+                service(
+                    "payments",
+                    2,
+                    16,
+                    vec![(
+                        "charge",
+                        vec![work(40.0, 180.0), call("database", "insert", 200, 0)],
+                    )],
+                ),
+                8,
+            ),
+            with_pool(
+                service(
+                    "inventory",
+                    2,
+                    16,
+                    vec![(
+                        "reserve",
+                        vec![
+                            call("database", "select", 200, 0),
+                            work(0.5, 2.0),
+                            call("database", "update", 200, 0),
+                        ],
+                    )],
+                ),
+                8,
             ),
             service(
                 "notifications",

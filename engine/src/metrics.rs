@@ -116,6 +116,10 @@ pub struct InstanceSample {
     pub instance: u16,
     pub busy_workers: u16,
     pub queue_depth: u32,
+    /// Connections taken from the instance's pool (0 without a pool), leaked ones included.
+    pub pool_in_use: u16,
+    /// Calls waiting for a pool connection.
+    pub pool_waiters: u32,
 }
 
 /// A breaker's state sampled at the end of a time bucket: 0 closed, 1 half-open, 2 open.

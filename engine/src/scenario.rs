@@ -30,6 +30,19 @@ pub struct ServiceSpec {
     /// Requests that may wait for a worker; past this an instance answers 503 at once.
     pub queue_limit: u32,
     pub operations: Vec<OperationSpec>,
+    /// A connection pool per instance for calls to one service (its database): a call first
+    /// takes a connection, waiting up to `acquire_timeout_ms`, and returns it when it ends.
+    #[serde(default)]
+    pub pool: Option<PoolSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// The service whose calls go through the pool.
+    pub target: String,
+    pub size: u16,
+    pub acquire_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +161,8 @@ pub enum FaultEffect {
     },
     /// The node logs its local wall time with a zone offset (`+02:00`) instead of UTC.
     LocalTimeLogs { zone_minutes: i16 },
+    /// The service forgets to return this share of its pool's connections (0 to 1).
+    ConnectionLeak { rate: f64 },
 }
 
 impl FaultEffect {
@@ -164,6 +179,7 @@ impl FaultEffect {
             FaultEffect::ContextDropped => "context_dropped",
             FaultEffect::ClockSkew { .. } => "clock_skew",
             FaultEffect::LocalTimeLogs { .. } => "local_time_logs",
+            FaultEffect::ConnectionLeak { .. } => "connection_leak",
         }
     }
 }
@@ -250,6 +266,20 @@ impl Scenario {
                     format!("{at}.workers"),
                     format!("must be 1..={WORKERS_MAX}"),
                 );
+            }
+            if let Some(pool) = &service.pool {
+                if !self.services.iter().any(|s| s.name == pool.target) {
+                    bad(
+                        format!("{at}.pool.target"),
+                        format!("no service is named `{}`", pool.target),
+                    );
+                }
+                if pool.size == 0 || pool.acquire_timeout_ms == 0 {
+                    bad(
+                        format!("{at}.pool"),
+                        "size and acquire_timeout_ms must be positive".into(),
+                    );
+                }
             }
             for (o, op) in service.operations.iter().enumerate() {
                 let at = format!("{at}.operations[{o}]");
@@ -414,6 +444,24 @@ impl Scenario {
                     bad(
                         format!("{at}.effect.zone_minutes"),
                         "must be within -840..=840 (UTC-14 to UTC+14)".into(),
+                    );
+                }
+            }
+            if let FaultEffect::ConnectionLeak { rate } = fault.effect {
+                if !(0.0..=1.0).contains(&rate) {
+                    bad(
+                        format!("{at}.effect.rate"),
+                        "must be between 0 and 1".into(),
+                    );
+                }
+                if self
+                    .services
+                    .iter()
+                    .any(|s| s.name == fault.service && s.pool.is_none())
+                {
+                    bad(
+                        format!("{at}.service"),
+                        format!("`{}` has no pool to leak from", fault.service),
                     );
                 }
             }

@@ -42,6 +42,11 @@ enum Event {
     },
     /// The end of a metrics bucket: sample the gauges.
     Sample,
+    /// A call has waited its pool's acquire timeout for a connection.
+    PoolTimeout {
+        call: CallId,
+        attempt: u32,
+    },
     /// An attempt refused on the client side, without reaching the network.
     Refused {
         call: CallId,
@@ -84,6 +89,10 @@ struct Call {
     queued: bool,
     /// The current attempt has ended (answered, timed out or refused); a retry may follow.
     settled: bool,
+    /// The current attempt holds a connection from its caller's pool.
+    holds_connection: bool,
+    /// The current attempt waits for a connection from its caller's pool.
+    awaits_connection: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,6 +101,8 @@ enum Refusal {
     BulkheadFull,
     /// The callee instance is down (checked when the request is sent).
     ConnectionRefused,
+    /// No pool connection came free within the acquire timeout.
+    PoolExhausted,
 }
 
 impl Refusal {
@@ -100,6 +111,7 @@ impl Refusal {
             Refusal::CircuitOpen => "circuit_open",
             Refusal::BulkheadFull => "bulkhead_full",
             Refusal::ConnectionRefused => "connection_refused",
+            Refusal::PoolExhausted => "pool_exhausted",
         }
     }
 }
@@ -117,6 +129,17 @@ struct EdgeState {
 struct Instance {
     busy: u16,
     waiting: VecDeque<InvId>,
+    pool: Option<Pool>,
+}
+
+/// One instance's connection pool to its database.
+struct Pool {
+    target: u16,
+    size: u16,
+    acquire_timeout: Duration,
+    in_use: u16,
+    /// Calls waiting for a connection, oldest first.
+    waiting: VecDeque<CallId>,
 }
 
 struct ServiceRuntime {
@@ -210,6 +233,17 @@ impl Simulation {
                     .map(|_| Instance {
                         busy: 0,
                         waiting: VecDeque::new(),
+                        pool: s.pool.as_ref().map(|p| Pool {
+                            target: scenario
+                                .services
+                                .iter()
+                                .position(|t| t.name == p.target)
+                                .unwrap_or(0) as u16,
+                            size: p.size,
+                            acquire_timeout: Duration::from_ms(p.acquire_timeout_ms),
+                            in_use: 0,
+                            waiting: VecDeque::new(),
+                        }),
                     })
                     .collect(),
                 next_instance: 0,
@@ -350,6 +384,12 @@ impl Simulation {
             } => self.on_response(call, attempt, status),
             Event::Timeout { call, attempt } => self.on_timeout(call, attempt),
             Event::Sample => self.on_sample(),
+            Event::PoolTimeout { call, attempt } => {
+                let c = &self.calls[call.0 as usize];
+                if !c.done && !c.settled && c.attempt == attempt && c.awaits_connection {
+                    self.on_refused(call, attempt, Refusal::PoolExhausted);
+                }
+            }
             Event::Refused {
                 call,
                 attempt,
@@ -579,6 +619,8 @@ impl Simulation {
                     holds_slot: false,
                     queued: false,
                     settled: false,
+                    holds_connection: false,
+                    awaits_connection: false,
                 });
                 self.start_attempt(call);
             }
@@ -715,8 +757,87 @@ impl Simulation {
         self.dispatch(call);
     }
 
-    /// Sends the current attempt of a call over the network to a callee instance.
+    /// The caller instance's pool, when calls to `service` go through it.
+    fn pool_of(&mut self, call: CallId) -> Option<&mut Pool> {
+        let c = &self.calls[call.0 as usize];
+        let target = c.service;
+        let caller = &self.invocations[c.caller.0 as usize];
+        let (service, instance) = (usize::from(caller.service), usize::from(caller.instance));
+        self.services[service].instances[instance]
+            .pool
+            .as_mut()
+            .filter(|p| p.target == target)
+    }
+
+    /// Takes a pool connection for the attempt, or queues it for one; then sends it.
     fn dispatch(&mut self, call: CallId) {
+        let attempt = self.calls[call.0 as usize].attempt;
+        let Some(pool) = self.pool_of(call) else {
+            self.send(call);
+            return;
+        };
+        if pool.in_use < pool.size {
+            pool.in_use += 1;
+            self.calls[call.0 as usize].holds_connection = true;
+            self.send(call);
+        } else {
+            pool.waiting.push_back(call);
+            let timeout = pool.acquire_timeout;
+            self.calls[call.0 as usize].awaits_connection = true;
+            self.schedule(timeout, Event::PoolTimeout { call, attempt });
+        }
+    }
+
+    /// Gives the attempt's pool connection back (unless a leak keeps it) or stops it waiting
+    /// for one; a freed connection goes to the oldest waiting call.
+    fn return_connection(&mut self, call: CallId) {
+        let (holds, awaits) = {
+            let c = &mut self.calls[call.0 as usize];
+            let flags = (c.holds_connection, c.awaits_connection);
+            (c.holds_connection, c.awaits_connection) = (false, false);
+            flags
+        };
+        if awaits {
+            if let Some(pool) = self.pool_of(call) {
+                pool.waiting.retain(|c| *c != call);
+            }
+            return;
+        }
+        if !holds {
+            return;
+        }
+        let c = &self.calls[call.0 as usize];
+        let caller = &self.invocations[c.caller.0 as usize];
+        let (service, instance, trace) = (caller.service, caller.instance, caller.trace_id);
+        let leak = self.active_fault_indexes(service, instance).find_map(|f| {
+            match self.scenario.faults[f].effect {
+                FaultEffect::ConnectionLeak { rate } => Some((f, rate)),
+                _ => None,
+            }
+        });
+        if let Some((fault, rate)) = leak {
+            if self.random.chance(rate) {
+                self.fault_acted(fault, trace);
+                return; // never returned: the pool is one connection smaller for good
+            }
+        }
+        let Some(pool) = self.pool_of(call) else {
+            return;
+        };
+        assert!(pool.in_use > 0, "returned a connection nobody held");
+        match pool.waiting.pop_front() {
+            Some(next) => {
+                let n = &mut self.calls[next.0 as usize];
+                n.awaits_connection = false;
+                n.holds_connection = true;
+                self.send(next);
+            }
+            None => pool.in_use -= 1,
+        }
+    }
+
+    /// Sends the current attempt of a call over the network to a callee instance.
+    fn send(&mut self, call: CallId) {
         let c = &self.calls[call.0 as usize];
         let (service, operation, attempt, span) =
             (c.service, c.operation, c.attempt, c.attempt_span);
@@ -818,6 +939,7 @@ impl Simulation {
     /// Ends the current attempt from the client's side: frees its bulkhead slot (handing it to
     /// the next waiting call) and tells the breaker how it went.
     fn record_outcome(&mut self, call: CallId, succeeded: bool) {
+        self.return_connection(call);
         let key = self.edge_key(call);
         let (probe, holds_slot, queued) = {
             let c = &mut self.calls[call.0 as usize];
@@ -1125,6 +1247,8 @@ impl Simulation {
                     instance: i as u16,
                     busy_workers: slot.busy,
                     queue_depth: slot.waiting.len() as u32,
+                    pool_in_use: slot.pool.as_ref().map_or(0, |p| p.in_use),
+                    pool_waiters: slot.pool.as_ref().map_or(0, |p| p.waiting.len() as u32),
                 });
             }
         }

@@ -268,6 +268,8 @@ impl Canonical<'_> {
             self.u64(u64::from(i.instance));
             self.u64(u64::from(i.busy_workers));
             self.u64(u64::from(i.queue_depth));
+            self.u64(u64::from(i.pool_in_use));
+            self.u64(u64::from(i.pool_waiters));
         }
         self.u64(m.breakers.len() as u64);
         for b in &m.breakers {

@@ -257,3 +257,52 @@ fn local_time_logs_carry_a_zone_offset_in_their_timestamps() {
             .all(|l| l.zone_minutes == 120)
     );
 }
+
+#[test]
+fn connection_leak_drains_one_instances_pool_and_errors_pile_up_there() {
+    let (t, truth) = run(with_fault(
+        "orders",
+        Some(1),
+        2_000,
+        12_000,
+        FaultEffect::ConnectionLeak { rate: 0.2 },
+    ));
+    let orders = t
+        .service_names
+        .iter()
+        .position(|s| t.text(*s) == "orders")
+        .unwrap() as u16;
+    let last = |instance: u16| {
+        t.metrics
+            .instances
+            .iter()
+            .filter(|s| s.service.0 == orders && s.instance == instance && s.bucket == 10)
+            .map(|s| (s.pool_in_use, s.pool_waiters))
+            .next()
+            .unwrap()
+    };
+    // orders-1's pool (10 connections) is all taken and calls queue for it; the others idle.
+    assert_eq!(last(1).0, 10);
+    assert!(last(1).1 > 0);
+    assert!(last(0).0 < 10 && last(2).0 < 10);
+    // The pool_exhausted errors all come from orders-1.
+    let exhausted: Vec<u16> = t
+        .spans
+        .iter()
+        .filter(|s| {
+            s.attributes.iter().any(|(k, v)| {
+                t.text(*k) == "error.type"
+                    && matches!(v, faultline_engine::telemetry::Value::Str(x) if t.text(*x) == "pool_exhausted")
+            })
+        })
+        .map(|s| s.instance)
+        .collect();
+    assert!(exhausted.len() > 20, "{}", exhausted.len());
+    assert!(exhausted.iter().all(|i| *i == 1));
+    assert_eq!(truth.faults[0].kind, "connection_leak");
+    assert_eq!(
+        truth.faults[0].affected_traces.len(),
+        10,
+        "ten leaks empty a pool of ten"
+    );
+}
