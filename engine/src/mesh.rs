@@ -3,7 +3,7 @@
 //! are typical of a small production system; policies are sensible defaults to break.
 
 use crate::scenario::{
-    CallPolicy, Entry, OperationSpec, PoolSpec, Scenario, ServiceSpec, Step, Workload,
+    Balancer, CallPolicy, Entry, OperationSpec, PoolSpec, Scenario, ServiceSpec, Step, Workload,
 };
 
 fn work(p50_ms: f64, p99_ms: f64) -> Step {
@@ -33,6 +33,7 @@ fn service(
         instances,
         workers,
         queue_limit: u32::from(workers) * 4,
+        balancer: Balancer::RoundRobin,
         pool: None,
         operations: operations
             .into_iter()

@@ -30,10 +30,26 @@ pub struct ServiceSpec {
     /// Requests that may wait for a worker; past this an instance answers 503 at once.
     pub queue_limit: u32,
     pub operations: Vec<OperationSpec>,
+    /// How callers pick one of this service's instances.
+    #[serde(default)]
+    pub balancer: Balancer,
     /// A connection pool per instance for calls to one service (its database): a call first
     /// takes a connection, waiting up to `acquire_timeout_ms`, and returns it when it ends.
     #[serde(default)]
     pub pool: Option<PoolSpec>,
+}
+
+/// Load-balancing strategies, as client-side balancers in service meshes offer them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balancer {
+    /// Each instance in turn.
+    #[default]
+    RoundRobin,
+    /// Uniformly at random.
+    Random,
+    /// The instance with the fewest requests in progress or waiting (lowest index on ties).
+    LeastOutstanding,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

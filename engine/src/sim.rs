@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::metrics::{BreakerSample, InstanceSample};
 use crate::random::Random;
-use crate::scenario::{CallPolicy, FaultEffect, Scenario, ScenarioError, Step};
+use crate::scenario::{Balancer, CallPolicy, FaultEffect, Scenario, ScenarioError, Step};
 use crate::telemetry::{
     Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind, SpanStatus, Sym, Telemetry,
     TraceId, Value,
@@ -444,20 +444,13 @@ impl Simulation {
         let (service, operation) = self.resolve(&entry.service, &entry.operation);
         // The edge load balancer health-checks: it skips crashed instances, and when every
         // instance is down the request is turned away before it reaches the mesh.
-        let count = self.services[usize::from(service)].instances.len() as u16;
-        let mut tries = 0;
-        while self.instance_crashed(service, self.services[usize::from(service)].next_instance) {
-            tries += 1;
-            if tries == count {
-                return;
-            }
-            let runtime = &mut self.services[usize::from(service)];
-            runtime.next_instance = (runtime.next_instance + 1) % count;
-        }
+        let Some(instance) = self.pick_instance(service, true) else {
+            return;
+        };
         let trace_id = TraceId(
             (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
         );
-        let inv = self.new_invocation(service, operation, trace_id, None, None);
+        let inv = self.new_invocation(service, instance, operation, trace_id, None, None);
         self.schedule(Duration::ZERO, Event::Arrive(inv));
     }
 
@@ -510,18 +503,47 @@ impl Simulation {
         index
     }
 
+    /// Picks an instance of `service` by its balancer; with `skip_crashed`, as a health-checking
+    /// balancer would, never a crashed one (None when all are down).
+    fn pick_instance(&mut self, service: u16, skip_crashed: bool) -> Option<u16> {
+        let count = self.services[usize::from(service)].instances.len() as u16;
+        let usable = |sim: &Self, i: u16| !skip_crashed || !sim.instance_crashed(service, i);
+        match self.scenario.services[usize::from(service)].balancer {
+            Balancer::RoundRobin => {
+                let start = self.services[usize::from(service)].next_instance;
+                let picked = (0..count)
+                    .map(|k| (start + k) % count)
+                    .find(|&i| usable(self, i))?;
+                self.services[usize::from(service)].next_instance = (picked + 1) % count;
+                Some(picked)
+            }
+            Balancer::Random => {
+                let healthy: Vec<u16> = (0..count).filter(|&i| usable(self, i)).collect();
+                if healthy.is_empty() {
+                    return None;
+                }
+                let pick = self.random.below(healthy.len() as u64) as usize;
+                Some(healthy[pick])
+            }
+            Balancer::LeastOutstanding => {
+                (0..count).filter(|&i| usable(self, i)).min_by_key(|&i| {
+                    let slot = &self.services[usize::from(service)].instances[usize::from(i)];
+                    (u32::from(slot.busy) + slot.waiting.len() as u32, i)
+                })
+            }
+        }
+    }
+
     fn new_invocation(
         &mut self,
         service: u16,
+        instance: u16,
         operation: u16,
         trace_id: TraceId,
         parent: Option<SpanId>,
         caller: Option<(CallId, u32)>,
     ) -> InvId {
-        let runtime = &mut self.services[usize::from(service)];
-        let instance = runtime.next_instance;
-        runtime.next_instance = (instance + 1) % runtime.instances.len() as u16;
-        let name = runtime.operation_names[usize::from(operation)];
+        let name = self.services[usize::from(service)].operation_names[usize::from(operation)];
         let span = self.open_span(trace_id, parent, service, instance, name, SpanKind::Server);
         let route = self.keys.route;
         self.telemetry.spans[span as usize]
@@ -854,13 +876,14 @@ impl Simulation {
             self.fault_acted(fault, trace_id);
             return;
         }
-        let target = self.services[usize::from(service)].next_instance;
+        // Inside the mesh, callers do not health-check: a crashed instance still gets picked.
+        let target = self
+            .pick_instance(service, false)
+            .expect("a service has instances");
         let crash = self
             .active_fault_indexes(service, target)
             .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::Crash));
         if let Some(fault) = crash {
-            let runtime = &mut self.services[usize::from(service)];
-            runtime.next_instance = (target + 1) % runtime.instances.len() as u16;
             self.fault_acted(fault, trace_id);
             let delay = self.network_delay();
             self.schedule(
@@ -887,8 +910,14 @@ impl Simulation {
             }
             None => (trace_id, Some(client_span_id)),
         };
-        let child =
-            self.new_invocation(service, operation, trace_id, parent, Some((call, attempt)));
+        let child = self.new_invocation(
+            service,
+            target,
+            operation,
+            trace_id,
+            parent,
+            Some((call, attempt)),
+        );
         let delay = self.network_delay();
         // The child's span starts when the request reaches it, after the network hop.
         let child_span = self.invocations[child.0 as usize].span as usize;
@@ -1679,6 +1708,32 @@ mod tests {
             .collect();
         assert_eq!(fault.affected_traces, failed);
         assert!(failed.len() > 10);
+    }
+
+    #[test]
+    fn least_outstanding_sends_less_to_a_slow_instance_than_round_robin() {
+        let share_to_slow = |balancer: Balancer| {
+            let mut scenario = default_mesh(60.0, 10_000);
+            scenario.services[3].balancer = balancer; // payments
+            scenario.faults.push(FaultSpec {
+                service: "payments".into(),
+                instance: Some(0),
+                from_ms: 0,
+                until_ms: 10_000,
+                effect: FaultEffect::Latency { extra_ms: 300 },
+            });
+            let t = run(&scenario, 21);
+            let (slow, all) = server_spans(&t, "payments").fold((0, 0), |(s, a), span| {
+                (s + u32::from(span.instance == 0), a + 1)
+            });
+            f64::from(slow) / f64::from(all)
+        };
+        let round_robin = share_to_slow(Balancer::RoundRobin);
+        let least = share_to_slow(Balancer::LeastOutstanding);
+        let random = share_to_slow(Balancer::Random);
+        assert!((0.45..0.55).contains(&round_robin), "{round_robin}");
+        assert!((0.35..0.65).contains(&random), "{random}");
+        assert!(least < round_robin - 0.1, "{least} vs {round_robin}");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 use faultline_engine::Simulation;
 use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
 use faultline_engine::scenario::{
-    CallPolicy, Entry, FaultEffect, FaultSpec, OperationSpec, PoolSpec, Scenario, ServiceSpec,
-    Step, Workload,
+    Balancer, CallPolicy, Entry, FaultEffect, FaultSpec, OperationSpec, PoolSpec, Scenario,
+    ServiceSpec, Step, Workload,
 };
 use faultline_engine::telemetry::SpanId;
 use proptest::prelude::*;
@@ -113,22 +113,30 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                         0u32..8,
                         prop::collection::vec(step(s, n), 1..4),
                         any::<bool>(),
+                        0usize..3,
                     )
                         .prop_map(
-                            move |(instances, workers, queue_limit, steps, pooled)| ServiceSpec {
-                                name: format!("s{s}"),
-                                instances,
-                                workers,
-                                queue_limit,
-                                operations: vec![OperationSpec {
-                                    name: "op".into(),
-                                    steps,
-                                }],
-                                pool: (pooled && s + 1 < n).then(|| PoolSpec {
-                                    target: format!("s{}", s + 1),
-                                    size: 2,
-                                    acquire_timeout_ms: 20,
-                                }),
+                            move |(instances, workers, queue_limit, steps, pooled, balancer)| {
+                                ServiceSpec {
+                                    name: format!("s{s}"),
+                                    instances,
+                                    workers,
+                                    queue_limit,
+                                    operations: vec![OperationSpec {
+                                        name: "op".into(),
+                                        steps,
+                                    }],
+                                    balancer: [
+                                        Balancer::RoundRobin,
+                                        Balancer::Random,
+                                        Balancer::LeastOutstanding,
+                                    ][balancer],
+                                    pool: (pooled && s + 1 < n).then(|| PoolSpec {
+                                        target: format!("s{}", s + 1),
+                                        size: 2,
+                                        acquire_timeout_ms: 20,
+                                    }),
+                                }
                             },
                         )
                 })
