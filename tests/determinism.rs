@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "ae9102fd4c75d42339bc6ed9ee280cea2f7cc6a7af4ea380c6f9e079b9f1e036";
+    "50865ee8bf96525be0079dbd3245bf6b171bc08272b682ac3de4724d3dc333c4";
 const FAULTY_MESH_SEED_42: &str =
-    "6322bc4a10aebd6a99d76c0b600b1492ba65cf4b6ec5506a5e182324e1e7735e";
+    "b5ffd908339d247c996ec2ae8112ca62baad6ffe1118c7ccac82bc1acf5c8aa5";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

@@ -151,8 +151,12 @@ fn ground_truth_json(truth: &faultline_engine::GroundTruth) -> String {
             })
         })
         .collect();
-    let mut text =
-        serde_json::to_string_pretty(&serde_json::json!({ "faults": faults })).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&serde_json::json!({
+        "faults": faults,
+        "charges": truth.charges,
+        "duplicate_charges": truth.duplicate_charges,
+    }))
+    .unwrap_or_default();
     text.push('\n');
     text
 }

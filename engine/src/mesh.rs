@@ -3,7 +3,8 @@
 //! are typical of a small production system; policies are sensible defaults to break.
 
 use crate::scenario::{
-    Balancer, CallPolicy, Entry, OperationSpec, PoolSpec, Scenario, ServiceSpec, Step, Workload,
+    Balancer, CallPolicy, DataEffect, Entry, OperationSpec, PoolSpec, Scenario, ServiceSpec, Step,
+    Workload,
 };
 
 fn work(p50_ms: f64, p99_ms: f64) -> Step {
@@ -38,11 +39,20 @@ fn service(
         operations: operations
             .into_iter()
             .map(|(name, steps)| OperationSpec {
+                effect: (name == "charge").then_some(DataEffect::Charge),
                 name: name.into(),
                 steps,
             })
             .collect(),
     }
+}
+
+/// The caller sends an idempotency key on this call.
+fn with_idempotency_key(mut step: Step) -> Step {
+    if let Step::Call { policy, .. } = &mut step {
+        policy.idempotency_key = true;
+    }
+    step
 }
 
 /// Gives a service a pool of `size` database connections (100 ms to get one).
@@ -101,7 +111,7 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                             vec![
                                 work(1.0, 4.0),
                                 call("inventory", "reserve", 300, 1),
-                                call("payments", "charge", 1_000, 0),
+                                with_idempotency_key(call("payments", "charge", 1_000, 0)),
                                 call("database", "insert", 200, 0),
                                 call("notifications", "send", 200, 0),
                             ],

@@ -67,6 +67,18 @@ pub struct OperationSpec {
     /// As a client sees it, e.g. `POST /orders` or `charge`.
     pub name: String,
     pub steps: Vec<Step>,
+    /// What a successful request changes in the world, for the data faults.
+    #[serde(default)]
+    pub effect: Option<DataEffect>,
+}
+
+/// A lasting change a request makes when it succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataEffect {
+    /// Charges the customer. A request carrying an idempotency key already charged is
+    /// answered from the first charge instead; without a key every success charges again.
+    Charge,
 }
 
 /// One step of an operation, run in order by the instance that received the request.
@@ -97,6 +109,8 @@ pub struct CallPolicy {
     pub backoff_max_ms: u64,
     /// Full jitter: wait a uniform time between zero and the backoff.
     pub jitter: bool,
+    /// Send an idempotency key, the same on every attempt of the call.
+    pub idempotency_key: bool,
     /// A circuit breaker per caller instance on this edge; None for no breaker.
     pub breaker: Option<BreakerPolicy>,
     /// A bulkhead per caller instance on this edge; None for unlimited concurrency.
@@ -111,6 +125,7 @@ impl Default for CallPolicy {
             backoff_base_ms: 50,
             backoff_max_ms: 2_000,
             jitter: true,
+            idempotency_key: false,
             breaker: None,
             bulkhead: None,
         }
@@ -168,6 +183,9 @@ pub enum FaultEffect {
     CardNumbersLogged,
     /// The service stops passing trace context on its calls: callees start new traces.
     ContextDropped,
+    /// The service retries its calls once more on failure and stops sending idempotency keys:
+    /// a timed-out charge that did go through is charged again.
+    NonIdempotentRetry,
     /// The node's clock is off by `offset_ms` (either way) and drifts `drift_ppm` microseconds
     /// per second more as the fault goes on; its log timestamps carry the error.
     ClockSkew {
@@ -193,6 +211,7 @@ impl FaultEffect {
             FaultEffect::LogLevelWarn => "log_level_warn",
             FaultEffect::CardNumbersLogged => "card_numbers_logged",
             FaultEffect::ContextDropped => "context_dropped",
+            FaultEffect::NonIdempotentRetry => "non_idempotent_retry",
             FaultEffect::ClockSkew { .. } => "clock_skew",
             FaultEffect::LocalTimeLogs { .. } => "local_time_logs",
             FaultEffect::ConnectionLeak { .. } => "connection_leak",

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::metrics::{BreakerSample, InstanceSample};
 use crate::random::Random;
-use crate::scenario::{Balancer, CallPolicy, FaultEffect, Scenario, ScenarioError, Step};
+use crate::scenario::{
+    Balancer, CallPolicy, DataEffect, FaultEffect, Scenario, ScenarioError, Step,
+};
 use crate::telemetry::{
     Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind, SpanStatus, Sym, Telemetry,
     TraceId, Value,
@@ -70,6 +72,8 @@ struct Invocation {
     holds_worker: bool,
     /// Set once the request has failed; the remaining steps are skipped.
     failure: Option<u16>,
+    /// The idempotency key the request carries, the same for every attempt of one call.
+    idempotency_key: Option<u64>,
 }
 
 /// One call step of an invocation, across all its attempts.
@@ -166,6 +170,14 @@ pub struct Simulation {
     truncated: bool,
     keys: Keys,
     truth: GroundTruth,
+    ledger: Ledger,
+}
+
+/// What the data effects did: charges per trace, and the idempotency keys already charged.
+#[derive(Default)]
+struct Ledger {
+    charges_by_trace: BTreeMap<TraceId, u32>,
+    charged_keys: std::collections::BTreeSet<u64>,
 }
 
 /// What was really wrong in a run, for grading: never shown to the learner before they answer.
@@ -173,6 +185,9 @@ pub struct Simulation {
 pub struct GroundTruth {
     /// One entry per scenario fault, in the scenario's order.
     pub faults: Vec<FaultTruth>,
+    /// Charges made, and how many of them were a second (or later) charge in one trace.
+    pub charges: u32,
+    pub duplicate_charges: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,6 +296,7 @@ impl Simulation {
             truncated: false,
             keys,
             truth: GroundTruth::default(),
+            ledger: Ledger::default(),
         };
         sim.truth.faults = sim
             .scenario
@@ -354,7 +370,9 @@ impl Simulation {
     /// Runs to the end and returns the telemetry with the ground truth of the run.
     pub fn finish(mut self) -> (Telemetry, GroundTruth) {
         self.step_until(SimTime(u64::MAX));
-        let truth = std::mem::take(&mut self.truth);
+        let mut truth = std::mem::take(&mut self.truth);
+        truth.charges = self.ledger.charges_by_trace.values().sum();
+        truth.duplicate_charges = self.ledger.charges_by_trace.values().map(|n| n - 1).sum();
         let mut telemetry = self.telemetry;
         // The run is over: give back the growth slack of the big vectors.
         telemetry.spans.shrink_to_fit();
@@ -561,6 +579,7 @@ impl Simulation {
             arrived: self.now,
             holds_worker: false,
             failure: None,
+            idempotency_key: None,
         });
         id
     }
@@ -674,6 +693,63 @@ impl Simulation {
                     && now_ms < f.until_ms;
                 active.then_some(index)
             })
+    }
+
+    /// The non_idempotent_retry fault in force on a caller instance, if any.
+    fn non_idempotent_retry(&self, service: u16, instance: u16) -> Option<usize> {
+        self.active_fault_indexes(service, instance).find(|f| {
+            matches!(
+                self.scenario.faults[*f].effect,
+                FaultEffect::NonIdempotentRetry
+            )
+        })
+    }
+
+    /// Applies a successful request's lasting effect: a charge is made, or, when its
+    /// idempotency key was charged before, answered from that first charge.
+    fn apply_effect(&mut self, inv: InvId, span_id: SpanId) {
+        let i = &self.invocations[inv.0 as usize];
+        let (service, instance, operation, trace_id, key) = (
+            i.service,
+            i.instance,
+            i.operation,
+            i.trace_id,
+            i.idempotency_key,
+        );
+        let spec = &self.scenario.services[usize::from(service)].operations[usize::from(operation)];
+        let Some(DataEffect::Charge) = spec.effect else {
+            return;
+        };
+        if let Some(key) = key {
+            if !self.ledger.charged_keys.insert(key) {
+                let fields = vec![(
+                    self.telemetry.strings.intern("idempotency.key"),
+                    Value::Str(self.telemetry.strings.intern(&format!("{key:016x}"))),
+                )];
+                self.log(
+                    service,
+                    instance,
+                    Level::Info,
+                    Some((trace_id, span_id)),
+                    "duplicate charge request, answered from the first charge",
+                    fields,
+                );
+                return;
+            }
+        }
+        let charges = self.ledger.charges_by_trace.entry(trace_id).or_default();
+        *charges += 1;
+        let amount_key = self.telemetry.strings.intern("amount");
+        // An order's amount follows from its trace: a second charge repeats the same sum.
+        let amount = 10 + (trace_id.0 % 490) as i64;
+        self.log(
+            service,
+            instance,
+            Level::Info,
+            Some((trace_id, span_id)),
+            "payment charged",
+            vec![(amount_key, Value::Int(amount))],
+        );
     }
 
     fn instance_crashed(&self, service: u16, instance: u16) -> bool {
@@ -918,6 +994,21 @@ impl Simulation {
             parent,
             Some((call, attempt)),
         );
+        let unkeyed = self.non_idempotent_retry(caller_service, caller_instance);
+        if let Some(fault) = unkeyed.filter(|_| attempt > 0) {
+            self.fault_acted(fault, trace_id);
+        }
+        if self.calls[call.0 as usize].policy.idempotency_key && unkeyed.is_none() {
+            // One key per call, so every retry of it carries the same one.
+            let key = u64::from(call.0) + 1;
+            self.invocations[child.0 as usize].idempotency_key = Some(key);
+            let span = self.invocations[child.0 as usize].span as usize;
+            let name = self.telemetry.strings.intern("idempotency.key");
+            let value = self.telemetry.strings.intern(&format!("{key:016x}"));
+            self.telemetry.spans[span]
+                .attributes
+                .push((name, Value::Str(value)));
+        }
         let delay = self.network_delay();
         // The child's span starts when the request reaches it, after the network hop.
         let child_span = self.invocations[child.0 as usize].span as usize;
@@ -1111,7 +1202,11 @@ impl Simulation {
             (self.keys.error_type, Value::Str(reason)),
             (self.keys.retry_attempt, Value::Int(i64::from(attempt))),
         ];
-        if attempt < policy.retries {
+        let retries = match self.non_idempotent_retry(caller_service, caller_instance) {
+            Some(_) => policy.retries.max(1),
+            None => policy.retries,
+        };
+        if attempt < retries {
             let now = self.now;
             self.telemetry
                 .metrics
@@ -1204,6 +1299,9 @@ impl Simulation {
             elapsed,
             status,
         );
+        if status < 500 {
+            self.apply_effect(inv, span_id);
+        }
         let (level, message) = match status {
             503 => (Level::Warn, "request rejected, queue full"),
             s if s >= 500 => (Level::Error, "request failed"),

@@ -6,8 +6,8 @@
 use faultline_engine::Simulation;
 use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
 use faultline_engine::scenario::{
-    Balancer, CallPolicy, Entry, FaultEffect, FaultSpec, OperationSpec, PoolSpec, Scenario,
-    ServiceSpec, Step, Workload,
+    Balancer, CallPolicy, DataEffect, Entry, FaultEffect, FaultSpec, OperationSpec, PoolSpec,
+    Scenario, ServiceSpec, Step, Workload,
 };
 use faultline_engine::telemetry::SpanId;
 use proptest::prelude::*;
@@ -30,6 +30,7 @@ fn policy() -> impl Strategy<Value = CallPolicy> {
                 backoff_base_ms: backoff,
                 backoff_max_ms: backoff * 8 + 1,
                 jitter,
+                idempotency_key: jitter,
                 breaker: breaker.map(|(n, rate, open_ms, probes)| BreakerPolicy {
                     consecutive_failures: n,
                     failure_rate: rate,
@@ -78,6 +79,7 @@ fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
         Just(FaultEffect::LogLevelWarn),
         Just(FaultEffect::CardNumbersLogged),
         Just(FaultEffect::ContextDropped),
+        Just(FaultEffect::NonIdempotentRetry),
         (-500i64..500, -1_000i64..1_000).prop_map(|(offset_ms, drift_ppm)| {
             FaultEffect::ClockSkew {
                 offset_ms,
@@ -125,6 +127,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                     operations: vec![OperationSpec {
                                         name: "op".into(),
                                         steps,
+                                        effect: (s == n - 1).then_some(DataEffect::Charge),
                                     }],
                                     balancer: [
                                         Balancer::RoundRobin,

@@ -306,3 +306,59 @@ fn connection_leak_drains_one_instances_pool_and_errors_pile_up_there() {
         "ten leaks empty a pool of ten"
     );
 }
+
+#[test]
+fn non_idempotent_retry_charges_twice_under_one_trace() {
+    // Payments slows to about the orders-to-payments timeout (1 s), so some charges time out
+    // on the caller's side after they went through.
+    let slow = FaultSpec {
+        service: "payments".into(),
+        instance: None,
+        from_ms: 0,
+        until_ms: 12_000,
+        effect: FaultEffect::Latency { extra_ms: 930 },
+    };
+    let mut faulty = default_mesh(50.0, 12_000);
+    faulty.faults = vec![
+        slow.clone(),
+        FaultSpec {
+            service: "orders".into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 12_000,
+            effect: FaultEffect::NonIdempotentRetry,
+        },
+    ];
+    let (t, truth) = run(faulty);
+    assert!(truth.duplicate_charges > 5, "{}", truth.duplicate_charges);
+    // A learner finds it: one trace id with two "payment charged" lines.
+    let charged = logql::parse(r#"{service="payments"} |= "payment charged""#)
+        .unwrap()
+        .run(&t);
+    let mut per_trace = std::collections::BTreeMap::new();
+    for i in charged {
+        *per_trace.entry(t.logs[i as usize].trace_id).or_insert(0u32) += 1;
+    }
+    let doubled = per_trace.values().filter(|n| **n > 1).count() as u32;
+    assert!(doubled > 0 && doubled <= truth.duplicate_charges);
+    assert_eq!(truth.faults[1].kind, "non_idempotent_retry");
+
+    // The same slowness with a retry that keeps its idempotency key charges once per order.
+    let mut keyed = default_mesh(50.0, 12_000);
+    keyed.faults = vec![slow];
+    for op in &mut keyed.services[2].operations {
+        for step in &mut op.steps {
+            if let faultline_engine::scenario::Step::Call {
+                service, policy, ..
+            } = step
+            {
+                if service == "payments" {
+                    policy.retries = 1;
+                }
+            }
+        }
+    }
+    let (t, truth) = run(keyed);
+    assert_eq!(truth.duplicate_charges, 0);
+    assert!(logs(&t, r#"{service="payments"} |= "duplicate charge request""#) > 5);
+}
