@@ -111,6 +111,9 @@ pub struct CallPolicy {
     pub jitter: bool,
     /// Send an idempotency key, the same on every attempt of the call.
     pub idempotency_key: bool,
+    /// Retries allowed as a share of first attempts over the last 10 s on this edge (as
+    /// Finagle's and Envoy's retry budgets); None for no budget.
+    pub retry_budget: Option<f64>,
     /// A circuit breaker per caller instance on this edge; None for no breaker.
     pub breaker: Option<BreakerPolicy>,
     /// A bulkhead per caller instance on this edge; None for unlimited concurrency.
@@ -126,6 +129,7 @@ impl Default for CallPolicy {
             backoff_max_ms: 2_000,
             jitter: true,
             idempotency_key: false,
+            retry_budget: None,
             breaker: None,
             bulkhead: None,
         }
@@ -183,6 +187,8 @@ pub enum FaultEffect {
     CardNumbersLogged,
     /// The service stops passing trace context on its calls: callees start new traces.
     ContextDropped,
+    /// The service's calls retry up to three times at once, with no backoff and no budget.
+    RetryStorm,
     /// The service retries its calls once more on failure and stops sending idempotency keys:
     /// a timed-out charge that did go through is charged again.
     NonIdempotentRetry,
@@ -212,6 +218,7 @@ impl FaultEffect {
             FaultEffect::CardNumbersLogged => "card_numbers_logged",
             FaultEffect::ContextDropped => "context_dropped",
             FaultEffect::NonIdempotentRetry => "non_idempotent_retry",
+            FaultEffect::RetryStorm => "retry_storm",
             FaultEffect::ClockSkew { .. } => "clock_skew",
             FaultEffect::LocalTimeLogs { .. } => "local_time_logs",
             FaultEffect::ConnectionLeak { .. } => "connection_leak",
@@ -397,6 +404,15 @@ impl Scenario {
                                 bad(
                                     format!("{at}.policy.bulkhead.max_concurrent"),
                                     "must be at least 1".into(),
+                                );
+                            }
+                            if policy
+                                .retry_budget
+                                .is_some_and(|b| !(0.0..=1.0).contains(&b))
+                            {
+                                bad(
+                                    format!("{at}.policy.retry_budget"),
+                                    "must be between 0 and 1".into(),
                                 );
                             }
                             if policy.backoff_base_ms > policy.backoff_max_ms {

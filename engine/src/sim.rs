@@ -128,7 +128,12 @@ type EdgeKey = (u16, u16, u16, u16);
 struct EdgeState {
     breaker: Option<Breaker>,
     bulkhead: Option<Bulkhead>,
+    /// Attempts started in the budget window, oldest first: (time, was a retry).
+    attempts: VecDeque<(SimTime, bool)>,
 }
+
+/// How far back a retry budget looks.
+const RETRY_BUDGET_WINDOW: Duration = Duration(10_000_000);
 
 struct Instance {
     busy: u16,
@@ -824,7 +829,15 @@ impl Simulation {
         let edge = self.edges.entry(key).or_insert_with(|| EdgeState {
             breaker: policy.breaker.map(Breaker::new),
             bulkhead: policy.bulkhead.map(Bulkhead::new),
+            attempts: VecDeque::new(),
         });
+        if policy.retry_budget.is_some() {
+            let horizon = SimTime(self.now.0.saturating_sub(RETRY_BUDGET_WINDOW.0));
+            while edge.attempts.front().is_some_and(|(t, _)| *t < horizon) {
+                edge.attempts.pop_front();
+            }
+            edge.attempts.push_back((self.now, attempt > 0));
+        }
         if let Some(breaker) = &mut edge.breaker {
             let (admission, transition) = breaker.admit(self.now);
             if let Some(t) = transition {
@@ -1202,11 +1215,39 @@ impl Simulation {
             (self.keys.error_type, Value::Str(reason)),
             (self.keys.retry_attempt, Value::Int(i64::from(attempt))),
         ];
+        let storm = self
+            .active_fault_indexes(caller_service, caller_instance)
+            .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::RetryStorm));
+        let mut policy = policy;
+        if storm.is_some() {
+            // Retry at once, three times, with nothing to hold it back.
+            policy.retries = policy.retries.max(3);
+            (policy.backoff_base_ms, policy.jitter, policy.retry_budget) = (0, false, None);
+        }
         let retries = match self.non_idempotent_retry(caller_service, caller_instance) {
             Some(_) => policy.retries.max(1),
             None => policy.retries,
         };
-        if attempt < retries {
+        let within_budget = match policy.retry_budget {
+            None => true,
+            Some(ratio) => {
+                let key = self.edge_key(call);
+                let attempts = self.edges.get(&key).map(|e| &e.attempts);
+                let (retries_sent, firsts) = attempts.map_or((0, 0), |a| {
+                    let r = a.iter().filter(|(_, retry)| *retry).count();
+                    (r, a.len() - r)
+                });
+                (retries_sent + 1) as f64 <= ratio * firsts as f64
+            }
+        };
+        if attempt < retries && !within_budget {
+            let budget_key = self.telemetry.strings.intern("retry.budget_exhausted");
+            fields.push((budget_key, Value::Bool(true)));
+        }
+        if attempt < retries && within_budget {
+            if let Some(fault) = storm {
+                self.fault_acted(fault, trace_id);
+            }
             let now = self.now;
             self.telemetry
                 .metrics

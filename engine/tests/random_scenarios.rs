@@ -31,6 +31,7 @@ fn policy() -> impl Strategy<Value = CallPolicy> {
                 backoff_max_ms: backoff * 8 + 1,
                 jitter,
                 idempotency_key: jitter,
+                retry_budget: (retries > 1).then_some(0.2),
                 breaker: breaker.map(|(n, rate, open_ms, probes)| BreakerPolicy {
                     consecutive_failures: n,
                     failure_rate: rate,
@@ -80,6 +81,7 @@ fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
         Just(FaultEffect::CardNumbersLogged),
         Just(FaultEffect::ContextDropped),
         Just(FaultEffect::NonIdempotentRetry),
+        Just(FaultEffect::RetryStorm),
         (-500i64..500, -1_000i64..1_000).prop_map(|(offset_ms, drift_ppm)| {
             FaultEffect::ClockSkew {
                 offset_ms,

@@ -362,3 +362,85 @@ fn non_idempotent_retry_charges_twice_under_one_trace() {
     assert_eq!(truth.duplicate_charges, 0);
     assert!(logs(&t, r#"{service="payments"} |= "duplicate charge request""#) > 5);
 }
+
+/// Client attempts from orders to payments per `create` request orders served.
+fn payments_amplification(t: &Telemetry) -> f64 {
+    let payments = t.strings.lookup("payments").unwrap();
+    let peer = t.strings.lookup("peer.service").unwrap();
+    let orders = t
+        .service_names
+        .iter()
+        .position(|s| t.text(*s) == "orders")
+        .unwrap() as u16;
+    let attempts = t
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Client && s.service.0 == orders)
+        .filter(|s| {
+            s.attributes
+                .contains(&(peer, faultline_engine::telemetry::Value::Str(payments)))
+        })
+        .count();
+    let creates = t
+        .spans
+        .iter()
+        .filter(|s| {
+            s.kind == SpanKind::Server && s.service.0 == orders && t.text(s.operation) == "create"
+        })
+        .filter(|s| {
+            t.spans.iter().any(|c| {
+                c.parent == Some(s.span_id)
+                    && c.attributes
+                        .contains(&(peer, faultline_engine::telemetry::Value::Str(payments)))
+            })
+        })
+        .count();
+    attempts as f64 / creates as f64
+}
+
+#[test]
+fn retry_storm_multiplies_load_and_a_retry_budget_contains_it() {
+    let failing = FaultSpec {
+        service: "payments".into(),
+        instance: None,
+        from_ms: 0,
+        until_ms: 12_000,
+        effect: FaultEffect::ErrorRate { rate: 0.5 },
+    };
+    let mut storm = default_mesh(50.0, 12_000);
+    storm.faults = vec![
+        failing.clone(),
+        FaultSpec {
+            service: "orders".into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 12_000,
+            effect: FaultEffect::RetryStorm,
+        },
+    ];
+    let (t, truth) = run(storm);
+    let amplified = payments_amplification(&t);
+    // 1 + 1/2 + 1/4 + 1/8 attempts per request when half of them fail.
+    assert!((1.7..2.0).contains(&amplified), "{amplified}");
+    assert!(!truth.faults[1].affected_traces.is_empty());
+
+    let mut budgeted = default_mesh(50.0, 12_000);
+    budgeted.faults = vec![failing];
+    for op in &mut budgeted.services[2].operations {
+        for step in &mut op.steps {
+            if let faultline_engine::scenario::Step::Call {
+                service, policy, ..
+            } = step
+            {
+                if service == "payments" {
+                    (policy.retries, policy.backoff_base_ms, policy.retry_budget) =
+                        (3, 0, Some(0.1));
+                }
+            }
+        }
+    }
+    let (t, _) = run(budgeted);
+    let contained = payments_amplification(&t);
+    assert!(contained <= 1.12, "{contained}");
+    assert!(logs(&t, r#"{service="orders"} | retry_budget_exhausted="true""#) > 10);
+}
