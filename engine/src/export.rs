@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde_json::{Value as Json, json};
 
-use crate::metrics::latency_bounds_us;
+use crate::metrics::{SeriesKey, latency_bounds_us};
 use crate::telemetry::{LogLine, Span, SpanKind, SpanStatus, Sym, Telemetry, Value};
 use crate::time::rfc3339;
 
@@ -219,6 +219,15 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// `service="…",instance="…"` for one instance.
+fn instance_labels(t: &Telemetry, service: crate::telemetry::ServiceId, instance: u16) -> String {
+    format!(
+        "service=\"{}\",instance=\"{}\"",
+        label(t.service_name(service)),
+        label(&instance_name(t, service, instance))
+    )
+}
+
 /// Prometheus text exposition (version 0.0.4) of the whole run: every series as it would have
 /// been scraped at the end of each bucket, with that time as the sample timestamp (ms).
 /// Counters and histogram buckets are cumulative from the start of the run.
@@ -235,13 +244,15 @@ pub fn prometheus(t: &Telemetry) -> String {
     for ((key, bucket), stats) in &m.requests {
         series.entry(*key).or_default().push((*bucket, stats));
     }
-    for ((service, instance, route), points) in &series {
-        let labels = format!(
-            "service=\"{}\",instance=\"{}\",route=\"{}\"",
-            label(t.service_name(*service)),
-            label(&instance_name(t, *service, *instance)),
+    let series_labels = |(service, instance, route): &SeriesKey| {
+        format!(
+            "{},route=\"{}\"",
+            instance_labels(t, *service, *instance),
             label(t.text(*route))
-        );
+        )
+    };
+    for (key, points) in &series {
+        let labels = series_labels(key);
         let (mut ok, mut errors) = (0u64, 0u64);
         for (bucket, stats) in points {
             ok += u64::from(stats.count - stats.errors);
@@ -261,13 +272,8 @@ pub fn prometheus(t: &Telemetry) -> String {
 
     out.push_str("# HELP faultline_request_duration_seconds Server-side request latency.\n");
     out.push_str("# TYPE faultline_request_duration_seconds histogram\n");
-    for ((service, instance, route), points) in &series {
-        let labels = format!(
-            "service=\"{}\",instance=\"{}\",route=\"{}\"",
-            label(t.service_name(*service)),
-            label(&instance_name(t, *service, *instance)),
-            label(t.text(*route))
-        );
+    for (key, points) in &series {
+        let labels = series_labels(key);
         let mut cumulative = vec![0u64; bounds.len() + 1];
         let (mut count, mut sum_us) = (0u64, 0u64);
         for (bucket, stats) in points {
@@ -303,55 +309,34 @@ pub fn prometheus(t: &Telemetry) -> String {
         }
     }
 
-    out.push_str(
-        "# HELP faultline_busy_workers Workers busy on an instance at the end of each bucket.\n",
-    );
-    out.push_str("# TYPE faultline_busy_workers gauge\n");
-    for s in &m.instances {
-        let _ = writeln!(
-            out,
-            "faultline_busy_workers{{service=\"{}\",instance=\"{}\"}} {} {}",
-            label(t.service_name(s.service)),
-            label(&instance_name(t, s.service, s.instance)),
-            s.busy_workers,
-            ts(s.bucket)
-        );
-    }
-    out.push_str("# HELP faultline_queue_depth Requests waiting for a worker on an instance.\n");
-    out.push_str("# TYPE faultline_queue_depth gauge\n");
-    for s in &m.instances {
-        let _ = writeln!(
-            out,
-            "faultline_queue_depth{{service=\"{}\",instance=\"{}\"}} {} {}",
-            label(t.service_name(s.service)),
-            label(&instance_name(t, s.service, s.instance)),
-            s.queue_depth,
-            ts(s.bucket)
-        );
-    }
-    for (name, help, value) in [
+    type Gauge = fn(&crate::metrics::InstanceSample) -> u64;
+    let gauges: [(&str, &str, Gauge); 4] = [
+        (
+            "faultline_busy_workers",
+            "Workers busy on an instance at the end of each bucket.",
+            |s| u64::from(s.busy_workers),
+        ),
+        (
+            "faultline_queue_depth",
+            "Requests waiting for a worker on an instance.",
+            |s| u64::from(s.queue_depth),
+        ),
         (
             "faultline_pool_in_use",
             "Database connections taken from an instance's pool.",
-            (|s: &crate::metrics::InstanceSample| u64::from(s.pool_in_use))
-                as fn(&crate::metrics::InstanceSample) -> u64,
+            |s| u64::from(s.pool_in_use),
         ),
         (
             "faultline_pool_waiters",
             "Calls waiting for a pool connection on an instance.",
             |s| u64::from(s.pool_waiters),
         ),
-    ] {
+    ];
+    for (name, help, value) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for s in &m.instances {
-            let _ = writeln!(
-                out,
-                "{name}{{service=\"{}\",instance=\"{}\"}} {} {}",
-                label(t.service_name(s.service)),
-                label(&instance_name(t, s.service, s.instance)),
-                value(s),
-                ts(s.bucket)
-            );
+            let labels = instance_labels(t, s.service, s.instance);
+            let _ = writeln!(out, "{name}{{{labels}}} {} {}", value(s), ts(s.bucket));
         }
     }
     out.push_str("# HELP faultline_retries_total Retries sent by an instance.\n");
@@ -360,11 +345,10 @@ pub fn prometheus(t: &Telemetry) -> String {
     for ((service, instance, bucket), n) in &m.retries {
         let total = running.entry((service.0, *instance)).or_default();
         *total += u64::from(*n);
+        let labels = instance_labels(t, *service, *instance);
         let _ = writeln!(
             out,
-            "faultline_retries_total{{service=\"{}\",instance=\"{}\"}} {total} {}",
-            label(t.service_name(*service)),
-            label(&instance_name(t, *service, *instance)),
+            "faultline_retries_total{{{labels}}} {total} {}",
             ts(*bucket)
         );
     }
@@ -375,9 +359,8 @@ pub fn prometheus(t: &Telemetry) -> String {
     for b in &m.breakers {
         let _ = writeln!(
             out,
-            "faultline_breaker_state{{service=\"{}\",instance=\"{}\",peer_service=\"{}\",operation=\"{}\"}} {} {}",
-            label(t.service_name(b.service)),
-            label(&instance_name(t, b.service, b.instance)),
+            "faultline_breaker_state{{{},peer_service=\"{}\",operation=\"{}\"}} {} {}",
+            instance_labels(t, b.service, b.instance),
             label(t.service_name(b.peer)),
             label(t.text(b.operation)),
             b.state,

@@ -8,7 +8,7 @@ use std::fmt;
 
 use regex::Regex;
 
-use crate::telemetry::{LogLine, Telemetry, Value};
+use crate::telemetry::{LogLine, Telemetry};
 use crate::time::Duration;
 
 /// A parse error: what was wrong and where (a character offset into the query, from 0).
@@ -743,11 +743,7 @@ fn label_value(t: &Telemetry, line: &LogLine, label: &str) -> Option<String> {
             .fields
             .iter()
             .find(|(k, _)| label_name(t.text(*k)) == other)
-            .map(|(_, v)| match v {
-                Value::Str(s) => t.text(*s).to_string(),
-                Value::Int(i) => i.to_string(),
-                Value::Bool(b) => b.to_string(),
-            }),
+            .map(|(_, v)| t.value_text(v)),
     }
 }
 
@@ -769,18 +765,10 @@ pub fn label_name(field: &str) -> String {
 pub fn line_text(t: &Telemetry, line: &LogLine) -> String {
     let mut text = format!("msg=\"{}\"", t.text(line.message));
     for (k, v) in &line.fields {
-        let value = match v {
-            Value::Str(s) => {
-                let s = t.text(*s);
-                if s.contains(' ') {
-                    format!("\"{s}\"")
-                } else {
-                    s.to_string()
-                }
-            }
-            Value::Int(i) => i.to_string(),
-            Value::Bool(b) => b.to_string(),
-        };
+        let mut value = t.value_text(v);
+        if value.contains(' ') {
+            value = format!("\"{value}\"");
+        }
         text.push_str(&format!(" {}={value}", t.text(*k)));
     }
     text

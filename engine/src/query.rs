@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::telemetry::{Span, SpanStatus, Telemetry, TraceId, Value};
+use crate::telemetry::{Span, SpanStatus, Telemetry, TraceId};
 use crate::time::{Duration, SimTime};
 
 /// A trace search. Empty fields match everything; all given conditions must hold.
@@ -75,14 +75,6 @@ pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
     Ok(tags)
 }
 
-fn attribute_text(t: &Telemetry, v: &Value) -> String {
-    match v {
-        Value::Str(s) => t.text(*s).to_string(),
-        Value::Int(i) => i.to_string(),
-        Value::Bool(b) => b.to_string(),
-    }
-}
-
 /// Whether one span satisfies the span-level conditions of the query.
 fn span_matches(t: &Telemetry, s: &Span, q: &TraceQuery) -> bool {
     if q.service
@@ -103,7 +95,7 @@ fn span_matches(t: &Telemetry, s: &Span, q: &TraceQuery) -> bool {
         }
         s.attributes
             .iter()
-            .any(|(k, v)| t.text(*k) == key && attribute_text(t, v) == *value)
+            .any(|(k, v)| t.text(*k) == key && t.value_text(v) == *value)
     })
 }
 

@@ -182,6 +182,15 @@ impl Telemetry {
         self.strings.get(sym)
     }
 
+    /// An attribute or field value as text, the way logs and search boxes spell it.
+    pub fn value_text(&self, value: &Value) -> String {
+        match value {
+            Value::Str(s) => self.text(*s).to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Bool(b) => b.to_string(),
+        }
+    }
+
     /// SHA-256 of the canonical encoding: every span then every log line, fields in order,
     /// strings as their UTF-8 bytes (not symbols, so interning order cannot hide a change).
     pub fn digest_hex(&self) -> String {

@@ -44,15 +44,7 @@ pub const LESSON_MINUTES_MAX: u32 = 90;
 impl Course {
     /// Reads a course file. `file` is the name used in error messages.
     pub fn parse(file: &str, text: &str) -> Result<Course, Vec<LessonError>> {
-        let raw: RawCourse = toml::from_str(text).map_err(|e| {
-            let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
-            vec![LessonError::Syntax {
-                file: file.to_string(),
-                line,
-                column,
-                message: e.message().trim().to_string(),
-            }]
-        })?;
+        let raw: RawCourse = crate::error::from_toml(file, text)?;
         let mut problems = Problems {
             file,
             text,

@@ -41,6 +41,22 @@ impl LessonError {
     }
 }
 
+/// Deserializes TOML, turning a parse or shape error into a `Syntax` error at its position.
+pub fn from_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, Vec<LessonError>> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
+        vec![LessonError::Syntax {
+            file: file.to_string(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }]
+    })
+}
+
 /// Turns a byte offset into a 1-based line and column (counted in characters), once, at the
 /// boundary where a file's text meets the parser's spans.
 pub fn line_column(text: &str, offset: usize) -> (u32, u32) {

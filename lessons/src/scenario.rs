@@ -4,19 +4,11 @@
 
 use faultline_engine::Scenario;
 
-use crate::error::{LessonError, line_column};
+use crate::error::LessonError;
 
 /// Reads and validates a scenario file; Err lists every problem found.
 pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, Vec<LessonError>> {
-    let scenario: Scenario = toml::from_str(text).map_err(|e| {
-        let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
-        vec![LessonError::Syntax {
-            file: file.to_string(),
-            line,
-            column,
-            message: e.message().trim().to_string(),
-        }]
-    })?;
+    let scenario: Scenario = crate::error::from_toml(file, text)?;
     let problems = scenario.validate();
     if problems.is_empty() {
         return Ok(scenario);

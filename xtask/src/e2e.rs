@@ -42,15 +42,7 @@ pub fn run_browser_tests(dist: &Path) -> Result<Counts, String> {
         .env("FAULTLINE_CHROMIUM", CHROMIUM);
     let outcome = run_watching(&mut cmd, |line| counts.read_node_line(line));
     drop(server); // stop serving before reporting, also when the tests failed
-    match outcome {
-        Ok(()) if counts.passed > 0 => Ok(counts),
-        Ok(()) => Err("the browser tests ran no test".into()),
-        Err(e) if counts.failed > 0 => {
-            println!("xtask: {e}");
-            Ok(counts)
-        }
-        Err(e) => Err(e),
-    }
+    counts.settle(outcome, "the browser tests")
 }
 
 fn ensure_browser_and_node() -> Result<(), String> {

@@ -15,6 +15,20 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Turns a test runner's exit into this step's result: its counts when it ran tests (a
+    /// failing test is counted, not an error), an error when it ran none or could not run.
+    pub fn settle(self, outcome: Result<(), String>, what: &str) -> Result<Counts, String> {
+        match outcome {
+            Ok(()) if self.passed > 0 => Ok(self),
+            Ok(()) => Err(format!("{what} ran no test")),
+            Err(e) if self.failed > 0 => {
+                println!("xtask: {e}");
+                Ok(self)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads libtest's `test result: ok. 12 passed; 0 failed; …` lines.
     pub fn read_cargo_line(&mut self, line: &str) {
         if let Some(rest) = line.strip_prefix("test result: ") {
@@ -107,14 +121,7 @@ pub fn run() -> Result<(), String> {
                 .args(["test", "--workspace"]),
             |line| counts.read_cargo_line(line),
         );
-        match outcome {
-            Ok(()) => Ok(counts),
-            Err(e) if counts.failed > 0 => {
-                println!("xtask: {e}");
-                Ok(counts)
-            }
-            Err(e) => Err(e),
-        }
+        counts.settle(outcome, "the native tests")
     });
     let mut dist = None;
     let mut wasm = None;
@@ -184,15 +191,7 @@ fn wasm_tests(
         cmd.env("CARGO_UNSTABLE_BUILD_STD", "std,panic_abort,test");
     }
     let outcome = run_watching(&mut cmd, |line| counts.read_cargo_line(line));
-    match outcome {
-        Ok(()) if counts.passed > 0 => Ok(counts),
-        Ok(()) => Err("the wasm tests ran no test".into()),
-        Err(e) if counts.failed > 0 => {
-            println!("xtask: {e}");
-            Ok(counts)
-        }
-        Err(e) => Err(e),
-    }
+    counts.settle(outcome, "the wasm tests")
 }
 
 #[cfg(test)]
