@@ -46,6 +46,7 @@ fn switch(route: Route) -> Html {
         Route::Author => html! { <pages::author::Author /> },
         Route::Settings => html! { <pages::settings::Settings /> },
         Route::DebugPanic => html! { <pages::not_found::DebugPanic /> },
+        Route::DebugBench => html! { <pages::bench::Bench /> },
         Route::NotFound => html! { <pages::not_found::NotFound /> },
     }
 }

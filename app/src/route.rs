@@ -17,6 +17,9 @@ pub enum Route {
     Author,
     #[at("/settings")]
     Settings,
+    /// Times the engine in this browser, for the benchmark the browser tests print.
+    #[at("/debug/bench")]
+    DebugBench,
     /// Panics while rendering, so the browser tests can check the crash screen.
     #[at("/debug/panic")]
     DebugPanic,

@@ -2,6 +2,7 @@
 //! the components it renders only display and emit.
 
 pub mod author;
+pub mod bench;
 pub mod flashcards;
 pub mod home;
 pub mod lab;
