@@ -179,6 +179,10 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
             service("queue", 1, 64, vec![("publish", vec![work(0.5, 3.0)])]),
         ],
         workload: Workload {
+            ramps: vec![],
+            bursts: vec![],
+            users: 0,
+            client_retries: 0,
             rate_per_s,
             entries: vec![
                 Entry {

@@ -142,6 +142,52 @@ impl Default for CallPolicy {
 pub struct Workload {
     pub rate_per_s: f64,
     pub entries: Vec<Entry>,
+    /// Rate changes over the run, applied in order: each moves the rate linearly to its
+    /// target between `from_ms` and `until_ms`, where it stays.
+    #[serde(default)]
+    pub ramps: Vec<Ramp>,
+    /// Extra requests that all arrive at one instant.
+    #[serde(default)]
+    pub bursts: Vec<Burst>,
+    /// Distinct users sending requests (each request is from one of them, uniformly); 0 for
+    /// anonymous traffic.
+    #[serde(default)]
+    pub users: u32,
+    /// Times an outside client retries a request that failed with 5xx, 200 ms later, as a
+    /// new trace.
+    #[serde(default)]
+    pub client_retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ramp {
+    pub from_ms: u64,
+    pub until_ms: u64,
+    pub to_rate_per_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Burst {
+    pub at_ms: u64,
+    pub requests: u32,
+}
+
+impl Workload {
+    /// The arrival rate at `at_ms`, after the ramps.
+    pub fn rate_at(&self, at_ms: f64) -> f64 {
+        let mut rate = self.rate_per_s;
+        for r in &self.ramps {
+            let (from, until) = (r.from_ms as f64, r.until_ms as f64);
+            if at_ms >= until {
+                rate = r.to_rate_per_s;
+            } else if at_ms > from {
+                rate += (r.to_rate_per_s - rate) * (at_ms - from) / (until - from);
+            }
+        }
+        rate
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,6 +304,8 @@ pub const STEPS_MAX: usize = 32;
 pub const RETRIES_MAX: u32 = 10;
 pub const DURATION_MS_MAX: u64 = 3_600_000;
 pub const RATE_PER_S_MAX: f64 = 100_000.0;
+pub const BURST_REQUESTS_MAX: u32 = 100_000;
+pub const CLIENT_RETRIES_MAX: u32 = 5;
 pub const WORK_MS_MAX: f64 = 600_000.0;
 /// Deepest chain of nested calls from any entry operation.
 pub const CALL_DEPTH_MAX: usize = 16;
@@ -430,6 +478,34 @@ impl Scenario {
             bad(
                 "workload.rate_per_s".into(),
                 format!("must be in (0, {RATE_PER_S_MAX}]"),
+            );
+        }
+        for (i, r) in self.workload.ramps.iter().enumerate() {
+            if r.from_ms >= r.until_ms {
+                bad(
+                    format!("workload.ramps[{i}].until_ms"),
+                    "must be after from_ms".into(),
+                );
+            }
+            if !(r.to_rate_per_s > 0.0 && r.to_rate_per_s <= RATE_PER_S_MAX) {
+                bad(
+                    format!("workload.ramps[{i}].to_rate_per_s"),
+                    format!("must be in (0, {RATE_PER_S_MAX}]"),
+                );
+            }
+        }
+        for (i, b) in self.workload.bursts.iter().enumerate() {
+            if b.requests > BURST_REQUESTS_MAX {
+                bad(
+                    format!("workload.bursts[{i}].requests"),
+                    format!("at most {BURST_REQUESTS_MAX}"),
+                );
+            }
+        }
+        if self.workload.client_retries > CLIENT_RETRIES_MAX {
+            bad(
+                "workload.client_retries".into(),
+                format!("at most {CLIENT_RETRIES_MAX}"),
             );
         }
         if self.workload.entries.iter().all(|e| e.weight == 0) {

@@ -44,6 +44,15 @@ enum Event {
     },
     /// The end of a metrics bucket: sample the gauges.
     Sample,
+    /// The workload's burst number `n` arrives.
+    Burst(u32),
+    /// An outside client tries a failed request again.
+    ClientRetry {
+        service: u16,
+        operation: u16,
+        user: Option<u32>,
+        attempt: u32,
+    },
     /// A call has waited its pool's acquire timeout for a connection.
     PoolTimeout {
         call: CallId,
@@ -72,6 +81,9 @@ struct Invocation {
     holds_worker: bool,
     /// Set once the request has failed; the remaining steps are skipped.
     failure: Option<u16>,
+    /// For requests from outside: the user who sent it, and which try of theirs it is.
+    user: Option<u32>,
+    client_attempt: u32,
     /// The idempotency key the request carries, the same for every attempt of one call.
     idempotency_key: Option<u64>,
 }
@@ -321,6 +333,10 @@ impl Simulation {
         sim.schedule(first, Event::Arrival);
         let bucket = sim.telemetry.metrics.bucket;
         sim.schedule(bucket, Event::Sample);
+        for n in 0..sim.scenario.workload.bursts.len() {
+            let at = Duration::from_ms(sim.scenario.workload.bursts[n].at_ms);
+            sim.schedule(at, Event::Burst(n as u32));
+        }
         Ok(sim)
     }
 
@@ -407,6 +423,19 @@ impl Simulation {
             } => self.on_response(call, attempt, status),
             Event::Timeout { call, attempt } => self.on_timeout(call, attempt),
             Event::Sample => self.on_sample(),
+            Event::Burst(n) => {
+                for _ in 0..self.scenario.workload.bursts[n as usize].requests {
+                    self.new_request();
+                }
+            }
+            Event::ClientRetry {
+                service,
+                operation,
+                user,
+                attempt,
+            } => {
+                self.send_request(service, operation, user, attempt);
+            }
             Event::PoolTimeout { call, attempt } => {
                 let c = &self.calls[call.0 as usize];
                 if !c.done && !c.settled && c.attempt == attempt && c.awaits_connection {
@@ -437,7 +466,8 @@ impl Simulation {
                 _ => None,
             })
             .fold(1.0, f64::max);
-        let mean_us = 1_000_000.0 / (self.scenario.workload.rate_per_s * flood);
+        let rate = self.scenario.workload.rate_at(now_ms as f64);
+        let mean_us = 1_000_000.0 / (rate * flood);
         Duration(self.random.exponential(mean_us) as u64 + 1)
     }
 
@@ -447,6 +477,11 @@ impl Simulation {
         }
         let gap = self.arrival_gap();
         self.schedule(gap, Event::Arrival);
+        self.new_request();
+    }
+
+    /// One request from outside the mesh: picks its entry operation (and user), then sends it.
+    fn new_request(&mut self) {
         let mut pick = self.random.below(self.entry_weight_total);
         let entry = self
             .scenario
@@ -465,6 +500,19 @@ impl Simulation {
             .expect("weights sum to the total")
             .clone();
         let (service, operation) = self.resolve(&entry.service, &entry.operation);
+        let users = self.scenario.workload.users;
+        let user = (users > 0).then(|| self.random.below(u64::from(users)) as u32);
+        self.send_request(service, operation, user, 0);
+    }
+
+    /// Sends an outside request (or an outside client's retry of one) into the mesh.
+    fn send_request(
+        &mut self,
+        service: u16,
+        operation: u16,
+        user: Option<u32>,
+        client_attempt: u32,
+    ) {
         // The edge load balancer health-checks: it skips crashed instances, and when every
         // instance is down the request is turned away before it reaches the mesh.
         let Some(instance) = self.pick_instance(service, true) else {
@@ -474,6 +522,22 @@ impl Simulation {
             (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
         );
         let inv = self.new_invocation(service, instance, operation, trace_id, None, None);
+        let i = &mut self.invocations[inv.0 as usize];
+        (i.user, i.client_attempt) = (user, client_attempt);
+        let span = i.span as usize;
+        if let Some(user) = user {
+            let key = self.telemetry.strings.intern("user.id");
+            let value = self.telemetry.strings.intern(&format!("user-{user}"));
+            self.telemetry.spans[span]
+                .attributes
+                .push((key, Value::Str(value)));
+        }
+        if client_attempt > 0 {
+            let key = self.telemetry.strings.intern("client.retry");
+            self.telemetry.spans[span]
+                .attributes
+                .push((key, Value::Int(i64::from(client_attempt))));
+        }
         self.schedule(Duration::ZERO, Event::Arrive(inv));
     }
 
@@ -584,6 +648,8 @@ impl Simulation {
             arrived: self.now,
             holds_worker: false,
             failure: None,
+            user: None,
+            client_attempt: 0,
             idempotency_key: None,
         });
         id
@@ -1389,6 +1455,19 @@ impl Simulation {
         );
         if holds_worker {
             self.release_worker(service, instance);
+        }
+        let i = &self.invocations[inv.0 as usize];
+        if caller.is_none()
+            && status >= 500
+            && i.client_attempt < self.scenario.workload.client_retries
+        {
+            let retry = Event::ClientRetry {
+                service: i.service,
+                operation: i.operation,
+                user: i.user,
+                attempt: i.client_attempt + 1,
+            };
+            self.schedule(Duration::from_ms(200), retry);
         }
         if let Some((call, attempt)) = caller {
             let delay = self.network_delay();

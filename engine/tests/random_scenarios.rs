@@ -157,6 +157,17 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             duration_ms: 1_500,
             services,
             workload: Workload {
+                ramps: vec![faultline_engine::scenario::Ramp {
+                    from_ms: 200,
+                    until_ms: 700,
+                    to_rate_per_s: rate_per_s / 2.0,
+                }],
+                bursts: vec![faultline_engine::scenario::Burst {
+                    at_ms: 900,
+                    requests: 20,
+                }],
+                users: 50,
+                client_retries: 1,
                 rate_per_s,
                 entries: vec![Entry {
                     service: "s0".into(),

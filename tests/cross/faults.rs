@@ -444,3 +444,75 @@ fn retry_storm_multiplies_load_and_a_retry_budget_contains_it() {
     assert!(contained <= 1.12, "{contained}");
     assert!(logs(&t, r#"{service="orders"} | retry_budget_exhausted="true""#) > 10);
 }
+
+#[test]
+fn workload_ramps_bursts_users_and_client_retries_shape_the_traffic() {
+    use faultline_engine::scenario::{Burst, Ramp};
+    let mut scenario = default_mesh(20.0, 12_000);
+    scenario.workload.ramps = vec![Ramp {
+        from_ms: 4_000,
+        until_ms: 6_000,
+        to_rate_per_s: 80.0,
+    }];
+    scenario.workload.bursts = vec![Burst {
+        at_ms: 10_500,
+        requests: 150,
+    }];
+    scenario.workload.users = 25;
+    scenario.workload.client_retries = 1;
+    scenario.faults.push(FaultSpec {
+        service: "auth".into(),
+        instance: None,
+        from_ms: 0,
+        until_ms: 12_000,
+        effect: FaultEffect::ErrorRate { rate: 0.3 },
+    });
+    let (t, _) = run(scenario);
+    let gateway = t
+        .metrics
+        .red(faultline_engine::telemetry::ServiceId(0), None, None);
+    let early = gateway[1..4].iter().map(|p| p.requests_per_s).sum::<f64>() / 3.0;
+    let late = gateway[7..10].iter().map(|p| p.requests_per_s).sum::<f64>() / 3.0;
+    assert!(late > 3.0 * early, "ramp: {early} -> {late}");
+    // The burst: 150 requests enter at one instant.
+    let roots_at_burst = t
+        .spans
+        .iter()
+        .filter(|s| s.parent.is_none() && s.start == SimTime::from_ms(10_500))
+        .count();
+    assert!(roots_at_burst >= 150, "{roots_at_burst}");
+    // Users: every root names one of the 25.
+    let user = t.strings.lookup("user.id").unwrap();
+    let users: std::collections::BTreeSet<String> = t
+        .spans
+        .iter()
+        .filter(|s| s.parent.is_none())
+        .map(|s| {
+            s.attributes
+                .iter()
+                .find(|(k, _)| *k == user)
+                .map(|(_, v)| t.value_text(v))
+                .expect("user.id")
+        })
+        .collect();
+    assert_eq!(users.len(), 25);
+    // Client retries: failed requests come back 200 ms later as new traces.
+    let retried = traces(&t, "client.retry=1");
+    assert!(retried > 10, "{retried}");
+    let failed_first = t
+        .spans
+        .iter()
+        .filter(|s| {
+            s.parent.is_none() && s.status == faultline_engine::telemetry::SpanStatus::Error
+        })
+        .filter(|s| {
+            !s.attributes
+                .iter()
+                .any(|(k, _)| t.text(*k) == "client.retry")
+        })
+        .count();
+    assert_eq!(
+        retried, failed_first,
+        "every first try that failed is retried once"
+    );
+}
