@@ -3,8 +3,8 @@
 //! are typical of a small production system; policies are sensible defaults to break.
 
 use crate::scenario::{
-    Balancer, CallPolicy, DataEffect, Entry, OperationSpec, PoolSpec, Scenario, ServiceSpec, Step,
-    Workload,
+    Balancer, CallPolicy, DataEffect, Entry, LogLevel, OperationSpec, PoolSpec, Scenario,
+    ServiceSpec, Step, Workload,
 };
 
 fn work(p50_ms: f64, p99_ms: f64) -> Step {
@@ -35,6 +35,7 @@ fn service(
         workers,
         queue_limit: u32::from(workers) * 4,
         balancer: Balancer::RoundRobin,
+        log_level: LogLevel::Info,
         pool: None,
         operations: operations
             .into_iter()

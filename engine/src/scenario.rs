@@ -33,10 +33,25 @@ pub struct ServiceSpec {
     /// How callers pick one of this service's instances.
     #[serde(default)]
     pub balancer: Balancer,
+    /// The lowest level the service writes; lines below it are not logged.
+    #[serde(default)]
+    pub log_level: LogLevel,
     /// A connection pool per instance for calls to one service (its database): a call first
     /// takes a connection, waiting up to `acquire_timeout_ms`, and returns it when it ends.
     #[serde(default)]
     pub pool: Option<PoolSpec>,
+}
+
+/// A service's log level threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Everything, including a line when each request starts.
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
 }
 
 /// Load-balancing strategies, as client-side balancers in service meshes offer them.

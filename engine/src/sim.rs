@@ -10,7 +10,7 @@ use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::metrics::{BreakerSample, InstanceSample};
 use crate::random::Random;
 use crate::scenario::{
-    Balancer, CallPolicy, DataEffect, FaultEffect, Scenario, ScenarioError, Step,
+    Balancer, CallPolicy, DataEffect, FaultEffect, LogLevel, Scenario, ScenarioError, Step,
 };
 use crate::telemetry::{
     Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind, SpanStatus, Sym, Telemetry,
@@ -675,6 +675,19 @@ impl Simulation {
     }
 
     fn start(&mut self, inv: InvId) {
+        let i = &self.invocations[inv.0 as usize];
+        let (service, instance, trace, span) = (i.service, i.instance, i.trace_id, i.span as usize);
+        if self.scenario.services[usize::from(service)].log_level == LogLevel::Debug {
+            let span_id = self.telemetry.spans[span].span_id;
+            self.log(
+                service,
+                instance,
+                Level::Debug,
+                Some((trace, span_id)),
+                "request started",
+                vec![],
+            );
+        }
         let i = &mut self.invocations[inv.0 as usize];
         i.holds_worker = true;
         let slot = &mut self.services[usize::from(i.service)].instances[usize::from(i.instance)];
@@ -1548,6 +1561,15 @@ impl Simulation {
         message: &str,
         fields: Vec<(Sym, Value)>,
     ) {
+        let threshold = match self.scenario.services[usize::from(service)].log_level {
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warn,
+            LogLevel::Error => Level::Error,
+        };
+        if level < threshold {
+            return;
+        }
         if level < Level::Warn {
             let muted = self
                 .active_fault_indexes(service, instance)

@@ -6,8 +6,8 @@
 use faultline_engine::Simulation;
 use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
 use faultline_engine::scenario::{
-    Balancer, CallPolicy, DataEffect, Entry, FaultEffect, FaultSpec, OperationSpec, PoolSpec,
-    Scenario, ServiceSpec, Step, Workload,
+    Balancer, CallPolicy, DataEffect, Entry, FaultEffect, FaultSpec, LogLevel, OperationSpec,
+    PoolSpec, Scenario, ServiceSpec, Step, Workload,
 };
 use faultline_engine::telemetry::SpanId;
 use proptest::prelude::*;
@@ -131,6 +131,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                         steps,
                                         effect: (s == n - 1).then_some(DataEffect::Charge),
                                     }],
+                                    log_level: [LogLevel::Debug, LogLevel::Info, LogLevel::Warn]
+                                        [balancer],
                                     balancer: [
                                         Balancer::RoundRobin,
                                         Balancer::Random,

@@ -516,3 +516,24 @@ fn workload_ramps_bursts_users_and_client_retries_shape_the_traffic() {
         "every first try that failed is retried once"
     );
 }
+
+#[test]
+fn each_service_logs_from_its_own_level_up() {
+    use faultline_engine::scenario::LogLevel;
+    let mut scenario = default_mesh(30.0, 5_000);
+    scenario.services[1].log_level = LogLevel::Debug; // auth
+    scenario.services[2].log_level = LogLevel::Warn; // orders
+    let (t, _) = run(scenario);
+    let started = logs(
+        &t,
+        r#"{service="auth", level="debug"} |= "request started""#,
+    );
+    assert_eq!(
+        started,
+        logs(&t, r#"{service="auth"} |= "request completed""#)
+            + logs(&t, r#"{service="auth"} |= "request failed""#)
+    );
+    assert_eq!(logs(&t, r#"{service="orders", level=~"debug|info"}"#), 0);
+    assert_eq!(logs(&t, r#"{service="payments", level="debug"}"#), 0);
+    assert!(logs(&t, r#"{service="payments", level="info"}"#) > 0);
+}
