@@ -377,6 +377,21 @@ fn bench(args: &[String]) -> Result<(), String> {
         span_bytes as f64 / spans,
         std::mem::size_of::<faultline_engine::telemetry::Span>()
     );
+    // Log queries over every line of the run, as the lab's log view would send them.
+    for query in [
+        r#"{service="payments", level=~"warn|error"} |= "timeout""#,
+        r#"{service=~".+"} | json | duration_ms > 100"#,
+        r#"{level="info"} |~ "card_number=[0-9]{13,19}""#,
+    ] {
+        let parsed = faultline_engine::logql::parse(query).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let hits = parsed.run(&telemetry).len();
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "  log query      {ms:>10.1} ms over {} lines, {hits} hits: {query}",
+            telemetry.logs.len()
+        );
+    }
     drop(telemetry);
     Ok(())
 }
