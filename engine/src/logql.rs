@@ -8,7 +8,10 @@ use std::fmt;
 
 use regex::Regex;
 
-use crate::telemetry::{LogLine, Telemetry};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use crate::telemetry::{LogLine, Telemetry, Value};
 use crate::time::Duration;
 
 /// A parse error: what was wrong and where (a character offset into the query, from 0).
@@ -727,23 +730,52 @@ pub fn parse(query: &str) -> Result<LogQuery, LogQlError> {
 // ---------------------------------------------------------------- evaluation
 
 /// The labels a line carries: stream labels (service, instance, level) then its fields.
-fn label_value(t: &Telemetry, line: &LogLine, label: &str) -> Option<String> {
+/// Borrowed where the store already holds the text, so scanning lines allocates little.
+fn label_value<'a>(t: &'a Telemetry, line: &'a LogLine, label: &str) -> Option<Cow<'a, str>> {
     match label {
-        "service" => Some(t.service_name(line.service).to_string()),
-        "instance" => Some(format!(
+        "service" => Some(Cow::Borrowed(t.service_name(line.service))),
+        "instance" => Some(Cow::Owned(format!(
             "{}-{}",
             t.service_name(line.service),
             line.instance
-        )),
-        "level" => Some(line.level.name().to_string()),
-        "trace_id" => line.trace_id.map(|id| id.to_string()),
-        "span_id" => line.span_id.map(|id| id.to_string()),
-        "msg" => Some(t.text(line.message).to_string()),
-        other => line
-            .fields
-            .iter()
-            .find(|(k, _)| label_name(t.text(*k)) == other)
-            .map(|(_, v)| t.value_text(v)),
+        ))),
+        "level" => Some(Cow::Borrowed(line.level.name())),
+        "trace_id" => line.trace_id.map(|id| Cow::Owned(id.to_string())),
+        "span_id" => line.span_id.map(|id| Cow::Owned(id.to_string())),
+        "msg" => Some(Cow::Borrowed(t.text(line.message))),
+        other => field(t, line, other).map(|v| match v {
+            Value::Str(s) => Cow::Borrowed(t.text(*s)),
+            other => Cow::Owned(t.value_text(other)),
+        }),
+    }
+}
+
+/// The field of a line whose Loki label name is `label`.
+fn field<'a>(t: &Telemetry, line: &'a LogLine, label: &str) -> Option<&'a Value> {
+    line.fields
+        .iter()
+        .find(|(k, _)| is_label_of(t.text(*k), label))
+        .map(|(_, v)| v)
+}
+
+/// Whether `label_name(field) == label`, without building the name.
+fn is_label_of(field: &str, label: &str) -> bool {
+    field.len() == label.len()
+        && field.bytes().zip(label.bytes()).all(|(f, l)| {
+            let f = if f.is_ascii_alphanumeric() || f == b'_' {
+                f
+            } else {
+                b'_'
+            };
+            f == l
+        })
+}
+
+/// A line's value for a numeric filter: integers directly, text parsed as a number.
+fn number_value(t: &Telemetry, line: &LogLine, label: &str) -> Option<f64> {
+    match field(t, line, label) {
+        Some(Value::Int(i)) => Some(*i as f64),
+        _ => label_value(t, line, label)?.parse().ok(),
     }
 }
 
@@ -763,15 +795,31 @@ pub fn label_name(field: &str) -> String {
 
 /// The text line filters search: the message, then `key=value` for each field (logfmt).
 pub fn line_text(t: &Telemetry, line: &LogLine) -> String {
-    let mut text = format!("msg=\"{}\"", t.text(line.message));
-    for (k, v) in &line.fields {
-        let mut value = t.value_text(v);
-        if value.contains(' ') {
-            value = format!("\"{value}\"");
-        }
-        text.push_str(&format!(" {}={value}", t.text(*k)));
-    }
+    let mut text = String::new();
+    write_line_text(t, line, &mut text);
     text
+}
+
+/// Writes `line_text` into `out`, reusing its allocation.
+fn write_line_text(t: &Telemetry, line: &LogLine, out: &mut String) {
+    use std::fmt::Write as _;
+    out.clear();
+    let _ = write!(out, "msg=\"{}\"", t.text(line.message));
+    for (k, v) in &line.fields {
+        let _ = write!(out, " {}=", t.text(*k));
+        match v {
+            Value::Str(s) if t.text(*s).contains(' ') => {
+                let _ = write!(out, "\"{}\"", t.text(*s));
+            }
+            Value::Str(s) => out.push_str(t.text(*s)),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Bool(b) => {
+                let _ = write!(out, "{b}");
+            }
+        }
+    }
 }
 
 /// Outcome of a label filter on one line: Loki keeps lines whose value does not convert, and
@@ -784,13 +832,13 @@ enum Verdict {
 }
 
 fn evaluate(t: &Telemetry, line: &LogLine, filter: &LabelFilter, error: bool) -> Verdict {
-    let lookup = |label: &str| {
+    let lookup = |label: &str| -> Option<Cow<'_, str>> {
         if label == "__error__" {
-            Some(if error {
-                "SampleExtractionErr".to_string()
+            Some(Cow::Borrowed(if error {
+                "SampleExtractionErr"
             } else {
-                String::new()
-            })
+                ""
+            }))
         } else {
             label_value(t, line, label)
         }
@@ -798,12 +846,10 @@ fn evaluate(t: &Telemetry, line: &LogLine, filter: &LabelFilter, error: bool) ->
     let keep = |b: bool| if b { Verdict::Keep } else { Verdict::Drop };
     match filter {
         LabelFilter::String(m) => keep(m.matches(&lookup(&m.label).unwrap_or_default())),
-        LabelFilter::Number { label, op, value } => {
-            match lookup(label).and_then(|v| v.parse::<f64>().ok()) {
-                Some(actual) => keep(op.holds(actual, *value)),
-                None => Verdict::KeepWithError,
-            }
-        }
+        LabelFilter::Number { label, op, value } => match number_value(t, line, label) {
+            Some(actual) => keep(op.holds(actual, *value)),
+            None => Verdict::KeepWithError,
+        },
         LabelFilter::Duration { label, op, value } => {
             match lookup(label).and_then(|v| go_duration(&v)) {
                 Some(actual) => keep(op.holds(actual.0 as f64, value.0 as f64)),
@@ -832,19 +878,27 @@ fn evaluate(t: &Telemetry, line: &LogLine, filter: &LabelFilter, error: bool) ->
 impl LogQuery {
     /// Whether a line passes the selector and every stage.
     pub fn keeps(&self, t: &Telemetry, line: &LogLine) -> bool {
-        if !self
-            .selector
+        self.selects(t, line) && self.passes_stages(t, line, &mut String::new())
+    }
+
+    /// Whether the stream selector takes the line's stream.
+    fn selects(&self, t: &Telemetry, line: &LogLine) -> bool {
+        self.selector
             .iter()
             .all(|m| m.matches(&label_value(t, line, &m.label).unwrap_or_default()))
-        {
-            return false;
-        }
-        let mut text: Option<String> = None;
+    }
+
+    /// Whether the line passes every pipeline stage; `text` is scratch space for its text.
+    fn passes_stages(&self, t: &Telemetry, line: &LogLine, text: &mut String) -> bool {
+        let mut have_text = false;
         let mut error = false;
         for stage in &self.stages {
             match stage {
                 Stage::Line(filter) => {
-                    let text = text.get_or_insert_with(|| line_text(t, line));
+                    if !have_text {
+                        write_line_text(t, line, text);
+                        have_text = true;
+                    }
                     if !filter.keeps(text) {
                         return false;
                     }
@@ -860,14 +914,30 @@ impl LogQuery {
         true
     }
 
-    /// Indexes of matching lines, in time order.
+    /// Indexes of matching lines, in time order. A selector naming only stream labels
+    /// (service, instance, level) is decided once per stream, not once per line.
     pub fn run(&self, t: &Telemetry) -> Vec<u32> {
-        t.logs
+        let by_stream = self
+            .selector
             .iter()
-            .enumerate()
-            .filter(|(_, line)| self.keeps(t, line))
-            .map(|(i, _)| i as u32)
-            .collect()
+            .all(|m| matches!(m.label.as_str(), "service" | "instance" | "level"));
+        let mut streams: BTreeMap<(u16, u16, crate::telemetry::Level), bool> = BTreeMap::new();
+        let mut text = String::new();
+        let mut hits = Vec::new();
+        for (i, line) in t.logs.iter().enumerate() {
+            let stream = (line.service.0, line.instance, line.level);
+            let selected = if by_stream {
+                *streams
+                    .entry(stream)
+                    .or_insert_with(|| self.selects(t, line))
+            } else {
+                self.selects(t, line)
+            };
+            if selected && self.passes_stages(t, line, &mut text) {
+                hits.push(i as u32);
+            }
+        }
+        hits
     }
 }
 
