@@ -1632,6 +1632,23 @@ mod tests {
     use crate::mesh::default_mesh;
     use crate::scenario::FaultSpec;
 
+    /// A fault on `service` (one instance or all) in [from_ms, until_ms).
+    fn fault(
+        service: &str,
+        instance: Option<u16>,
+        from_ms: u64,
+        until_ms: u64,
+        effect: FaultEffect,
+    ) -> FaultSpec {
+        FaultSpec {
+            service: service.into(),
+            instance,
+            from_ms,
+            until_ms,
+            effect,
+        }
+    }
+
     fn run(scenario: &Scenario, seed: u64) -> Telemetry {
         crate::run(scenario, seed).unwrap_or_else(|e| panic!("{e:?}"))
     }
@@ -1734,13 +1751,13 @@ mod tests {
     #[test]
     fn metrics_count_what_the_spans_show() {
         let mut scenario = default_mesh(50.0, 5_000);
-        scenario.faults.push(FaultSpec {
-            service: "auth".into(),
-            instance: None,
-            from_ms: 0,
-            until_ms: 5_000,
-            effect: FaultEffect::ErrorRate { rate: 0.2 },
-        });
+        scenario.faults.push(fault(
+            "auth",
+            None,
+            0,
+            5_000,
+            FaultEffect::ErrorRate { rate: 0.2 },
+        ));
         let t = run(&scenario, 12);
         let servers = t.spans.iter().filter(|s| s.kind == SpanKind::Server);
         let (count, errors) = servers.fold((0u64, 0u64), |(c, e), s| {
@@ -1802,13 +1819,13 @@ mod tests {
     #[test]
     fn latency_fault_shows_in_the_targets_spans_inside_its_window_only() {
         let mut scenario = default_mesh(50.0, 20_000);
-        scenario.faults.push(FaultSpec {
-            service: "database".into(),
-            instance: None,
-            from_ms: 10_000,
-            until_ms: 20_000,
-            effect: FaultEffect::Latency { extra_ms: 150 },
-        });
+        scenario.faults.push(fault(
+            "database",
+            None,
+            10_000,
+            20_000,
+            FaultEffect::Latency { extra_ms: 150 },
+        ));
         let t = run(&scenario, 11);
         let (before, during): (Vec<&Span>, Vec<&Span>) =
             server_spans(&t, "database").partition(|s| s.start.0 < 10_000_000);
@@ -1826,13 +1843,13 @@ mod tests {
     #[test]
     fn error_rate_fault_concentrates_errors_on_its_instance() {
         let mut scenario = default_mesh(80.0, 10_000);
-        scenario.faults.push(FaultSpec {
-            service: "orders".into(),
-            instance: Some(1),
-            from_ms: 0,
-            until_ms: 10_000,
-            effect: FaultEffect::ErrorRate { rate: 0.5 },
-        });
+        scenario.faults.push(fault(
+            "orders",
+            Some(1),
+            0,
+            10_000,
+            FaultEffect::ErrorRate { rate: 0.5 },
+        ));
         let t = run(&scenario, 5);
         let mut errors_by_instance = [0u32; 3];
         let mut total_by_instance = [0u32; 3];
@@ -1854,13 +1871,13 @@ mod tests {
     #[test]
     fn retries_carry_their_attempt_number_and_a_warning() {
         let mut scenario = default_mesh(50.0, 5_000);
-        scenario.faults.push(FaultSpec {
-            service: "auth".into(),
-            instance: None,
-            from_ms: 0,
-            until_ms: 5_000,
-            effect: FaultEffect::ErrorRate { rate: 0.3 },
-        });
+        scenario.faults.push(fault(
+            "auth",
+            None,
+            0,
+            5_000,
+            FaultEffect::ErrorRate { rate: 0.3 },
+        ));
         let t = run(&scenario, 2);
         let attempt = t.strings.lookup("retry.attempt").unwrap();
         let retried = t
@@ -1895,13 +1912,13 @@ mod tests {
                 }
             }
         }
-        scenario.faults.push(FaultSpec {
-            service: "payments".into(),
-            instance: None,
-            from_ms: 5_000,
-            until_ms: 20_000,
-            effect: FaultEffect::Latency { extra_ms: 5_000 },
-        });
+        scenario.faults.push(fault(
+            "payments",
+            None,
+            5_000,
+            20_000,
+            FaultEffect::Latency { extra_ms: 5_000 },
+        ));
         let t = run(&scenario, 4);
         // The reads (GET) never touch payments, yet they fail once orders' workers are all held.
         let get = t.strings.lookup("GET /orders/{id}").unwrap();
@@ -1923,13 +1940,13 @@ mod tests {
     #[test]
     fn ground_truth_names_the_cause_its_first_effect_and_the_traces_it_touched() {
         let mut scenario = default_mesh(50.0, 10_000);
-        scenario.faults.push(FaultSpec {
-            service: "inventory".into(),
-            instance: Some(1),
-            from_ms: 2_000,
-            until_ms: 8_000,
-            effect: FaultEffect::ErrorRate { rate: 0.5 },
-        });
+        scenario.faults.push(fault(
+            "inventory",
+            Some(1),
+            2_000,
+            8_000,
+            FaultEffect::ErrorRate { rate: 0.5 },
+        ));
         let (t, truth) = Simulation::new(scenario, 13).unwrap().finish();
         let fault = &truth.faults[0];
         assert_eq!(
@@ -1955,13 +1972,13 @@ mod tests {
         let share_to_slow = |balancer: Balancer| {
             let mut scenario = default_mesh(60.0, 10_000);
             scenario.services[3].balancer = balancer; // payments
-            scenario.faults.push(FaultSpec {
-                service: "payments".into(),
-                instance: Some(0),
-                from_ms: 0,
-                until_ms: 10_000,
-                effect: FaultEffect::Latency { extra_ms: 300 },
-            });
+            scenario.faults.push(fault(
+                "payments",
+                Some(0),
+                0,
+                10_000,
+                FaultEffect::Latency { extra_ms: 300 },
+            ));
             let t = run(&scenario, 21);
             let (slow, all) = server_spans(&t, "payments").fold((0, 0), |(s, a), span| {
                 (s + u32::from(span.instance == 0), a + 1)
@@ -1984,13 +2001,13 @@ mod tests {
             operation: "post".into(),
             policy: CallPolicy::default(),
         });
-        scenario.faults.push(FaultSpec {
-            service: "orders".into(),
-            instance: Some(9),
-            from_ms: 5,
-            until_ms: 1,
-            effect: FaultEffect::ErrorRate { rate: 2.0 },
-        });
+        scenario.faults.push(fault(
+            "orders",
+            Some(9),
+            5,
+            1,
+            FaultEffect::ErrorRate { rate: 2.0 },
+        ));
         let errors: Vec<String> = Simulation::new(scenario, 1)
             .err()
             .unwrap()
@@ -2055,13 +2072,13 @@ mod tests {
                 ..Default::default()
             });
         });
-        scenario.faults.push(FaultSpec {
-            service: "payments".into(),
-            instance: None,
-            from_ms: 3_000,
-            until_ms: 9_000,
-            effect: FaultEffect::ErrorRate { rate: 1.0 },
-        });
+        scenario.faults.push(fault(
+            "payments",
+            None,
+            3_000,
+            9_000,
+            FaultEffect::ErrorRate { rate: 1.0 },
+        ));
         let t = run(&scenario, 6);
         let fast = t
             .spans
@@ -2123,13 +2140,13 @@ mod tests {
                 max_queue: 0,
             });
         });
-        scenario.faults.push(FaultSpec {
-            service: "payments".into(),
-            instance: None,
-            from_ms: 2_000,
-            until_ms: 8_000,
-            effect: FaultEffect::Latency { extra_ms: 400 },
-        });
+        scenario.faults.push(fault(
+            "payments",
+            None,
+            2_000,
+            8_000,
+            FaultEffect::Latency { extra_ms: 400 },
+        ));
         let t = run(&scenario, 9);
         let payments = t.strings.lookup("payments").unwrap();
         let peer = t.strings.lookup("peer.service").unwrap();
