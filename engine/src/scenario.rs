@@ -126,6 +126,8 @@ pub struct CallPolicy {
     pub jitter: bool,
     /// Send an idempotency key, the same on every attempt of the call.
     pub idempotency_key: bool,
+    /// Send the W3C `traceparent` header, so the callee's spans join the caller's trace.
+    pub propagate_context: bool,
     /// Retries allowed as a share of first attempts over the last 10 s on this edge (as
     /// Finagle's and Envoy's retry budgets); None for no budget.
     pub retry_budget: Option<f64>,
@@ -144,6 +146,7 @@ impl Default for CallPolicy {
             backoff_max_ms: 2_000,
             jitter: true,
             idempotency_key: false,
+            propagate_context: true,
             retry_budget: None,
             breaker: None,
             bulkhead: None,

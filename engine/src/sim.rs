@@ -1067,16 +1067,18 @@ impl Simulation {
         let dropped = self
             .active_fault_indexes(caller_service, caller_instance)
             .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::ContextDropped));
-        let (trace_id, parent) = match dropped {
-            Some(fault) => {
-                self.fault_acted(fault, trace_id);
-                // The callee sees no traceparent and starts a trace of its own.
-                let fresh = TraceId(
-                    (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
-                );
-                (fresh, None)
-            }
-            None => (trace_id, Some(client_span_id)),
+        if let Some(fault) = dropped {
+            self.fault_acted(fault, trace_id);
+        }
+        let propagates = self.calls[call.0 as usize].policy.propagate_context && dropped.is_none();
+        let (trace_id, parent) = if propagates {
+            (trace_id, Some(client_span_id))
+        } else {
+            // The callee sees no traceparent header and starts a trace of its own.
+            let fresh = TraceId(
+                (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
+            );
+            (fresh, None)
         };
         let child = self.new_invocation(
             service,

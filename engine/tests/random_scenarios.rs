@@ -31,6 +31,7 @@ fn policy() -> impl Strategy<Value = CallPolicy> {
                 backoff_max_ms: backoff * 8 + 1,
                 jitter,
                 idempotency_key: jitter,
+                propagate_context: retries != 2,
                 retry_budget: (retries > 1).then_some(0.2),
                 breaker: breaker.map(|(n, rate, open_ms, probes)| BreakerPolicy {
                     consecutive_failures: n,
@@ -192,7 +193,11 @@ proptest! {
         let second = Simulation::new(scenario.clone(), seed).expect("validated").run();
         prop_assert_eq!(first.digest_hex(), second.digest_hex(), "seed {}", seed);
 
-        let dropped_context = scenario.faults.iter().any(|f| f.effect == FaultEffect::ContextDropped);
+        // Context is lost by the fault, or by a policy that does not propagate it.
+        let dropped_context = scenario.faults.iter().any(|f| f.effect == FaultEffect::ContextDropped)
+            || scenario.services.iter().flat_map(|s| &s.operations).flat_map(|o| &o.steps).any(|step| {
+                matches!(step, Step::Call { policy, .. } if !policy.propagate_context)
+            });
         let mut by_trace: BTreeMap<_, BTreeSet<SpanId>> = BTreeMap::new();
         for s in &first.spans {
             by_trace.entry(s.trace_id).or_default().insert(s.span_id);

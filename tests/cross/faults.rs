@@ -537,3 +537,44 @@ fn each_service_logs_from_its_own_level_up() {
     assert_eq!(logs(&t, r#"{service="payments", level="debug"}"#), 0);
     assert!(logs(&t, r#"{service="payments", level="info"}"#) > 0);
 }
+
+#[test]
+fn a_call_that_does_not_propagate_context_starts_a_new_trace_downstream() {
+    let mut scenario = default_mesh(30.0, 5_000);
+    for op in &mut scenario.services[2].operations {
+        for step in &mut op.steps {
+            if let faultline_engine::scenario::Step::Call {
+                service, policy, ..
+            } = step
+            {
+                if service == "payments" {
+                    policy.propagate_context = false;
+                }
+            }
+        }
+    }
+    let (t, _) = run(scenario);
+    let payments_roots = t
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Server && t.service_name(s.service) == "payments")
+        .filter(|s| s.parent.is_none())
+        .count();
+    let payments_all = t
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Server && t.service_name(s.service) == "payments")
+        .count();
+    assert!(payments_all > 20);
+    assert_eq!(
+        payments_roots, payments_all,
+        "every payments request starts its own trace"
+    );
+    // Inventory, still propagated, stays inside the callers' traces.
+    assert!(
+        t.spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server && t.service_name(s.service) == "inventory")
+            .all(|s| s.parent.is_some())
+    );
+}
