@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "50865ee8bf96525be0079dbd3245bf6b171bc08272b682ac3de4724d3dc333c4";
+    "ff79af43267d053b4b892db2cb548b9dfa66c46738bb3d8d09f55a261e063061";
 const FAULTY_MESH_SEED_42: &str =
-    "b5ffd908339d247c996ec2ae8112ca62baad6ffe1118c7ccac82bc1acf5c8aa5";
+    "81d21f5e6f5d1903e1ab46e2480ed944f6c9edfbd4de20f621cc3ce515c7e871";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

@@ -155,6 +155,7 @@ fn ground_truth_json(truth: &faultline_engine::GroundTruth) -> String {
         "faults": faults,
         "charges": truth.charges,
         "duplicate_charges": truth.duplicate_charges,
+        "oversold_units": truth.oversold_units,
     }))
     .unwrap_or_default();
     text.push('\n');

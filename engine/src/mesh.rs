@@ -40,7 +40,15 @@ fn service(
         operations: operations
             .into_iter()
             .map(|(name, steps)| OperationSpec {
-                effect: (name == "charge").then_some(DataEffect::Charge),
+                effect: match name {
+                    "charge" => Some(DataEffect::Charge),
+                    // Plenty of stock, guarded by a version check: the healthy setting.
+                    "reserve" => Some(DataEffect::Reserve {
+                        initial_stock: 1_000_000,
+                        optimistic_locking: true,
+                    }),
+                    _ => None,
+                },
                 name: name.into(),
                 steps,
             })

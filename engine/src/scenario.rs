@@ -94,6 +94,14 @@ pub enum DataEffect {
     /// Charges the customer. A request carrying an idempotency key already charged is
     /// answered from the first charge instead; without a key every success charges again.
     Charge,
+    /// Takes one unit of stock by read-modify-write: the count is read when the operation's
+    /// first call returns and written when it succeeds. With optimistic locking a write whose
+    /// version moved since the read is retried on a fresh read; without it, concurrent writes
+    /// lose updates and more units are sold than there were. Out of stock answers 409.
+    Reserve {
+        initial_stock: u32,
+        optimistic_locking: bool,
+    },
 }
 
 /// One step of an operation, run in order by the instance that received the request.
@@ -253,6 +261,8 @@ pub enum FaultEffect {
     ContextDropped,
     /// The service's calls retry up to three times at once, with no backoff and no budget.
     RetryStorm,
+    /// The service's stock writes skip the version check: lost updates oversell.
+    StockRace,
     /// The service retries its calls once more on failure and stops sending idempotency keys:
     /// a timed-out charge that did go through is charged again.
     NonIdempotentRetry,
@@ -283,6 +293,7 @@ impl FaultEffect {
             FaultEffect::ContextDropped => "context_dropped",
             FaultEffect::NonIdempotentRetry => "non_idempotent_retry",
             FaultEffect::RetryStorm => "retry_storm",
+            FaultEffect::StockRace => "stock_race",
             FaultEffect::ClockSkew { .. } => "clock_skew",
             FaultEffect::LocalTimeLogs { .. } => "local_time_logs",
             FaultEffect::ConnectionLeak { .. } => "connection_leak",

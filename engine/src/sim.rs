@@ -86,6 +86,8 @@ struct Invocation {
     client_attempt: u32,
     /// The idempotency key the request carries, the same for every attempt of one call.
     idempotency_key: Option<u64>,
+    /// For a stock reservation: the (stock, version) it read, once its first call returned.
+    stock_read: Option<(u32, u64)>,
 }
 
 /// One call step of an invocation, across all its attempts.
@@ -195,6 +197,16 @@ pub struct Simulation {
 struct Ledger {
     charges_by_trace: BTreeMap<TraceId, u32>,
     charged_keys: std::collections::BTreeSet<u64>,
+    /// Stock per reserving (service, operation).
+    stock: BTreeMap<(u16, u16), StockState>,
+}
+
+struct StockState {
+    /// What the stock count says (too high after lost updates).
+    stock: u32,
+    version: u64,
+    /// Units actually handed out.
+    sold: u32,
 }
 
 /// What was really wrong in a run, for grading: never shown to the learner before they answer.
@@ -205,6 +217,8 @@ pub struct GroundTruth {
     /// Charges made, and how many of them were a second (or later) charge in one trace.
     pub charges: u32,
     pub duplicate_charges: u32,
+    /// Units sold beyond the stock there was, summed over reserving operations.
+    pub oversold_units: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -394,6 +408,20 @@ impl Simulation {
         let mut truth = std::mem::take(&mut self.truth);
         truth.charges = self.ledger.charges_by_trace.values().sum();
         truth.duplicate_charges = self.ledger.charges_by_trace.values().map(|n| n - 1).sum();
+        truth.oversold_units = self
+            .ledger
+            .stock
+            .iter()
+            .map(|((service, operation), state)| {
+                let spec = &self.scenario.services[usize::from(*service)].operations
+                    [usize::from(*operation)];
+                let initial = match spec.effect {
+                    Some(DataEffect::Reserve { initial_stock, .. }) => initial_stock,
+                    _ => 0,
+                };
+                state.sold.saturating_sub(initial)
+            })
+            .sum();
         let mut telemetry = self.telemetry;
         // The run is over: give back the growth slack of the big vectors.
         telemetry.spans.shrink_to_fit();
@@ -651,6 +679,7 @@ impl Simulation {
             user: None,
             client_attempt: 0,
             idempotency_key: None,
+            stock_read: None,
         });
         id
     }
@@ -777,6 +806,112 @@ impl Simulation {
                     && now_ms < f.until_ms;
                 active.then_some(index)
             })
+    }
+
+    /// The stock-reservation settings of an invocation's operation, if it reserves.
+    fn reservation(&self, inv: InvId) -> Option<(u16, u16, u32, bool)> {
+        let i = &self.invocations[inv.0 as usize];
+        let spec =
+            &self.scenario.services[usize::from(i.service)].operations[usize::from(i.operation)];
+        match spec.effect {
+            Some(DataEffect::Reserve {
+                initial_stock,
+                optimistic_locking,
+            }) => Some((i.service, i.operation, initial_stock, optimistic_locking)),
+            _ => None,
+        }
+    }
+
+    /// A reservation reads stock and version when its first call (the select) returns.
+    fn read_stock(&mut self, inv: InvId) {
+        let Some((service, operation, initial, _)) = self.reservation(inv) else {
+            return;
+        };
+        if self.invocations[inv.0 as usize].stock_read.is_some() {
+            return;
+        }
+        let stock = self
+            .ledger
+            .stock
+            .entry((service, operation))
+            .or_insert(StockState {
+                stock: initial,
+                version: 0,
+                sold: 0,
+            });
+        let read = (stock.stock, stock.version);
+        self.invocations[inv.0 as usize].stock_read = Some(read);
+    }
+
+    /// Writes a reservation back: Ok when a unit was taken, Err(409) when out of stock. Under
+    /// optimistic locking a version that moved since the read is caught and the write retried
+    /// on the current count; without it the stale count is written (a lost update).
+    fn write_stock(&mut self, inv: InvId) -> Result<(), u16> {
+        let Some((service, operation, _, locking)) = self.reservation(inv) else {
+            return Ok(());
+        };
+        self.read_stock(inv);
+        let (read_stock, read_version) = self.invocations[inv.0 as usize]
+            .stock_read
+            .expect("read above");
+        let i = &self.invocations[inv.0 as usize];
+        let (instance, trace) = (i.instance, i.trace_id);
+        let race = self
+            .active_fault_indexes(service, instance)
+            .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::StockRace));
+        let locking = locking && race.is_none();
+        let span_id = self.telemetry.spans[self.invocations[inv.0 as usize].span as usize].span_id;
+        let state = self
+            .ledger
+            .stock
+            .get_mut(&(service, operation))
+            .expect("read above");
+        // Someone wrote since this request read: writing its count would lose their update.
+        let lost_update = state.version != read_version;
+        // With a version check the conflict is caught and the write retried on a fresh read.
+        let base = if locking && lost_update {
+            state.stock
+        } else {
+            read_stock
+        };
+        if base == 0 {
+            self.log(
+                service,
+                instance,
+                Level::Warn,
+                Some((trace, span_id)),
+                "out of stock",
+                vec![],
+            );
+            return Err(409);
+        }
+        state.stock = base - 1;
+        state.version += 1;
+        state.sold += 1;
+        let left = i64::from(state.stock);
+        if locking && lost_update {
+            self.log(
+                service,
+                instance,
+                Level::Info,
+                Some((trace, span_id)),
+                "stock version conflict, retried",
+                vec![],
+            );
+        }
+        if let Some(fault) = race.filter(|_| lost_update) {
+            self.fault_acted(fault, trace);
+        }
+        let key = self.telemetry.strings.intern("stock_left");
+        self.log(
+            service,
+            instance,
+            Level::Info,
+            Some((trace, span_id)),
+            "stock reserved",
+            vec![(key, Value::Int(left))],
+        );
+        Ok(())
     }
 
     /// The non_idempotent_retry fault in force on a caller instance, if any.
@@ -1239,10 +1374,18 @@ impl Simulation {
         let s = &mut self.telemetry.spans[span];
         s.end = Some(self.now);
         s.attributes.push((key, Value::Int(i64::from(status))));
-        if status < 500 {
+        if (400..500).contains(&status) {
+            // A client error (out of stock, a version conflict) is an answer, not a fault to
+            // retry: the caller fails with it.
+            self.calls[call.0 as usize].done = true;
+            let caller = self.calls[call.0 as usize].caller;
+            self.invocations[caller.0 as usize].failure = Some(status);
+            self.complete(caller);
+        } else if status < 500 {
             s.status = SpanStatus::Unset;
             self.calls[call.0 as usize].done = true;
             let caller = self.calls[call.0 as usize].caller;
+            self.read_stock(caller);
             self.invocations[caller.0 as usize].step += 1;
             self.run_step(caller);
         } else {
@@ -1395,6 +1538,11 @@ impl Simulation {
                 }
             }
         }
+        if status == 200 {
+            if let Err(code) = self.write_stock(inv) {
+                status = code;
+            }
+        }
         let i = &self.invocations[inv.0 as usize];
         let (trace_id, span, caller, arrived, holds_worker) = (
             i.trace_id,
@@ -1426,6 +1574,7 @@ impl Simulation {
         }
         let (level, message) = match status {
             503 => (Level::Warn, "request rejected, queue full"),
+            s if (400..500).contains(&s) => (Level::Warn, "request refused"),
             s if s >= 500 => (Level::Error, "request failed"),
             _ => (Level::Info, "request completed"),
         };

@@ -83,6 +83,7 @@ fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
         Just(FaultEffect::ContextDropped),
         Just(FaultEffect::NonIdempotentRetry),
         Just(FaultEffect::RetryStorm),
+        Just(FaultEffect::StockRace),
         (-500i64..500, -1_000i64..1_000).prop_map(|(offset_ms, drift_ppm)| {
             FaultEffect::ClockSkew {
                 offset_ms,

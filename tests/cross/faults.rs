@@ -578,3 +578,51 @@ fn a_call_that_does_not_propagate_context_starts_a_new_trace_downstream() {
             .all(|s| s.parent.is_some())
     );
 }
+
+#[test]
+fn stock_race_oversells_and_optimistic_locking_does_not() {
+    use faultline_engine::scenario::DataEffect;
+    // 200 units, and enough orders to sell them out with many reservations in flight.
+    let scenario = |race: bool| {
+        let mut s = default_mesh(120.0, 12_000);
+        s.workload.entries[0].weight = 10; // mostly POST /orders
+        let inventory = s
+            .services
+            .iter_mut()
+            .find(|x| x.name == "inventory")
+            .unwrap();
+        inventory.operations[0].effect = Some(DataEffect::Reserve {
+            initial_stock: 200,
+            optimistic_locking: true,
+        });
+        if race {
+            s.faults.push(FaultSpec {
+                service: "inventory".into(),
+                instance: None,
+                from_ms: 0,
+                until_ms: 12_000,
+                effect: FaultEffect::StockRace,
+            });
+        }
+        s
+    };
+    let (t, truth) = run(scenario(true));
+    assert!(truth.oversold_units > 0, "the race sold more than 200");
+    assert!(!truth.faults[0].affected_traces.is_empty());
+    let sold = logs(&t, r#"{service="inventory"} |= "stock reserved""#) as u32;
+    assert_eq!(sold, 200 + truth.oversold_units);
+
+    let (t, truth) = run(scenario(false));
+    assert_eq!(truth.oversold_units, 0);
+    assert_eq!(
+        logs(&t, r#"{service="inventory"} |= "stock reserved""#),
+        200
+    );
+    assert!(logs(&t, r#"{service="inventory"} |= "stock version conflict""#) > 0);
+    assert!(
+        logs(
+            &t,
+            r#"{service="inventory", level="warn"} |= "out of stock""#
+        ) > 0
+    );
+}
