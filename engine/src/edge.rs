@@ -80,12 +80,15 @@ pub struct Breaker {
     open_until: SimTime,
     probes_in_flight: u32,
     probe_successes: u32,
+    /// Counts half-open periods, so a late answer to a probe from an earlier one is ignored.
+    generation: u32,
 }
 
-/// Whether a call may go ahead; a probe is a call let through while half-open.
+/// Whether a call may go ahead; a probe is a call let through while half-open, tagged with
+/// the half-open period it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
-    Allowed { probe: bool },
+    Allowed { probe: Option<u32> },
     Rejected,
 }
 
@@ -99,6 +102,7 @@ impl Breaker {
             open_until: SimTime::ZERO,
             probes_in_flight: 0,
             probe_successes: 0,
+            generation: 0,
         }
     }
 
@@ -113,13 +117,16 @@ impl Breaker {
             transition = Some(self.move_to(BreakerState::HalfOpen));
             self.probes_in_flight = 0;
             self.probe_successes = 0;
+            self.generation += 1;
         }
         let admission = match self.state {
-            BreakerState::Closed => Admission::Allowed { probe: false },
+            BreakerState::Closed => Admission::Allowed { probe: None },
             BreakerState::Open => Admission::Rejected,
             BreakerState::HalfOpen if self.probes_in_flight < self.policy.half_open_probes => {
                 self.probes_in_flight += 1;
-                Admission::Allowed { probe: true }
+                Admission::Allowed {
+                    probe: Some(self.generation),
+                }
             }
             BreakerState::HalfOpen => Admission::Rejected,
         };
@@ -127,9 +134,14 @@ impl Breaker {
     }
 
     /// Reports how an admitted call ended.
-    pub fn record(&mut self, now: SimTime, succeeded: bool, probe: bool) -> Option<Transition> {
+    pub fn record(
+        &mut self,
+        now: SimTime,
+        succeeded: bool,
+        probe: Option<u32>,
+    ) -> Option<Transition> {
         match self.state {
-            BreakerState::HalfOpen if probe => {
+            BreakerState::HalfOpen if probe == Some(self.generation) => {
                 self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
                 if !succeeded {
                     return Some(self.open(now));
@@ -268,21 +280,49 @@ mod tests {
     #[test]
     fn opens_after_consecutive_failures_and_recovers_through_half_open() {
         let mut b = breaker();
-        assert_eq!(b.record(at(1), false, false), None);
-        assert_eq!(b.record(at(2), true, false), None); // a success resets the count
-        b.record(at(3), false, false);
-        b.record(at(4), false, false);
-        let t = b.record(at(5), false, false).unwrap();
+        assert_eq!(b.record(at(1), false, None), None);
+        assert_eq!(b.record(at(2), true, None), None); // a success resets the count
+        b.record(at(3), false, None);
+        b.record(at(4), false, None);
+        let t = b.record(at(5), false, None).unwrap();
         assert_eq!((t.from, t.to), (BreakerState::Closed, BreakerState::Open));
         assert_eq!(b.admit(at(50)).0, Admission::Rejected);
         let (admission, t) = b.admit(at(105));
-        assert_eq!(admission, Admission::Allowed { probe: true });
+        assert_eq!(admission, Admission::Allowed { probe: Some(1) });
         assert_eq!(t.unwrap().to, BreakerState::HalfOpen);
-        assert_eq!(b.admit(at(106)).0, Admission::Allowed { probe: true });
+        assert_eq!(b.admit(at(106)).0, Admission::Allowed { probe: Some(1) });
         assert_eq!(b.admit(at(107)).0, Admission::Rejected); // only two probes
-        assert_eq!(b.record(at(110), true, true), None);
+        assert_eq!(b.record(at(110), true, Some(1)), None);
         assert_eq!(
-            b.record(at(111), true, true).unwrap().to,
+            b.record(at(111), true, Some(1)).unwrap().to,
+            BreakerState::Closed
+        );
+    }
+
+    #[test]
+    fn a_late_probe_from_an_earlier_half_open_period_does_not_count() {
+        let mut b = breaker(); // two probes, open for 100 ms
+        for ms in 0..3 {
+            b.record(at(ms), false, None);
+        }
+        let (a, _) = b.admit(at(200));
+        let (late, _) = b.admit(at(201));
+        assert_eq!(
+            (a, late),
+            (
+                Admission::Allowed { probe: Some(1) },
+                Admission::Allowed { probe: Some(1) }
+            )
+        );
+        assert!(b.record(at(210), false, Some(1)).is_some()); // A fails: open again
+        b.admit(at(320)); // half-open again: probe C of period 2
+        // B, sent in period 1, answers late: it must neither free a probe slot nor count.
+        assert_eq!(b.record(at(321), true, Some(1)), None);
+        assert_eq!(b.admit(at(322)).0, Admission::Allowed { probe: Some(2) }); // D: 2nd slot
+        assert_eq!(b.admit(at(323)).0, Admission::Rejected); // no third probe
+        assert_eq!(b.record(at(330), true, Some(2)), None); // C alone does not close it
+        assert_eq!(
+            b.record(at(331), true, Some(2)).unwrap().to,
             BreakerState::Closed
         );
     }
@@ -291,10 +331,10 @@ mod tests {
     fn a_failed_probe_opens_it_again() {
         let mut b = breaker();
         for ms in 0..3 {
-            b.record(at(ms), false, false);
+            b.record(at(ms), false, None);
         }
         b.admit(at(200));
-        let t = b.record(at(201), false, true).unwrap();
+        let t = b.record(at(201), false, Some(1)).unwrap();
         assert_eq!((t.from, t.to), (BreakerState::HalfOpen, BreakerState::Open));
         assert_eq!(b.admit(at(250)).0, Admission::Rejected);
     }
@@ -308,10 +348,10 @@ mod tests {
             min_requests: 4,
             ..BreakerPolicy::default()
         });
-        assert_eq!(b.record(at(0), false, false), None);
-        assert_eq!(b.record(at(10), true, false), None);
-        assert_eq!(b.record(at(20), false, false), None); // 3 calls: too few
-        assert!(b.record(at(30), true, false).is_some()); // 2 of 4 failed
+        assert_eq!(b.record(at(0), false, None), None);
+        assert_eq!(b.record(at(10), true, None), None);
+        assert_eq!(b.record(at(20), false, None), None); // 3 calls: too few
+        assert!(b.record(at(30), true, None).is_some()); // 2 of 4 failed
         let mut b = Breaker::new(BreakerPolicy {
             consecutive_failures: 0,
             failure_rate: 0.5,
@@ -319,11 +359,11 @@ mod tests {
             min_requests: 4,
             ..BreakerPolicy::default()
         });
-        b.record(at(0), false, false);
-        b.record(at(1), false, false);
-        b.record(at(2_000), true, false); // the early failures left the window
-        b.record(at(2_001), true, false);
-        assert_eq!(b.record(at(2_002), true, false), None);
+        b.record(at(0), false, None);
+        b.record(at(1), false, None);
+        b.record(at(2_000), true, None); // the early failures left the window
+        b.record(at(2_001), true, None);
+        assert_eq!(b.record(at(2_002), true, None), None);
         assert_eq!(b.state(), BreakerState::Closed);
     }
 

@@ -333,6 +333,12 @@ pub const STEPS_MAX: usize = 32;
 pub const RETRIES_MAX: u32 = 10;
 pub const DURATION_MS_MAX: u64 = 3_600_000;
 pub const RATE_PER_S_MAX: f64 = 100_000.0;
+/// One request every 1,000 s: slower rates would put the next arrival past any run.
+pub const RATE_PER_S_MIN: f64 = 0.001;
+/// Longest queue an instance may have, and longest backoff or injected latency.
+pub const QUEUE_LIMIT_MAX: u32 = 100_000;
+pub const BACKOFF_MS_MAX: u64 = 600_000;
+pub const EXTRA_LATENCY_MS_MAX: u64 = 600_000;
 pub const BURST_REQUESTS_MAX: u32 = 100_000;
 pub const CLIENT_RETRIES_MAX: u32 = 5;
 pub const WORK_MS_MAX: f64 = 600_000.0;
@@ -380,6 +386,12 @@ impl Scenario {
                     format!("must be 1..={INSTANCES_MAX}"),
                 );
             }
+            if service.queue_limit > QUEUE_LIMIT_MAX {
+                bad(
+                    format!("{at}.queue_limit"),
+                    format!("at most {QUEUE_LIMIT_MAX}"),
+                );
+            }
             if service.workers == 0 || service.workers > WORKERS_MAX {
                 bad(
                     format!("{at}.workers"),
@@ -408,8 +420,8 @@ impl Scenario {
                         format!("`{}` is named twice", op.name),
                     );
                 }
-                if op.steps.len() > STEPS_MAX {
-                    bad(format!("{at}.steps"), format!("at most {STEPS_MAX} steps"));
+                if op.steps.is_empty() || op.steps.len() > STEPS_MAX {
+                    bad(format!("{at}.steps"), format!("need 1..={STEPS_MAX} steps"));
                 }
                 for (i, step) in op.steps.iter().enumerate() {
                     let at = format!("{at}.steps[{i}]");
@@ -492,6 +504,12 @@ impl Scenario {
                                     "must be between 0 and 1".into(),
                                 );
                             }
+                            if policy.backoff_max_ms > BACKOFF_MS_MAX {
+                                bad(
+                                    format!("{at}.policy.backoff_max_ms"),
+                                    format!("at most {BACKOFF_MS_MAX}"),
+                                );
+                            }
                             if policy.backoff_base_ms > policy.backoff_max_ms {
                                 bad(
                                     format!("{at}.policy.backoff_base_ms"),
@@ -503,10 +521,12 @@ impl Scenario {
                 }
             }
         }
-        if !(self.workload.rate_per_s > 0.0 && self.workload.rate_per_s <= RATE_PER_S_MAX) {
+        if !(self.workload.rate_per_s >= RATE_PER_S_MIN
+            && self.workload.rate_per_s <= RATE_PER_S_MAX)
+        {
             bad(
                 "workload.rate_per_s".into(),
-                format!("must be in (0, {RATE_PER_S_MAX}]"),
+                format!("must be in [{RATE_PER_S_MIN}, {RATE_PER_S_MAX}]"),
             );
         }
         for (i, r) in self.workload.ramps.iter().enumerate() {
@@ -516,10 +536,10 @@ impl Scenario {
                     "must be after from_ms".into(),
                 );
             }
-            if !(r.to_rate_per_s > 0.0 && r.to_rate_per_s <= RATE_PER_S_MAX) {
+            if !(r.to_rate_per_s >= RATE_PER_S_MIN && r.to_rate_per_s <= RATE_PER_S_MAX) {
                 bad(
                     format!("workload.ramps[{i}].to_rate_per_s"),
-                    format!("must be in (0, {RATE_PER_S_MAX}]"),
+                    format!("must be in [{RATE_PER_S_MIN}, {RATE_PER_S_MAX}]"),
                 );
             }
         }
@@ -567,6 +587,14 @@ impl Scenario {
             if fault.from_ms >= fault.until_ms {
                 bad(format!("{at}.until_ms"), "must be after from_ms".into());
             }
+            if let FaultEffect::Latency { extra_ms } = fault.effect {
+                if extra_ms > EXTRA_LATENCY_MS_MAX {
+                    bad(
+                        format!("{at}.effect.extra_ms"),
+                        format!("at most {EXTRA_LATENCY_MS_MAX}"),
+                    );
+                }
+            }
             if let FaultEffect::Partition { peer } = &fault.effect {
                 if !self.services.iter().any(|s| &s.name == peer) {
                     bad(
@@ -588,7 +616,7 @@ impl Scenario {
                 drift_ppm,
             } = fault.effect
             {
-                if offset_ms.abs() > 3_600_000 || drift_ppm.abs() > 100_000 {
+                if offset_ms.unsigned_abs() > 3_600_000 || drift_ppm.unsigned_abs() > 100_000 {
                     bad(
                         format!("{at}.effect"),
                         "offset_ms within an hour and drift_ppm within 100000".into(),
@@ -596,7 +624,7 @@ impl Scenario {
                 }
             }
             if let FaultEffect::LocalTimeLogs { zone_minutes } = fault.effect {
-                if zone_minutes.abs() > 14 * 60 {
+                if zone_minutes.unsigned_abs() > 14 * 60 {
                     bad(
                         format!("{at}.effect.zone_minutes"),
                         "must be within -840..=840 (UTC-14 to UTC+14)".into(),

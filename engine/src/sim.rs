@@ -100,7 +100,7 @@ struct Call {
     attempt_span: u32,
     done: bool,
     /// The current attempt was let through a half-open breaker.
-    probe: bool,
+    probe: Option<u32>,
     /// The current attempt holds a bulkhead slot.
     holds_slot: bool,
     /// The current attempt waits for a bulkhead slot.
@@ -496,7 +496,7 @@ impl Simulation {
             .fold(1.0, f64::max);
         let rate = self.scenario.workload.rate_at(now_ms as f64);
         let mean_us = 1_000_000.0 / (rate * flood);
-        Duration(self.random.exponential(mean_us) as u64 + 1)
+        Duration((self.random.exponential(mean_us) as u64).saturating_add(1))
     }
 
     fn on_arrival(&mut self) {
@@ -741,7 +741,7 @@ impl Simulation {
             Step::Work { p50_ms, p99_ms } => {
                 let ms = self.random.log_normal(p50_ms, p99_ms);
                 let extra_ms = self.active_latency(i.service, i.instance);
-                let us = (ms * 1_000.0) as u64 + extra_ms * 1_000;
+                let us = ((ms * 1_000.0) as u64).saturating_add(extra_ms.saturating_mul(1_000));
                 if extra_ms > 0 {
                     let trace = i.trace_id;
                     let acting: Vec<usize> = self
@@ -769,7 +769,7 @@ impl Simulation {
                     attempt: 0,
                     attempt_span: 0,
                     done: false,
-                    probe: false,
+                    probe: None,
                     holds_slot: false,
                     queued: false,
                     settled: false,
@@ -1030,7 +1030,7 @@ impl Simulation {
         }
         let c = &mut self.calls[call.0 as usize];
         c.attempt_span = span;
-        c.probe = false;
+        c.probe = None;
         c.holds_slot = false;
         c.queued = false;
         c.settled = false;
@@ -1294,7 +1294,7 @@ impl Simulation {
             let c = &mut self.calls[call.0 as usize];
             c.settled = true;
             let flags = (c.probe, c.holds_slot, c.queued);
-            (c.probe, c.holds_slot, c.queued) = (false, false, false);
+            (c.probe, c.holds_slot, c.queued) = (None, false, false);
             flags
         };
         let Some(edge) = self.edges.get_mut(&key) else {
@@ -2172,6 +2172,61 @@ mod tests {
                 "`faults[0].instance`: `orders` has 3 instances",
                 "`faults[0].until_ms`: must be after from_ms",
                 "`faults[0].effect.rate`: must be between 0 and 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn extreme_values_are_refused_at_the_boundary_not_panicked_on() {
+        // Each of these once panicked or overflowed inside the engine (regression, session 1).
+        let mut scenario = default_mesh(10.0, 1_000);
+        scenario.services[8].operations[0].steps.clear();
+        scenario.services[7].queue_limit = u32::MAX;
+        scenario.workload.rate_per_s = 1e-300;
+        if let Step::Call { policy, .. } = &mut scenario.services[0].operations[0].steps[1] {
+            (policy.backoff_base_ms, policy.backoff_max_ms) = (u64::MAX / 999, u64::MAX / 999);
+        }
+        scenario.faults = vec![
+            fault(
+                "auth",
+                None,
+                0,
+                10,
+                FaultEffect::ClockSkew {
+                    offset_ms: i64::MIN,
+                    drift_ppm: i64::MIN,
+                },
+            ),
+            fault(
+                "auth",
+                None,
+                0,
+                10,
+                FaultEffect::LocalTimeLogs {
+                    zone_minutes: i16::MIN,
+                },
+            ),
+            fault(
+                "auth",
+                None,
+                0,
+                10,
+                FaultEffect::Latency {
+                    extra_ms: u64::MAX / 1_000,
+                },
+            ),
+        ];
+        let fields: Vec<String> = scenario.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "services[0].operations[0].steps[1].policy.backoff_max_ms",
+                "services[7].queue_limit",
+                "services[8].operations[0].steps",
+                "workload.rate_per_s",
+                "faults[0].effect",
+                "faults[1].effect.zone_minutes",
+                "faults[2].effect.extra_ms",
             ]
         );
     }
