@@ -412,6 +412,39 @@ impl Scenario {
                     );
                 }
             }
+            // A caller instance keeps one breaker and one bulkhead per callee operation, so every
+            // call from this service to that operation must agree on them.
+            let mut edge_policies: Vec<(&str, &str, &CallPolicy, String)> = Vec::new();
+            for (o, op) in service.operations.iter().enumerate() {
+                for (i, step) in op.steps.iter().enumerate() {
+                    if let Step::Call {
+                        service: target,
+                        operation,
+                        policy,
+                    } = step
+                    {
+                        let here = format!("{at}.operations[{o}].steps[{i}].policy");
+                        match edge_policies
+                            .iter()
+                            .find(|(t, p, _, _)| t == target && p == operation)
+                        {
+                            Some((_, _, first, first_at))
+                                if first.breaker != policy.breaker
+                                    || first.bulkhead != policy.bulkhead =>
+                            {
+                                bad(
+                                    here,
+                                    format!(
+                                        "sets another breaker or bulkhead for `{target}:{operation}` than {first_at}; one caller instance keeps one of each per operation"
+                                    ),
+                                );
+                            }
+                            Some(_) => {}
+                            None => edge_policies.push((target, operation, policy, here)),
+                        }
+                    }
+                }
+            }
             for (o, op) in service.operations.iter().enumerate() {
                 let at = format!("{at}.operations[{o}]");
                 if service.operations[..o].iter().any(|p| p.name == op.name) {

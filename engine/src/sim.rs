@@ -2232,6 +2232,24 @@ mod tests {
     }
 
     #[test]
+    fn calls_to_one_operation_must_agree_on_breaker_and_bulkhead() {
+        let mut scenario = default_mesh(10.0, 1_000);
+        // orders calls database:select from `get` with a breaker, and from nowhere else; add a
+        // second call to it from `create` without one.
+        if let Step::Call { policy, .. } = &mut scenario.services[2].operations[1].steps[1] {
+            policy.breaker = Some(crate::edge::BreakerPolicy::default());
+        }
+        scenario.services[2].operations[0].steps.push(Step::Call {
+            service: "database".into(),
+            operation: "select".into(),
+            policy: CallPolicy::default(),
+        });
+        let errors = scenario.validate();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "services[2].operations[1].steps[1].policy");
+    }
+
+    #[test]
     fn call_cycles_are_rejected() {
         let mut scenario = default_mesh(10.0, 1_000);
         scenario.services[7].operations[0].steps.push(Step::Call {
