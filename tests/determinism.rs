@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "ff79af43267d053b4b892db2cb548b9dfa66c46738bb3d8d09f55a261e063061";
+    "c2b405e5918c3ca3f983d40f02dada022305241cb43236edc996e01c10184afd";
 const FAULTY_MESH_SEED_42: &str =
-    "81d21f5e6f5d1903e1ab46e2480ed944f6c9edfbd4de20f621cc3ce515c7e871";
+    "1fb8c290765b06b07fe5d1f6e6933674e2973ce8640b9bbc8951e675148ec66d";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

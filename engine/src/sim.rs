@@ -171,6 +171,37 @@ struct ServiceRuntime {
     instances: Vec<Instance>,
     next_instance: u16,
     operation_names: Vec<Sym>,
+    /// Each operation's steps with names resolved to indexes, once, before the run.
+    plans: Vec<Vec<PlanStep>>,
+}
+
+/// A scenario step as the event loop runs it: no names to look up on the hot path.
+#[derive(Clone)]
+enum PlanStep {
+    Work {
+        p50_ms: f64,
+        p99_ms: f64,
+    },
+    Call {
+        service: u16,
+        operation: u16,
+        policy: CallPolicy,
+    },
+}
+
+/// Service and operation indexes of names the scenario validated.
+fn resolve(scenario: &Scenario, service: &str, operation: &str) -> (u16, u16) {
+    let s = scenario
+        .services
+        .iter()
+        .position(|s| s.name == service)
+        .expect("validated");
+    let o = scenario.services[s]
+        .operations
+        .iter()
+        .position(|o| o.name == operation)
+        .expect("validated");
+    (s as u16, o as u16)
 }
 
 pub struct Simulation {
@@ -185,6 +216,10 @@ pub struct Simulation {
     edges: BTreeMap<EdgeKey, EdgeState>,
     telemetry: Telemetry,
     entry_weight_total: u64,
+    /// The workload's entry operations as (service, operation, weight).
+    entries: Vec<(u16, u16, u64)>,
+    /// Literals already interned, by (address, length): see `intern_static`.
+    static_syms: Vec<(usize, usize, Sym)>,
     events: u64,
     truncated: bool,
     keys: Keys,
@@ -298,6 +333,34 @@ impl Simulation {
                     .iter()
                     .map(|o| telemetry.strings.intern(&o.name))
                     .collect(),
+                plans: s
+                    .operations
+                    .iter()
+                    .map(|o| {
+                        o.steps
+                            .iter()
+                            .map(|step| match step {
+                                Step::Work { p50_ms, p99_ms } => PlanStep::Work {
+                                    p50_ms: *p50_ms,
+                                    p99_ms: *p99_ms,
+                                },
+                                Step::Call {
+                                    service,
+                                    operation,
+                                    policy,
+                                } => {
+                                    let (service, operation) =
+                                        resolve(&scenario, service, operation);
+                                    PlanStep::Call {
+                                        service,
+                                        operation,
+                                        policy: policy.clone(),
+                                    }
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect(),
             })
             .collect();
         telemetry.service_names = scenario
@@ -305,12 +368,16 @@ impl Simulation {
             .iter()
             .map(|s| telemetry.strings.intern(&s.name))
             .collect();
-        let entry_weight_total = scenario
+        let entries: Vec<(u16, u16, u64)> = scenario
             .workload
             .entries
             .iter()
-            .map(|e| u64::from(e.weight))
-            .sum();
+            .map(|e| {
+                let (service, operation) = resolve(&scenario, &e.service, &e.operation);
+                (service, operation, u64::from(e.weight))
+            })
+            .collect();
+        let entry_weight_total = entries.iter().map(|e| e.2).sum();
         let mut sim = Simulation {
             scenario,
             random: Random::new(seed),
@@ -323,6 +390,8 @@ impl Simulation {
             edges: BTreeMap::new(),
             telemetry,
             entry_weight_total,
+            entries,
+            static_syms: Vec::new(),
             events: 0,
             truncated: false,
             keys,
@@ -511,23 +580,18 @@ impl Simulation {
     /// One request from outside the mesh: picks its entry operation (and user), then sends it.
     fn new_request(&mut self) {
         let mut pick = self.random.below(self.entry_weight_total);
-        let entry = self
-            .scenario
-            .workload
+        let &(service, operation, _) = self
             .entries
             .iter()
-            .find(|e| {
-                let w = u64::from(e.weight);
-                if pick < w {
+            .find(|(_, _, weight)| {
+                if pick < *weight {
                     true
                 } else {
-                    pick -= w;
+                    pick -= weight;
                     false
                 }
             })
-            .expect("weights sum to the total")
-            .clone();
-        let (service, operation) = self.resolve(&entry.service, &entry.operation);
+            .expect("weights sum to the total");
         let users = self.scenario.workload.users;
         let user = (users > 0).then(|| self.random.below(u64::from(users)) as u32);
         self.send_request(service, operation, user, 0);
@@ -554,14 +618,14 @@ impl Simulation {
         (i.user, i.client_attempt) = (user, client_attempt);
         let span = i.span as usize;
         if let Some(user) = user {
-            let key = self.telemetry.strings.intern("user.id");
+            let key = self.intern_static("user.id");
             let value = self.telemetry.strings.intern(&format!("user-{user}"));
             self.telemetry.spans[span]
                 .attributes
                 .push((key, Value::Str(value)));
         }
         if client_attempt > 0 {
-            let key = self.telemetry.strings.intern("client.retry");
+            let key = self.intern_static("client.retry");
             self.telemetry.spans[span]
                 .attributes
                 .push((key, Value::Int(i64::from(client_attempt))));
@@ -569,20 +633,20 @@ impl Simulation {
         self.schedule(Duration::ZERO, Event::Arrive(inv));
     }
 
-    /// Service and operation indexes of names the scenario validated.
-    fn resolve(&self, service: &str, operation: &str) -> (u16, u16) {
-        let s = self
-            .scenario
-            .services
+    /// Interns a string literal, remembering it by address: log messages and attribute keys
+    /// are interned on every event, and a map lookup by content each time shows in profiles.
+    fn intern_static(&mut self, text: &'static str) -> Sym {
+        let address = text.as_ptr() as usize;
+        if let Some(&(_, _, sym)) = self
+            .static_syms
             .iter()
-            .position(|s| s.name == service)
-            .expect("validated");
-        let o = self.scenario.services[s]
-            .operations
-            .iter()
-            .position(|o| o.name == operation)
-            .expect("validated");
-        (s as u16, o as u16)
+            .find(|(a, len, _)| *a == address && *len == text.len())
+        {
+            return sym;
+        }
+        let sym = self.telemetry.strings.intern(text);
+        self.static_syms.push((address, text.len(), sym));
+        sym
     }
 
     fn new_span_id(&mut self) -> SpanId {
@@ -730,15 +794,13 @@ impl Simulation {
 
     fn run_step(&mut self, inv: InvId) {
         let i = &self.invocations[inv.0 as usize];
-        let steps = &self.scenario.services[usize::from(i.service)].operations
-            [usize::from(i.operation)]
-        .steps;
+        let steps = &self.services[usize::from(i.service)].plans[usize::from(i.operation)];
         if i.failure.is_some() || usize::from(i.step) >= steps.len() {
             self.complete(inv);
             return;
         }
         match steps[usize::from(i.step)].clone() {
-            Step::Work { p50_ms, p99_ms } => {
+            PlanStep::Work { p50_ms, p99_ms } => {
                 let ms = self.random.log_normal(p50_ms, p99_ms);
                 let extra_ms = self.active_latency(i.service, i.instance);
                 let us = ((ms * 1_000.0) as u64).saturating_add(extra_ms.saturating_mul(1_000));
@@ -754,12 +816,11 @@ impl Simulation {
                 }
                 self.schedule(Duration(us), Event::WorkDone(inv));
             }
-            Step::Call {
+            PlanStep::Call {
                 service,
                 operation,
                 policy,
             } => {
-                let (service, operation) = self.resolve(&service, &operation);
                 let call = CallId(self.calls.len() as u32);
                 self.calls.push(Call {
                     caller: inv,
@@ -902,7 +963,7 @@ impl Simulation {
         if let Some(fault) = race.filter(|_| lost_update) {
             self.fault_acted(fault, trace);
         }
-        let key = self.telemetry.strings.intern("stock_left");
+        let key = self.intern_static("stock_left");
         self.log(
             service,
             instance,
@@ -942,8 +1003,8 @@ impl Simulation {
         if let Some(key) = key {
             if !self.ledger.charged_keys.insert(key) {
                 let fields = vec![(
-                    self.telemetry.strings.intern("idempotency.key"),
-                    Value::Str(self.telemetry.strings.intern(&format!("{key:016x}"))),
+                    self.intern_static("idempotency.key"),
+                    Value::Int(key as i64),
                 )];
                 self.log(
                     service,
@@ -958,7 +1019,7 @@ impl Simulation {
         }
         let charges = self.ledger.charges_by_trace.entry(trace_id).or_default();
         *charges += 1;
-        let amount_key = self.telemetry.strings.intern("amount");
+        let amount_key = self.intern_static("amount");
         // An order's amount follows from its trace: a second charge repeats the same sum.
         let amount = 10 + (trace_id.0 % 490) as i64;
         self.log(
@@ -1232,11 +1293,11 @@ impl Simulation {
             let key = u64::from(call.0) + 1;
             self.invocations[child.0 as usize].idempotency_key = Some(key);
             let span = self.invocations[child.0 as usize].span as usize;
-            let name = self.telemetry.strings.intern("idempotency.key");
-            let value = self.telemetry.strings.intern(&format!("{key:016x}"));
+            let name = self.intern_static("idempotency.key");
+
             self.telemetry.spans[span]
                 .attributes
-                .push((name, Value::Str(value)));
+                .push((name, Value::Int(key as i64)));
         }
         let delay = self.network_delay();
         // The child's span starts when the request reaches it, after the network hop.
@@ -1408,9 +1469,9 @@ impl Simulation {
         s.end = Some(self.now);
         s.status = SpanStatus::Error;
         s.attributes.push((key, Value::Str(timeout)));
-        let message = self.telemetry.strings.intern("deadline exceeded");
-        let message_key = self.telemetry.strings.intern("exception.message");
-        let timeout_key = self.telemetry.strings.intern("timeout_ms");
+        let message = self.intern_static("deadline exceeded");
+        let message_key = self.intern_static("exception.message");
+        let timeout_key = self.intern_static("timeout_ms");
         self.telemetry.spans[span].events.push(SpanEvent {
             time: self.now,
             name: exception,
@@ -1465,7 +1526,7 @@ impl Simulation {
             }
         };
         if attempt < retries && !within_budget {
-            let budget_key = self.telemetry.strings.intern("retry.budget_exhausted");
+            let budget_key = self.intern_static("retry.budget_exhausted");
             fields.push((budget_key, Value::Bool(true)));
         }
         if attempt < retries && within_budget {
@@ -1486,7 +1547,7 @@ impl Simulation {
             } else {
                 backoff_ms * 1_000
             };
-            let backoff_key = self.telemetry.strings.intern("backoff_ms");
+            let backoff_key = self.intern_static("backoff_ms");
             fields.push((backoff_key, Value::Int((wait_us / 1_000) as i64)));
             self.log(
                 caller_service,
@@ -1605,7 +1666,7 @@ impl Simulation {
                 .telemetry
                 .strings
                 .intern(TEST_CARDS[(trace_id.0 % 4) as usize]);
-            let key = self.telemetry.strings.intern("card_number");
+            let key = self.intern_static("card_number");
             fields.push((key, Value::Str(card)));
             self.fault_acted(fault, trace_id);
         }
@@ -1709,7 +1770,7 @@ impl Simulation {
         instance: u16,
         level: Level,
         context: Option<(TraceId, SpanId)>,
-        message: &str,
+        message: &'static str,
         fields: Vec<(Sym, Value)>,
     ) {
         let threshold = match self.scenario.services[usize::from(service)].log_level {
@@ -1759,7 +1820,7 @@ impl Simulation {
                 self.fault_acted(fault, trace);
             }
         }
-        let message = self.telemetry.strings.intern(message);
+        let message = self.intern_static(message);
         self.telemetry.logs.push(LogLine {
             time: self.now,
             clock_offset_us,
