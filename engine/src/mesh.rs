@@ -20,6 +20,7 @@ fn call(service: &str, operation: &str, timeout_ms: u64, retries: u32) -> Step {
             retries,
             ..CallPolicy::default()
         },
+        compensate: None,
     }
 }
 

@@ -102,6 +102,11 @@ pub enum DataEffect {
         initial_stock: u32,
         optimistic_locking: bool,
     },
+    /// Gives one unit back to the stock of the service's `reserve` operation: a saga's
+    /// compensation for a reservation.
+    Release,
+    /// Refunds the charge made in this trace: a saga's compensation for a charge.
+    Refund,
 }
 
 /// One step of an operation, run in order by the instance that received the request.
@@ -116,6 +121,11 @@ pub enum Step {
         operation: String,
         #[serde(default)]
         policy: CallPolicy,
+        /// The operation of the same service that undoes this call's effect. An operation with
+        /// such steps is a saga: when a later step fails, the steps that succeeded are undone
+        /// by their compensating calls, latest first, before the request answers its error.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        compensate: Option<String>,
     },
 }
 
@@ -417,12 +427,17 @@ impl Scenario {
             let mut edge_policies: Vec<(&str, &str, &CallPolicy, String)> = Vec::new();
             for (o, op) in service.operations.iter().enumerate() {
                 for (i, step) in op.steps.iter().enumerate() {
-                    if let Step::Call {
+                    let Step::Call {
                         service: target,
                         operation,
                         policy,
+                        compensate,
                     } = step
-                    {
+                    else {
+                        continue;
+                    };
+                    // A compensating call goes out under its step's policy.
+                    for operation in [Some(operation), compensate.as_ref()].into_iter().flatten() {
                         let here = format!("{at}.operations[{o}].steps[{i}].policy");
                         match edge_policies
                             .iter()
@@ -453,6 +468,19 @@ impl Scenario {
                         format!("`{}` is named twice", op.name),
                     );
                 }
+                let reserves = service
+                    .operations
+                    .iter()
+                    .any(|o| matches!(o.effect, Some(DataEffect::Reserve { .. })));
+                if op.effect == Some(DataEffect::Release) && !reserves {
+                    bad(
+                        format!("{at}.effect"),
+                        format!(
+                            "`{}` has no `reserve` operation to give stock back to",
+                            service.name
+                        ),
+                    );
+                }
                 if op.steps.is_empty() || op.steps.len() > STEPS_MAX {
                     bad(format!("{at}.steps"), format!("need 1..={STEPS_MAX} steps"));
                 }
@@ -473,6 +501,7 @@ impl Scenario {
                             service: target,
                             operation,
                             policy,
+                            compensate,
                         } => {
                             match self.operation(target, operation) {
                                 Err(problem) => bad(format!("{at}.service"), problem),
@@ -481,6 +510,11 @@ impl Scenario {
                                     "a service cannot call itself".into(),
                                 ),
                                 Ok(_) => {}
+                            }
+                            if let Some(undo) = compensate {
+                                if let Err(problem) = self.operation(target, undo) {
+                                    bad(format!("{at}.compensate"), problem);
+                                }
                             }
                             if policy.retries > RETRIES_MAX {
                                 bad(
@@ -720,13 +754,20 @@ impl Scenario {
             .ok_or_else(|| format!("`{service}` has no operation `{operation}`"))
     }
 
-    /// Calls made by one operation, as (service, operation) pairs.
+    /// Calls one operation may make, compensations included, as (service, operation) pairs.
     fn callees<'a>(&'a self, op: &'a OperationSpec) -> impl Iterator<Item = (&'a str, &'a str)> {
-        op.steps.iter().filter_map(|s| match s {
+        op.steps.iter().flat_map(|s| match s {
             Step::Call {
-                service, operation, ..
-            } => Some((service.as_str(), operation.as_str())),
-            Step::Work { .. } => None,
+                service,
+                operation,
+                compensate,
+                ..
+            } => [Some(operation), compensate.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|o| (service.as_str(), o.as_str()))
+                .collect::<Vec<_>>(),
+            Step::Work { .. } => Vec::new(),
         })
     }
 

@@ -348,6 +348,7 @@ impl Simulation {
                                     service,
                                     operation,
                                     policy,
+                                    ..
                                 } => {
                                     let (service, operation) =
                                         resolve(&scenario, service, operation);
@@ -2212,6 +2213,7 @@ mod tests {
             service: "ledger".into(),
             operation: "post".into(),
             policy: CallPolicy::default(),
+            compensate: None,
         });
         scenario.faults.push(fault(
             "orders",
@@ -2304,6 +2306,7 @@ mod tests {
             service: "database".into(),
             operation: "select".into(),
             policy: CallPolicy::default(),
+            compensate: None,
         });
         let errors = scenario.validate();
         assert_eq!(errors.len(), 1, "{errors:?}");
@@ -2317,6 +2320,7 @@ mod tests {
             service: "auth".into(),
             operation: "verify".into(),
             policy: CallPolicy::default(),
+            compensate: None,
         });
         let errors = Simulation::new(scenario, 1).err().unwrap();
         assert_eq!(

@@ -64,6 +64,7 @@ fn step(s: usize, n: usize) -> impl Strategy<Value = Step> {
             service: format!("s{target}"),
             operation: "op".into(),
             policy,
+            compensate: None,
         }),
     ]
     .boxed()
