@@ -367,6 +367,45 @@ pub fn prometheus(t: &Telemetry) -> String {
             ts(b.bucket)
         );
     }
+    for (name, help, bytes) in [
+        (
+            "faultline_heap_used_bytes",
+            "Heap in use on an instance with a managed runtime (0 while it is down).",
+            (|r| r.heap_used_bytes) as fn(&crate::metrics::RuntimeSample) -> u64,
+        ),
+        (
+            "faultline_heap_max_bytes",
+            "Largest heap an instance's runtime may use.",
+            |r| r.heap_max_bytes,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for r in &m.runtime {
+            let labels = instance_labels(t, r.service, r.instance);
+            let _ = writeln!(out, "{name}{{{labels}}} {} {}", bytes(r), ts(r.bucket));
+        }
+    }
+    out.push_str("# HELP faultline_gc_pause_seconds Stop-the-world garbage-collection pauses.\n");
+    out.push_str("# TYPE faultline_gc_pause_seconds summary\n");
+    let mut totals: BTreeMap<(u16, u16), (u64, u64)> = BTreeMap::new();
+    for r in &m.runtime {
+        let total = totals.entry((r.service.0, r.instance)).or_default();
+        total.0 += u64::from(r.gc_collections);
+        total.1 += r.gc_pause_us;
+        let labels = instance_labels(t, r.service, r.instance);
+        let _ = writeln!(
+            out,
+            "faultline_gc_pause_seconds_count{{{labels}}} {} {}",
+            total.0,
+            ts(r.bucket)
+        );
+        let _ = writeln!(
+            out,
+            "faultline_gc_pause_seconds_sum{{{labels}}} {} {}",
+            total.1 as f64 / 1e6,
+            ts(r.bucket)
+        );
+    }
     out
 }
 

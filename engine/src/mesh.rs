@@ -3,7 +3,7 @@
 //! are typical of a small production system; policies are sensible defaults to break.
 
 use crate::scenario::{
-    Balancer, CallPolicy, DataEffect, Entry, LogLevel, OperationSpec, PoolSpec, Scenario,
+    Balancer, CallPolicy, DataEffect, Entry, GcSpec, LogLevel, OperationSpec, PoolSpec, Scenario,
     ServiceSpec, Step, Workload,
 };
 
@@ -38,6 +38,7 @@ fn service(
         balancer: Balancer::RoundRobin,
         log_level: LogLevel::Info,
         pool: None,
+        gc: None,
         operations: operations
             .into_iter()
             .map(|(name, steps)| OperationSpec {
@@ -71,6 +72,19 @@ fn with_pool(mut service: ServiceSpec, size: u16) -> ServiceSpec {
         target: "database".into(),
         size,
         acquire_timeout_ms: 100,
+    });
+    service
+}
+
+/// Gives a service a managed runtime: a 512 MB heap with 64 MB live, filled at 64 MB/s, so each
+/// instance collects every 7 s or so with a pause of about 3 ms.
+fn with_gc(mut service: ServiceSpec) -> ServiceSpec {
+    service.gc = Some(GcSpec {
+        heap_mb: 512,
+        live_mb: 64,
+        alloc_mb_per_s: 64,
+        pause_ms_per_gb: 40,
+        restart_ms: 5_000,
     });
     service
 }
@@ -110,7 +124,7 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                 32,
                 vec![("verify", vec![call("cache", "get", 50, 0), work(0.5, 2.0)])],
             ),
-            with_pool(
+            with_gc(with_pool(
                 service(
                     "orders",
                     3,
@@ -137,8 +151,8 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                     ],
                 ),
                 10,
-            ),
-            with_pool(
+            )),
+            with_gc(with_pool(
                 service(
                     "payments",
                     2,
@@ -149,7 +163,7 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                     )],
                 ),
                 8,
-            ),
+            )),
             with_pool(
                 service(
                     "inventory",

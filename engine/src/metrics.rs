@@ -1,6 +1,7 @@
 //! Metrics in fixed time buckets, as a Prometheus scrape would see them: per service, instance
 //! and route the request count, errors and a latency histogram (p50/p95/p99 derived as
-//! `histogram_quantile` does); per instance busy workers and queue depth; retries; breaker state.
+//! `histogram_quantile` does); per instance busy workers and queue depth; retries; breaker state;
+//! heap use and garbage-collection pauses of managed runtimes.
 
 use std::collections::BTreeMap;
 
@@ -122,6 +123,20 @@ pub struct InstanceSample {
     pub pool_waiters: u32,
 }
 
+/// A managed runtime's heap sampled at the end of a time bucket, with the collections (and
+/// their stop-the-world pause time) in that bucket. Only instances whose service has `gc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeSample {
+    pub bucket: u32,
+    pub service: ServiceId,
+    pub instance: u16,
+    /// 0 while the instance is down after an out-of-memory kill.
+    pub heap_used_bytes: u64,
+    pub heap_max_bytes: u64,
+    pub gc_collections: u32,
+    pub gc_pause_us: u64,
+}
+
 /// A breaker's state sampled at the end of a time bucket: 0 closed, 1 half-open, 2 open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BreakerSample {
@@ -145,6 +160,7 @@ pub struct Metrics {
     pub retries: BTreeMap<(ServiceId, u16, u32), u32>,
     pub instances: Vec<InstanceSample>,
     pub breakers: Vec<BreakerSample>,
+    pub runtime: Vec<RuntimeSample>,
 }
 
 impl Default for Metrics {
@@ -173,6 +189,7 @@ impl Metrics {
             retries: BTreeMap::new(),
             instances: Vec::new(),
             breakers: Vec::new(),
+            runtime: Vec::new(),
         }
     }
 

@@ -40,6 +40,33 @@ pub struct ServiceSpec {
     /// takes a connection, waiting up to `acquire_timeout_ms`, and returns it when it ends.
     #[serde(default)]
     pub pool: Option<PoolSpec>,
+    /// A managed runtime with a garbage-collected heap (a JVM, .NET or Go service): each
+    /// instance collects when its heap fills, stopping the world for a pause.
+    #[serde(default)]
+    pub gc: Option<GcSpec>,
+}
+
+/// One instance's heap and its collector. Garbage is allocated at a steady rate; when the heap
+/// is full a stop-the-world collection frees all but the live data, pausing the instance for
+/// `pause_ms_per_gb` per GB of live heap, times heap / (heap - live) as the heap crowds. An
+/// instance whose live heap fills 98% of it is killed out of memory and restarts after
+/// `restart_ms`, its heap reset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcSpec {
+    pub heap_mb: u32,
+    /// Data still reachable after a collection, when healthy.
+    pub live_mb: u32,
+    pub alloc_mb_per_s: u32,
+    pub pause_ms_per_gb: u32,
+    #[serde(default = "GcSpec::default_restart_ms")]
+    pub restart_ms: u64,
+}
+
+impl GcSpec {
+    fn default_restart_ms() -> u64 {
+        5_000
+    }
 }
 
 /// A service's log level threshold.
@@ -287,6 +314,9 @@ pub enum FaultEffect {
     LocalTimeLogs { zone_minutes: i16 },
     /// The service forgets to return this share of its pool's connections (0 to 1).
     ConnectionLeak { rate: f64 },
+    /// The live heap grows by `mb_per_s` while the fault is in force: collections come more
+    /// often and pause longer, until the instance is killed out of memory.
+    MemoryLeak { mb_per_s: u32 },
 }
 
 impl FaultEffect {
@@ -307,6 +337,7 @@ impl FaultEffect {
             FaultEffect::ClockSkew { .. } => "clock_skew",
             FaultEffect::LocalTimeLogs { .. } => "local_time_logs",
             FaultEffect::ConnectionLeak { .. } => "connection_leak",
+            FaultEffect::MemoryLeak { .. } => "memory_leak",
         }
     }
 }
@@ -352,6 +383,11 @@ pub const EXTRA_LATENCY_MS_MAX: u64 = 600_000;
 pub const BURST_REQUESTS_MAX: u32 = 100_000;
 pub const CLIENT_RETRIES_MAX: u32 = 5;
 pub const WORK_MS_MAX: f64 = 600_000.0;
+/// Largest heap, allocation rate and pause rate a runtime may declare; longest restart.
+pub const HEAP_MB_MAX: u32 = 65_536;
+pub const ALLOC_MB_PER_S_MAX: u32 = 100_000;
+pub const PAUSE_MS_PER_GB_MAX: u32 = 60_000;
+pub const RESTART_MS_MAX: u64 = 600_000;
 /// Deepest chain of nested calls from any entry operation.
 pub const CALL_DEPTH_MAX: usize = 16;
 
@@ -419,6 +455,39 @@ impl Scenario {
                     bad(
                         format!("{at}.pool"),
                         "size and acquire_timeout_ms must be positive".into(),
+                    );
+                }
+            }
+            if let Some(gc) = &service.gc {
+                let at = format!("{at}.gc");
+                if gc.heap_mb == 0 || gc.heap_mb > HEAP_MB_MAX {
+                    bad(
+                        format!("{at}.heap_mb"),
+                        format!("must be 1..={HEAP_MB_MAX}"),
+                    );
+                }
+                if u64::from(gc.live_mb) * 10 >= u64::from(gc.heap_mb) * 9 {
+                    bad(
+                        format!("{at}.live_mb"),
+                        "must be below 90% of heap_mb".into(),
+                    );
+                }
+                if gc.alloc_mb_per_s == 0 || gc.alloc_mb_per_s > ALLOC_MB_PER_S_MAX {
+                    bad(
+                        format!("{at}.alloc_mb_per_s"),
+                        format!("must be 1..={ALLOC_MB_PER_S_MAX}"),
+                    );
+                }
+                if gc.pause_ms_per_gb > PAUSE_MS_PER_GB_MAX {
+                    bad(
+                        format!("{at}.pause_ms_per_gb"),
+                        format!("at most {PAUSE_MS_PER_GB_MAX}"),
+                    );
+                }
+                if gc.restart_ms == 0 || gc.restart_ms > RESTART_MS_MAX {
+                    bad(
+                        format!("{at}.restart_ms"),
+                        format!("must be 1..={RESTART_MS_MAX}"),
                     );
                 }
             }
@@ -713,6 +782,24 @@ impl Scenario {
                     bad(
                         format!("{at}.service"),
                         format!("`{}` has no pool to leak from", fault.service),
+                    );
+                }
+            }
+            if let FaultEffect::MemoryLeak { mb_per_s } = fault.effect {
+                if mb_per_s > ALLOC_MB_PER_S_MAX {
+                    bad(
+                        format!("{at}.effect.mb_per_s"),
+                        format!("at most {ALLOC_MB_PER_S_MAX}"),
+                    );
+                }
+                if self
+                    .services
+                    .iter()
+                    .any(|s| s.name == fault.service && s.gc.is_none())
+                {
+                    bad(
+                        format!("{at}.service"),
+                        format!("`{}` has no gc runtime to leak in", fault.service),
                     );
                 }
             }

@@ -18,6 +18,8 @@ use crate::telemetry::{
 };
 use crate::time::{Duration, SimTime};
 
+mod gc;
+
 /// Hard bound on events in one run; past it the run stops and says so (`truncated`).
 pub const EVENTS_PER_RUN_MAX: u64 = 50_000_000;
 /// One-way network delay between services, uniform in this range, in microseconds.
@@ -65,6 +67,16 @@ enum Event {
         reason: Refusal,
     },
     Retry(CallId),
+    /// An instance's heap is full: collect it.
+    Collect {
+        service: u16,
+        instance: u16,
+    },
+    /// An instance killed out of memory comes back.
+    Restart {
+        service: u16,
+        instance: u16,
+    },
 }
 
 /// A request being served by one instance.
@@ -88,6 +100,8 @@ struct Invocation {
     idempotency_key: Option<u64>,
     /// For a stock reservation: the (stock, version) it read, once its first call returned.
     stock_read: Option<(u32, u64)>,
+    /// Its instance's pause total when its current work step began (see `gc`).
+    stall_mark: u64,
 }
 
 /// One call step of an invocation, across all its attempts.
@@ -225,6 +239,7 @@ pub struct Simulation {
     keys: Keys,
     truth: GroundTruth,
     ledger: Ledger,
+    heaps: gc::Heaps,
 }
 
 /// What the data effects did: charges per trace, and the idempotency keys already charged.
@@ -398,6 +413,7 @@ impl Simulation {
             keys,
             truth: GroundTruth::default(),
             ledger: Ledger::default(),
+            heaps: gc::Heaps::default(),
         };
         sim.truth.faults = sim
             .scenario
@@ -413,6 +429,7 @@ impl Simulation {
                 affected_traces: Default::default(),
             })
             .collect();
+        sim.start_heaps();
         let first = sim.arrival_gap();
         sim.schedule(first, Event::Arrival);
         let bucket = sim.telemetry.metrics.bucket;
@@ -507,6 +524,9 @@ impl Simulation {
     }
 
     fn handle(&mut self, event: Event) {
+        if self.heaps.enabled && self.stalled(event) {
+            return;
+        }
         match event {
             Event::Arrival => self.on_arrival(),
             Event::Arrive(inv) => self.on_arrive(inv),
@@ -549,6 +569,8 @@ impl Simulation {
                 self.calls[call.0 as usize].attempt += 1;
                 self.start_attempt(call);
             }
+            Event::Collect { service, instance } => self.on_collect(service, instance),
+            Event::Restart { service, instance } => self.on_restart(service, instance),
         }
     }
 
@@ -745,6 +767,7 @@ impl Simulation {
             client_attempt: 0,
             idempotency_key: None,
             stock_read: None,
+            stall_mark: 0,
         });
         id
     }
@@ -815,6 +838,7 @@ impl Simulation {
                         self.fault_acted(f, trace);
                     }
                 }
+                let us = self.work_time_us(inv, us);
                 self.schedule(Duration(us), Event::WorkDone(inv));
             }
             PlanStep::Call {
@@ -1036,6 +1060,7 @@ impl Simulation {
     fn instance_crashed(&self, service: u16, instance: u16) -> bool {
         self.active_faults(service, instance)
             .any(|f| matches!(f, FaultEffect::Crash))
+            || self.instance_down(service, instance)
     }
 
     /// Notes that fault `index` changed what happened to a request of `trace`.
@@ -1248,8 +1273,11 @@ impl Simulation {
         let crash = self
             .active_fault_indexes(service, target)
             .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::Crash));
-        if let Some(fault) = crash {
-            self.fault_acted(fault, trace_id);
+        let down = self.instance_down(service, target);
+        if crash.is_some() || down {
+            if let Some(fault) = crash.or_else(|| self.down_fault(service, target)) {
+                self.fault_acted(fault, trace_id);
+            }
             let delay = self.network_delay();
             self.schedule(
                 delay,
@@ -1743,6 +1771,9 @@ impl Simulation {
                 });
             }
         }
+        if self.heaps.enabled {
+            self.sample_heaps(bucket);
+        }
         let arrivals_over = self.now.0 >= self.scenario.duration_ms * 1_000;
         if !arrivals_over || !self.queue.is_empty() {
             let bucket = self.telemetry.metrics.bucket;
@@ -1948,7 +1979,12 @@ mod tests {
             .filter(|l| t.text(l.message).starts_with("request "))
             .count();
         assert_eq!(servers, request_lines);
-        assert!(t.logs.iter().all(|l| l.trace_id.is_some()));
+        // Every line but the collector's belongs to a trace.
+        assert!(
+            t.logs
+                .iter()
+                .all(|l| l.trace_id.is_some() || t.text(l.message) == "GC pause")
+        );
     }
 
     /// Samples where an orders instance had all 32 workers busy and 128 requests waiting.

@@ -289,6 +289,16 @@ impl Canonical<'_> {
             self.text(b.operation);
             self.u64(u64::from(b.state));
         }
+        self.u64(m.runtime.len() as u64);
+        for r in &m.runtime {
+            self.u64(u64::from(r.bucket));
+            self.text(service(r.service));
+            self.u64(u64::from(r.instance));
+            self.u64(r.heap_used_bytes);
+            self.u64(r.heap_max_bytes);
+            self.u64(u64::from(r.gc_collections));
+            self.u64(r.gc_pause_us);
+        }
     }
 
     fn bytes(&mut self, b: &[u8]) {

@@ -6,8 +6,8 @@
 use faultline_engine::Simulation;
 use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
 use faultline_engine::scenario::{
-    Balancer, CallPolicy, DataEffect, Entry, FaultEffect, FaultSpec, LogLevel, OperationSpec,
-    PoolSpec, Scenario, ServiceSpec, Step, Workload,
+    Balancer, CallPolicy, DataEffect, Entry, FaultEffect, FaultSpec, GcSpec, LogLevel,
+    OperationSpec, PoolSpec, Scenario, ServiceSpec, Step, Workload,
 };
 use faultline_engine::telemetry::SpanId;
 use proptest::prelude::*;
@@ -92,6 +92,7 @@ fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
             }
         }),
         (-840i16..840).prop_map(|zone_minutes| FaultEffect::LocalTimeLogs { zone_minutes }),
+        (0u32..300).prop_map(|mb_per_s| FaultEffect::MemoryLeak { mb_per_s }),
     ];
     (
         0..n,
@@ -109,6 +110,22 @@ fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
         })
 }
 
+/// A managed runtime small and busy enough to collect, thrash and run out of memory in a run.
+fn gc() -> impl Strategy<Value = Option<GcSpec>> {
+    prop::option::weighted(
+        0.7,
+        (4u32..64, 0u32..90, 1u32..400, 0u32..3_000, 1u64..600).prop_map(
+            |(heap_mb, live_percent, alloc_mb_per_s, pause_ms_per_gb, restart_ms)| GcSpec {
+                heap_mb,
+                live_mb: heap_mb * live_percent / 100,
+                alloc_mb_per_s,
+                pause_ms_per_gb,
+                restart_ms,
+            },
+        ),
+    )
+}
+
 fn scenario() -> impl Strategy<Value = Scenario> {
     (2usize..6)
         .prop_flat_map(|n| {
@@ -121,9 +138,18 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                         prop::collection::vec(step(s, n), 1..4),
                         any::<bool>(),
                         0usize..3,
+                        gc(),
                     )
                         .prop_map(
-                            move |(instances, workers, queue_limit, steps, pooled, balancer)| {
+                            move |(
+                                instances,
+                                workers,
+                                queue_limit,
+                                steps,
+                                pooled,
+                                balancer,
+                                gc,
+                            )| {
                                 ServiceSpec {
                                     name: format!("s{s}"),
                                     instances,
@@ -146,6 +172,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                         size: 2,
                                         acquire_timeout_ms: 20,
                                     }),
+                                    gc,
                                 }
                             },
                         )
@@ -214,7 +241,11 @@ proptest! {
             }
         }
         for line in &first.logs {
-            prop_assert!(line.trace_id.is_some_and(|t| by_trace.contains_key(&t)), "seed {}: log outside any trace", seed);
+            // Only a runtime's own lines (collections, out-of-memory kills, restarts) stand
+            // outside any trace.
+            let runtime_line = ["GC pause", "out of memory: heap exhausted, instance killed", "instance restarted"]
+                .contains(&first.text(line.message));
+            prop_assert!(line.trace_id.map_or(runtime_line, |t| by_trace.contains_key(&t)), "seed {}: log outside any trace", seed);
         }
     }
 }

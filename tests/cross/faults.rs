@@ -117,11 +117,12 @@ fn traffic_flood_multiplies_the_arrival_rate_in_its_window() {
 
 #[test]
 fn log_level_warn_makes_info_lines_vanish() {
+    // Arrivals stop at 12 s; the fault lasts until the last request has answered.
     let (t, truth) = run(with_fault(
         "orders",
         None,
         0,
-        12_000,
+        14_000,
         FaultEffect::LogLevelWarn,
     ));
     assert_eq!(logs(&t, r#"{service="orders", level="info"}"#), 0);
@@ -224,11 +225,12 @@ fn clock_skew_puts_a_childs_log_line_before_its_parents_span() {
 
 #[test]
 fn local_time_logs_carry_a_zone_offset_in_their_timestamps() {
+    // Arrivals stop at 12 s; the fault lasts until the last request has answered.
     let (t, _) = run(with_fault(
         "orders",
         None,
         0,
-        12_000,
+        14_000,
         FaultEffect::LocalTimeLogs { zone_minutes: 120 },
     ));
     let ndjson = faultline_engine::export::ndjson_logs(&t);
@@ -625,4 +627,92 @@ fn stock_race_oversells_and_optimistic_locking_does_not() {
             r#"{service="inventory", level="warn"} |= "out of stock""#
         ) > 0
     );
+}
+
+#[test]
+fn memory_leak_lengthens_gc_pauses_until_the_instance_is_killed_out_of_memory() {
+    let mut scenario = with_fault(
+        "orders",
+        Some(1),
+        2_000,
+        20_000,
+        FaultEffect::MemoryLeak { mb_per_s: 40 },
+    );
+    scenario.duration_ms = 20_000;
+    let (t, truth) = run(scenario);
+    // Logs: the collector on orders-1 keeps less free after each collection and pauses longer,
+    // warning on long pauses; then it runs out of memory and restarts. orders-0 stays healthy.
+    let orders1 = r#"{service="orders", instance="orders-1"}"#;
+    assert!(
+        logs(
+            &t,
+            &format!(r#"{orders1} |= "GC pause" | heap_after_mb > 400"#)
+        ) >= 2
+    );
+    assert_eq!(
+        logs(
+            &t,
+            r#"{service="orders", instance!="orders-1"} |= "GC pause" | heap_after_mb > 64"#
+        ),
+        0
+    );
+    let long = logs(
+        &t,
+        r#"{service="orders", level="warn"} |= "GC pause" | pause_ms >= 100"#,
+    );
+    assert!(long >= 3, "{long}");
+    assert_eq!(
+        long,
+        logs(&t, &format!(r#"{orders1} |= "GC pause" | pause_ms >= 100"#))
+    );
+    assert_eq!(
+        logs(
+            &t,
+            r#"{service="orders", level="error"} |= "out of memory""#
+        ),
+        1
+    );
+    assert_eq!(
+        logs(&t, &format!(r#"{orders1} |= "instance restarted""#)),
+        1
+    );
+    // Metrics: orders-1's heap gauge is a saw-tooth that reaches the top, then reads 0 while
+    // the instance is down.
+    let prometheus = faultline_engine::export::prometheus(&t);
+    let heap: Vec<f64> = prometheus
+        .lines()
+        .filter(|l| {
+            l.starts_with(r#"faultline_heap_used_bytes{service="orders",instance="orders-1"}"#)
+        })
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let drops = heap.windows(2).filter(|w| w[1] < w[0]).count();
+    assert!(drops >= 4, "{heap:?}");
+    assert!(heap.iter().any(|b| *b > 480.0 * 1_048_576.0), "{heap:?}");
+    assert!(heap.contains(&0.0));
+    // p99 of orders-1 climbs in the seconds it spends paused (or the next, for requests the
+    // pause held past the bucket's end), above orders-0's.
+    let orders = faultline_engine::telemetry::ServiceId(2);
+    let (sick, healthy) = (
+        t.metrics.red(orders, Some(1), None),
+        t.metrics.red(orders, Some(0), None),
+    );
+    let paused_buckets: Vec<usize> = t
+        .metrics
+        .runtime
+        .iter()
+        .filter(|r| r.service == orders && r.instance == 1 && r.gc_pause_us >= 200_000)
+        .map(|r| r.bucket as usize)
+        .collect();
+    assert!(paused_buckets.len() >= 2, "{paused_buckets:?}");
+    for b in paused_buckets {
+        let worst = |red: &[faultline_engine::metrics::RedPoint]| red[b].p99.max(red[b + 1].p99);
+        assert!(worst(&sick) > worst(&healthy), "bucket {b}");
+    }
+    // Traces: while orders-1 is down, calls to it are refused.
+    assert!(traces(&t, "error.type=connection_refused peer.service=orders") > 10);
+    let fault = &truth.faults[0];
+    assert_eq!(fault.kind, "memory_leak");
+    assert!(fault.first_effect.unwrap() >= SimTime::from_ms(2_000));
+    assert!(fault.affected_traces.len() > 50);
 }

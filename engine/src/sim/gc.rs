@@ -1,0 +1,582 @@
+//! Managed runtimes: each instance of a service that declares `gc` fills its heap, collects
+//! with a stop-the-world pause (while paused the instance's events wait, and work in progress
+//! ends later by the pause), and is killed out of memory when its live heap fills it.
+
+use super::{Event, InvId, Simulation};
+use crate::metrics::RuntimeSample;
+use crate::scenario::FaultEffect;
+use crate::telemetry::{Level, ServiceId, Value};
+use crate::time::{Duration, SimTime};
+
+/// A collection pausing the world this long or longer is logged as a warning.
+const LONG_PAUSE_US: u64 = 100_000;
+/// The shortest time between two collections, however fast the heap fills.
+const COLLECTION_GAP_MIN_US: u64 = 1_000;
+const KB_PER_MB: u64 = 1_024;
+
+/// One instance's heap, collector and stalls.
+#[derive(Default)]
+pub(super) struct Heap {
+    /// The world is stopped until then.
+    pub paused_until: SimTime,
+    /// Every pause so far, summed: work scheduled when this was lower ends later by the rise.
+    pub paused_total_us: u64,
+    /// The fault credited for the current pause, if one caused or lengthened it.
+    pub pause_fault: Option<usize>,
+    /// Killed out of memory: down until then, and requests that arrived before `killed_at`
+    /// belonged to the dead process.
+    pub down_until: SimTime,
+    pub killed_at: Option<SimTime>,
+    /// The leak that grew this heap (and killed it, when it did).
+    pub leak_fault: Option<usize>,
+    /// Heap in use after the last collection (live data plus leaked), in KB.
+    pub after_kb: u64,
+    /// Leaked so far, in KB; counted in `after_kb` from the collection that found it.
+    pub leaked_kb: u64,
+    /// Allocation restarted then (the end of the last pause), at `rate_kb_per_s`.
+    pub filling_since: SimTime,
+    pub rate_kb_per_s: u64,
+    /// Collections and pause time since the last metrics sample.
+    pub collections: u32,
+    pub pause_us: u64,
+}
+
+/// The heaps of every instance, by service then instance; empty for services with no `gc`.
+#[derive(Default)]
+pub(super) struct Heaps {
+    /// Whether any service has a runtime: without one, events are never checked for stalls.
+    pub enabled: bool,
+    pub by_service: Vec<Vec<Heap>>,
+}
+
+impl Simulation {
+    /// Sets up every heap and schedules each instance's first collection, staggered so the
+    /// instances of a service do not collect in step.
+    pub(super) fn start_heaps(&mut self) {
+        let mut by_service = Vec::with_capacity(self.scenario.services.len());
+        let mut first = Vec::new();
+        for (s, service) in self.scenario.services.iter().enumerate() {
+            let Some(gc) = &service.gc else {
+                by_service.push(Vec::new());
+                continue;
+            };
+            let (heap_kb, live_kb) = (
+                u64::from(gc.heap_mb) * KB_PER_MB,
+                u64::from(gc.live_mb) * KB_PER_MB,
+            );
+            let rate_kb_per_s = u64::from(gc.alloc_mb_per_s) * KB_PER_MB;
+            let interval_us = fill_time_us(heap_kb - live_kb, rate_kb_per_s);
+            let n = u64::from(service.instances);
+            let heaps = (0..service.instances)
+                .map(|i| {
+                    // Instance i starts part-filled, so its first collection comes at
+                    // (i + 1) / (n + 1) of a healthy interval.
+                    let first_us = interval_us * (u64::from(i) + 1) / (n + 1);
+                    first.push((s as u16, i, first_us));
+                    Heap {
+                        after_kb: heap_kb - rate_kb_per_s * first_us / 1_000_000,
+                        rate_kb_per_s,
+                        ..Heap::default()
+                    }
+                })
+                .collect();
+            by_service.push(heaps);
+        }
+        self.heaps.enabled = !first.is_empty();
+        self.heaps.by_service = by_service;
+        for (service, instance, at_us) in first {
+            self.schedule(Duration(at_us), Event::Collect { service, instance });
+        }
+    }
+
+    fn heap(&mut self, service: u16, instance: u16) -> &mut Heap {
+        &mut self.heaps.by_service[usize::from(service)][usize::from(instance)]
+    }
+
+    /// Whether the instance is down after an out-of-memory kill.
+    pub(super) fn instance_down(&self, service: u16, instance: u16) -> bool {
+        self.heaps.enabled
+            && self.heaps.by_service[usize::from(service)]
+                .get(usize::from(instance))
+                .is_some_and(|h| self.now < h.down_until)
+    }
+
+    /// The fault that killed the instance, when it is down because of one.
+    pub(super) fn down_fault(&self, service: u16, instance: u16) -> Option<usize> {
+        self.heaps.by_service[usize::from(service)]
+            .get(usize::from(instance))
+            .and_then(|h| h.leak_fault)
+    }
+
+    /// A work step of `us` starts now on the invocation's instance: notes the pause total, and
+    /// if the world is stopped the work only begins when it restarts.
+    pub(super) fn work_time_us(&mut self, inv: InvId, us: u64) -> u64 {
+        if !self.heaps.enabled {
+            return us;
+        }
+        let (service, instance) = {
+            let i = &self.invocations[inv.0 as usize];
+            (i.service, i.instance)
+        };
+        let now = self.now;
+        let Some(heap) = self.heaps.by_service[usize::from(service)].get(usize::from(instance))
+        else {
+            return us;
+        };
+        let (total, remaining) = (heap.paused_total_us, heap.paused_until.since(now).0);
+        self.invocations[inv.0 as usize].stall_mark = total;
+        us.saturating_add(remaining)
+    }
+
+    /// Stops the world on one instance for `pause`, crediting `fault` if it caused it.
+    pub(super) fn pause(
+        &mut self,
+        service: u16,
+        instance: u16,
+        pause: Duration,
+        fault: Option<usize>,
+    ) {
+        let now = self.now;
+        let heap = self.heap(service, instance);
+        let until = now.after(pause).max(heap.paused_until);
+        heap.paused_total_us += until.since(heap.paused_until.max(now)).0;
+        heap.paused_until = until;
+        heap.pause_fault = fault;
+        heap.collections += 1;
+        heap.pause_us += pause.0;
+        heap.filling_since = until;
+    }
+
+    /// Holds back an event of an instance whose world is stopped, fails requests of a process
+    /// that was killed, and lets work in progress finish later by the pauses it sat through.
+    /// True when the event was taken care of here.
+    pub(super) fn stalled(&mut self, event: Event) -> bool {
+        let (inv, owner) = match event {
+            Event::Arrive(inv) | Event::WorkDone(inv) => (Some(inv), None),
+            Event::Response { call, .. }
+            | Event::Timeout { call, .. }
+            | Event::PoolTimeout { call, .. }
+            | Event::Refused { call, .. }
+            | Event::Retry(call) => (Some(self.calls[call.0 as usize].caller), None),
+            Event::Collect { service, instance } => (None, Some((service, instance))),
+            _ => return false,
+        };
+        let (service, instance) = match (inv, owner) {
+            (Some(inv), _) => {
+                let i = &self.invocations[inv.0 as usize];
+                (i.service, i.instance)
+            }
+            (None, Some(owner)) => owner,
+            (None, None) => return false,
+        };
+        let now = self.now;
+        let Some(heap) = self.heaps.by_service[usize::from(service)].get(usize::from(instance))
+        else {
+            return false;
+        };
+        let (paused_until, paused_total, pause_fault, down_until, killed_at, leak_fault) = (
+            heap.paused_until,
+            heap.paused_total_us,
+            heap.pause_fault,
+            heap.down_until,
+            heap.killed_at,
+            heap.leak_fault,
+        );
+        if let (Event::Arrive(inv), true) = (event, now < down_until) {
+            // The process is gone: the connection is reset.
+            self.kill_request(inv, leak_fault);
+            self.complete(inv);
+            return true;
+        }
+        let trace = inv.map(|i| self.invocations[i.0 as usize].trace_id);
+        if let Event::WorkDone(inv) = event {
+            let i = &mut self.invocations[inv.0 as usize];
+            let stalled_us = paused_total - i.stall_mark;
+            if stalled_us > 0 {
+                i.stall_mark = paused_total;
+                if let (Some(f), Some(t)) = (pause_fault, trace) {
+                    self.fault_acted(f, t);
+                }
+                self.schedule(Duration(stalled_us), event);
+                return true;
+            }
+        } else if now < paused_until {
+            if let (Some(f), Some(t)) = (pause_fault, trace) {
+                self.fault_acted(f, t);
+            }
+            self.schedule(paused_until.since(now), event);
+            return true;
+        }
+        let Some(inv) = inv else {
+            return false;
+        };
+        let i = &self.invocations[inv.0 as usize];
+        if killed_at.is_some_and(|k| i.arrived < k) {
+            if i.failure.is_none() {
+                self.kill_request(inv, leak_fault);
+            }
+            if let Event::Retry(call) = event {
+                // No retry from a dead process: the request ends here.
+                self.calls[call.0 as usize].done = true;
+                self.complete(inv);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Fails a request of a killed process with 500 and credits the fault that killed it.
+    fn kill_request(&mut self, inv: InvId, fault: Option<usize>) {
+        let i = &mut self.invocations[inv.0 as usize];
+        i.failure = Some(500);
+        let trace = i.trace_id;
+        if let Some(f) = fault {
+            self.fault_acted(f, trace);
+        }
+    }
+
+    /// A collection: leaked memory found since the last one joins the live heap; if that fills
+    /// the heap the instance is killed, else the world stops for a pause that grows with it.
+    pub(super) fn on_collect(&mut self, service: u16, instance: u16) {
+        let gc = self.scenario.services[usize::from(service)]
+            .gc
+            .clone()
+            .expect("only services with gc collect");
+        let (heap_kb, live_kb) = (
+            u64::from(gc.heap_mb) * KB_PER_MB,
+            u64::from(gc.live_mb) * KB_PER_MB,
+        );
+        let now = self.now;
+        let since = self.heap(service, instance).filling_since;
+        // Leaks in force over [since, now), and the one leaking now (for the next interval).
+        let mut leaked_kb = 0u64;
+        let mut leak_fault = None;
+        let mut leak_now_mb_per_s = 0u64;
+        let name = &self.scenario.services[usize::from(service)].name;
+        for (f, fault) in self.scenario.faults.iter().enumerate() {
+            let FaultEffect::MemoryLeak { mb_per_s } = fault.effect else {
+                continue;
+            };
+            if &fault.service != name || fault.instance.is_some_and(|i| i != instance) {
+                continue;
+            }
+            let (from, until) = (
+                SimTime::from_ms(fault.from_ms),
+                SimTime::from_ms(fault.until_ms),
+            );
+            let overlap_us = now.min(until).since(since.max(from)).0;
+            if overlap_us > 0 && mb_per_s > 0 {
+                leaked_kb += overlap_us * u64::from(mb_per_s) * KB_PER_MB / 1_000_000;
+                leak_fault = Some(f);
+            }
+            if from <= now && now < until {
+                leak_now_mb_per_s += u64::from(mb_per_s);
+            }
+        }
+        let heap = self.heap(service, instance);
+        let before_kb = used_kb(heap, now, heap_kb);
+        heap.leaked_kb = heap.leaked_kb.saturating_add(leaked_kb);
+        let after_kb = live_kb.saturating_add(heap.leaked_kb).min(heap_kb);
+        heap.after_kb = after_kb;
+        heap.rate_kb_per_s = (u64::from(gc.alloc_mb_per_s) + leak_now_mb_per_s) * KB_PER_MB;
+        let leaky = heap.leaked_kb > 0;
+        let credited = if leaky {
+            leak_fault.or(heap.leak_fault)
+        } else {
+            None
+        };
+        if leaky {
+            heap.leak_fault = credited;
+        }
+        if let Some(f) = credited {
+            self.truth.faults[f].first_effect.get_or_insert(now);
+        }
+        let mb = |kb: u64| Value::Int((kb / KB_PER_MB) as i64);
+        let (used_key, max_key) = (
+            self.intern_static("heap_used_mb"),
+            self.intern_static("heap_max_mb"),
+        );
+        if after_kb * 100 >= heap_kb * 98 {
+            let heap = self.heap(service, instance);
+            heap.killed_at = Some(now);
+            heap.down_until = now.after(Duration::from_ms(gc.restart_ms));
+            self.log(
+                service,
+                instance,
+                Level::Error,
+                None,
+                "out of memory: heap exhausted, instance killed",
+                vec![(used_key, mb(after_kb)), (max_key, mb(heap_kb))],
+            );
+            // Requests waiting for a worker die with the process.
+            let waiting = std::mem::take(
+                &mut self.services[usize::from(service)].instances[usize::from(instance)].waiting,
+            );
+            for inv in waiting {
+                self.kill_request(inv, credited);
+                self.complete(inv);
+            }
+            self.schedule(
+                Duration::from_ms(gc.restart_ms),
+                Event::Restart { service, instance },
+            );
+            return;
+        }
+        let pause_us = pause_us(after_kb, heap_kb, gc.pause_ms_per_gb);
+        self.pause(service, instance, Duration(pause_us), credited);
+        let level = if pause_us >= LONG_PAUSE_US {
+            Level::Warn
+        } else {
+            Level::Info
+        };
+        let fields = vec![
+            (
+                self.intern_static("pause_ms"),
+                Value::Int(((pause_us + 500) / 1_000) as i64),
+            ),
+            (self.intern_static("heap_before_mb"), mb(before_kb)),
+            (self.intern_static("heap_after_mb"), mb(after_kb)),
+            (max_key, mb(heap_kb)),
+        ];
+        self.log(service, instance, level, None, "GC pause", fields);
+        let heap = self.heap(service, instance);
+        let next = Duration(pause_us + fill_time_us(heap_kb - after_kb, heap.rate_kb_per_s));
+        self.schedule_collection(service, instance, next);
+    }
+
+    /// Collections stop with the arrivals, so a run ends.
+    fn schedule_collection(&mut self, service: u16, instance: u16, delay: Duration) {
+        if self.now.after(delay).0 < self.scenario.duration_ms * 1_000 {
+            self.schedule(delay, Event::Collect { service, instance });
+        }
+    }
+
+    /// The killed instance is back, its heap holding only its live data.
+    pub(super) fn on_restart(&mut self, service: u16, instance: u16) {
+        let gc = self.scenario.services[usize::from(service)]
+            .gc
+            .clone()
+            .expect("only services with gc restart");
+        let (heap_kb, live_kb) = (
+            u64::from(gc.heap_mb) * KB_PER_MB,
+            u64::from(gc.live_mb) * KB_PER_MB,
+        );
+        let now = self.now;
+        let rate_kb_per_s = u64::from(gc.alloc_mb_per_s) * KB_PER_MB;
+        let heap = self.heap(service, instance);
+        (heap.after_kb, heap.leaked_kb, heap.filling_since) = (live_kb, 0, now);
+        heap.rate_kb_per_s = rate_kb_per_s;
+        self.log(
+            service,
+            instance,
+            Level::Info,
+            None,
+            "instance restarted",
+            vec![],
+        );
+        self.schedule_collection(
+            service,
+            instance,
+            Duration(fill_time_us(heap_kb - live_kb, rate_kb_per_s)),
+        );
+    }
+
+    /// Samples heap use and the bucket's collections of every instance with a runtime.
+    pub(super) fn sample_heaps(&mut self, bucket: u32) {
+        let now = self.now;
+        for (s, heaps) in self.heaps.by_service.iter_mut().enumerate() {
+            let Some(gc) = &self.scenario.services[s].gc else {
+                continue;
+            };
+            let heap_kb = u64::from(gc.heap_mb) * KB_PER_MB;
+            for (i, heap) in heaps.iter_mut().enumerate() {
+                let used = if now < heap.down_until {
+                    0
+                } else {
+                    used_kb(heap, now, heap_kb)
+                };
+                self.telemetry.metrics.runtime.push(RuntimeSample {
+                    bucket,
+                    service: ServiceId(s as u16),
+                    instance: i as u16,
+                    heap_used_bytes: used * 1_024,
+                    heap_max_bytes: heap_kb * 1_024,
+                    gc_collections: heap.collections,
+                    gc_pause_us: heap.pause_us,
+                });
+                (heap.collections, heap.pause_us) = (0, 0);
+            }
+        }
+    }
+}
+
+/// A collection's pause: `pause_ms_per_gb` per GB of live heap, stretched by heap / free as
+/// the heap crowds (the collector copies more and finds less room: a full heap thrashes).
+fn pause_us(live_kb: u64, heap_kb: u64, pause_ms_per_gb: u32) -> u64 {
+    let base_us = live_kb * u64::from(pause_ms_per_gb) * 1_000 / (KB_PER_MB * KB_PER_MB);
+    base_us * heap_kb / heap_kb.saturating_sub(live_kb).max(1)
+}
+
+/// Microseconds for `free_kb` to fill at `rate_kb_per_s`, at least the minimum gap.
+fn fill_time_us(free_kb: u64, rate_kb_per_s: u64) -> u64 {
+    (free_kb.saturating_mul(1_000_000) / rate_kb_per_s.max(1)).max(COLLECTION_GAP_MIN_US)
+}
+
+/// Heap in use at `now`: what the last collection left plus what was allocated since.
+fn used_kb(heap: &Heap, now: SimTime, heap_kb: u64) -> u64 {
+    let filling_us = now.since(heap.filling_since).0;
+    heap.after_kb
+        .saturating_add(heap.rate_kb_per_s.saturating_mul(filling_us) / 1_000_000)
+        .min(heap_kb)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mesh::default_mesh;
+    use crate::scenario::{
+        Burst, Entry, FaultEffect, FaultSpec, GcSpec, OperationSpec, Scenario, ServiceSpec, Step,
+        Workload,
+    };
+    use crate::telemetry::{SpanKind, Telemetry, Value};
+    use crate::time::SimTime;
+
+    /// One service whose heap fills in 1 s and collects half-way, at 500 ms, with a 100 ms
+    /// pause (50 MB live at 1024 ms/GB, doubled since half the heap is live); requests arrive
+    /// in bursts at the given times and each works exactly 100 ms.
+    fn paused_at_500ms(bursts_ms: &[u64]) -> Telemetry {
+        let scenario = Scenario {
+            name: "pause".into(),
+            duration_ms: 1_000,
+            services: vec![ServiceSpec {
+                name: "svc".into(),
+                instances: 1,
+                workers: 8,
+                queue_limit: 8,
+                operations: vec![OperationSpec {
+                    name: "op".into(),
+                    steps: vec![Step::Work {
+                        p50_ms: 100.0,
+                        p99_ms: 100.0,
+                    }],
+                    effect: None,
+                }],
+                balancer: Default::default(),
+                log_level: Default::default(),
+                pool: None,
+                gc: Some(GcSpec {
+                    heap_mb: 100,
+                    live_mb: 50,
+                    alloc_mb_per_s: 50,
+                    pause_ms_per_gb: 1_024,
+                    restart_ms: 1_000,
+                }),
+            }],
+            workload: Workload {
+                rate_per_s: 0.001,
+                entries: vec![Entry {
+                    service: "svc".into(),
+                    operation: "op".into(),
+                    weight: 1,
+                }],
+                ramps: vec![],
+                bursts: bursts_ms
+                    .iter()
+                    .map(|&at_ms| Burst { at_ms, requests: 1 })
+                    .collect(),
+                users: 0,
+                client_retries: 0,
+            },
+            faults: vec![],
+        };
+        crate::run(&scenario, 3).unwrap()
+    }
+
+    #[test]
+    fn a_pause_stops_work_in_progress_and_holds_new_requests() {
+        let t = paused_at_500ms(&[450, 520, 700]);
+        let gc = t
+            .logs
+            .iter()
+            .find(|l| t.text(l.message) == "GC pause")
+            .expect("one collection");
+        assert_eq!(gc.time, SimTime::from_ms(500));
+        let pause_ms = gc.fields.iter().find(|(k, _)| t.text(*k) == "pause_ms");
+        assert_eq!(pause_ms.map(|(_, v)| v), Some(&Value::Int(100)));
+        let ends: Vec<(u64, u64)> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server)
+            .map(|s| (s.start.0 / 1_000, s.end.unwrap().0 / 1_000))
+            .collect();
+        // Started before the pause: 100 ms of work ends 100 ms late. Arrived during it: waits
+        // for the world to restart at 600. After it: untouched.
+        assert_eq!(ends, [(450, 650), (520, 700), (700, 800)]);
+        let sample = t.metrics.runtime.iter().find(|r| r.gc_collections > 0);
+        assert_eq!(sample.map(|r| r.gc_pause_us), Some(100_000));
+    }
+
+    #[test]
+    fn a_leaking_instance_pauses_longer_and_more_often_until_killed() {
+        let mut s = default_mesh(50.0, 20_000);
+        s.faults.push(FaultSpec {
+            service: "orders".into(),
+            instance: Some(1),
+            from_ms: 2_000,
+            until_ms: 20_000,
+            effect: FaultEffect::MemoryLeak { mb_per_s: 40 },
+        });
+        let (t, truth) = crate::Simulation::new(s, 17).unwrap().finish();
+        let field = |l: &crate::telemetry::LogLine, name: &str| {
+            l.fields.iter().find_map(|(k, v)| match v {
+                Value::Int(n) if t.text(*k) == name => Some(*n),
+                _ => None,
+            })
+        };
+        let collections = |instance: u16| -> Vec<(u64, i64, i64)> {
+            t.logs
+                .iter()
+                .filter(|l| t.service_name(l.service) == "orders" && l.instance == instance)
+                .filter(|l| t.text(l.message) == "GC pause")
+                .map(|l| {
+                    let after = field(l, "heap_after_mb").unwrap();
+                    (l.time.0, field(l, "pause_ms").unwrap(), after)
+                })
+                .collect()
+        };
+        let leaking = collections(1);
+        assert!(leaking.len() >= 5, "{leaking:?}");
+        for w in leaking.windows(2) {
+            assert!(w[1].1 > w[0].1 && w[1].2 > w[0].2, "{leaking:?}");
+        }
+        // The heap refills faster each time, as less of it is free.
+        let gaps: Vec<u64> = leaking
+            .windows(2)
+            .map(|w| w[1].0 - w[0].0 - w[0].1 as u64 * 1_000)
+            .collect();
+        assert!(gaps.windows(2).all(|g| g[1] < g[0]), "{gaps:?}");
+        assert!(collections(0).iter().all(|c| c.2 == 64 && c.1 <= 3));
+        // No span or log line of orders-1 ends inside one of its pauses.
+        for &(at, pause_ms, _) in &leaking {
+            let inside = |x: u64| x > at && x < at + pause_ms as u64 * 1_000 - 1_000;
+            assert!(
+                !t.spans.iter().any(|s| t.service_name(s.service) == "orders"
+                    && s.instance == 1
+                    && s.end.is_some_and(|e| inside(e.0)))
+            );
+            assert!(!t.logs.iter().any(|l| t.service_name(l.service) == "orders"
+                && l.instance == 1
+                && inside(l.time.0)));
+        }
+        let killed = t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message).starts_with("out of memory"))
+            .collect::<Vec<_>>();
+        assert_eq!(killed.len(), 1);
+        assert_eq!(killed[0].instance, 1);
+        let fault = &truth.faults[0];
+        assert_eq!(fault.kind, "memory_leak");
+        assert!(fault.first_effect.unwrap() >= SimTime::from_ms(2_000));
+        assert!(fault.affected_traces.len() > 20);
+    }
+}
