@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "c2b405e5918c3ca3f983d40f02dada022305241cb43236edc996e01c10184afd";
+    "09ae4638e3a344cc36fc1efb1c215ee3cf04e976a57f6ed29a3b48f7746e26df";
 const FAULTY_MESH_SEED_42: &str =
-    "1fb8c290765b06b07fe5d1f6e6933674e2973ce8640b9bbc8951e675148ec66d";
+    "553afd12664dbfd9ecdaeaebdcfc3cd7dbf07a936c0c0973bae94540454d5689";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)
