@@ -12,6 +12,7 @@ pub mod docs {
 pub mod edge;
 pub mod export;
 pub mod import;
+pub mod index;
 pub mod logql;
 pub mod mesh;
 pub mod metrics;

@@ -9,10 +9,9 @@ use std::fmt;
 use regex::Regex;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use crate::telemetry::{LogLine, Telemetry, Value};
-use crate::time::Duration;
+use crate::telemetry::{LogLine, Sym, Telemetry, TraceId, Value};
+use crate::time::{Duration, SimTime};
 
 /// A parse error: what was wrong and where (a character offset into the query, from 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -876,9 +875,10 @@ fn evaluate(t: &Telemetry, line: &LogLine, filter: &LabelFilter, error: bool) ->
 }
 
 impl LogQuery {
-    /// Whether a line passes the selector and every stage.
+    /// Whether a line passes the selector and every stage, decided on the line alone (the
+    /// plain reading of the query, which `run` must agree with).
     pub fn keeps(&self, t: &Telemetry, line: &LogLine) -> bool {
-        self.selects(t, line) && self.passes_stages(t, line, &mut String::new())
+        self.selects(t, line) && self.passes_stages(t, line, &mut String::new(), None)
     }
 
     /// Whether the stream selector takes the line's stream.
@@ -889,17 +889,39 @@ impl LogQuery {
     }
 
     /// Whether the line passes every pipeline stage; `text` is scratch space for its text.
-    fn passes_stages(&self, t: &Telemetry, line: &LogLine, text: &mut String) -> bool {
+    /// `shortcuts`, one per stage, decide line filters without writing the text where they can.
+    fn passes_stages(
+        &self,
+        t: &Telemetry,
+        line: &LogLine,
+        text: &mut String,
+        mut shortcuts: Option<&mut [Shortcut]>,
+    ) -> bool {
         let mut have_text = false;
         let mut error = false;
-        for stage in &self.stages {
+        for (n, stage) in self.stages.iter().enumerate() {
             match stage {
                 Stage::Line(filter) => {
-                    if !have_text {
-                        write_line_text(t, line, text);
-                        have_text = true;
-                    }
-                    if !filter.keeps(text) {
+                    let shortcut = shortcuts.as_deref_mut().map(|s| &mut s[n]);
+                    let decided = match shortcut {
+                        Some(Shortcut::Contains(needle)) => {
+                            Some(needle.found(t, line) == (filter.op == MatchOp::Eq))
+                        }
+                        Some(Shortcut::Needs(needles)) => {
+                            // No needle in the line: the regex cannot match it.
+                            (!needles.iter_mut().any(|n| n.found(t, line)))
+                                .then_some(filter.op == MatchOp::NotRe)
+                        }
+                        _ => None,
+                    };
+                    let keep = decided.unwrap_or_else(|| {
+                        if !have_text {
+                            write_line_text(t, line, text);
+                            have_text = true;
+                        }
+                        filter.keeps(text)
+                    });
+                    if !keep {
                         return false;
                     }
                 }
@@ -914,30 +936,245 @@ impl LogQuery {
         true
     }
 
-    /// Indexes of matching lines, in time order. A selector naming only stream labels
-    /// (service, instance, level) is decided once per stream, not once per line.
+    /// Indexes of matching lines, ascending (time order for a run's logs).
     pub fn run(&self, t: &Telemetry) -> Vec<u32> {
-        let by_stream = self
-            .selector
-            .iter()
-            .all(|m| matches!(m.label.as_str(), "service" | "instance" | "level"));
-        let mut streams: BTreeMap<(u16, u16, crate::telemetry::Level), bool> = BTreeMap::new();
+        self.run_between(t, None, None)
+    }
+
+    /// Indexes of matching lines whose (true) time is in [from, until), ascending. Reads only
+    /// the lines of the streams the selector takes (or of the trace it names), narrowed to the
+    /// time range by binary search, and decides line filters per interned string where exact.
+    pub fn run_between(
+        &self,
+        t: &Telemetry,
+        from: Option<SimTime>,
+        until: Option<SimTime>,
+    ) -> Vec<u32> {
+        let index = t.index();
+        let ordered = index.logs_in_time_order();
+        let in_range = |line: &LogLine| {
+            from.is_none_or(|f| line.time >= f) && until.is_none_or(|u| line.time < u)
+        };
+        // When lines are in time order, a list of them narrows to the range by binary search.
+        let narrow = |list: &'_ [u32]| -> (usize, usize) {
+            if !ordered {
+                return (0, list.len());
+            }
+            let time = |i: &u32| t.logs[*i as usize].time;
+            let lo = from.map_or(0, |f| list.partition_point(|i| time(i) < f));
+            let hi = until.map_or(list.len(), |u| list.partition_point(|i| time(i) < u));
+            (lo, hi.max(lo))
+        };
+        let mut shortcuts: Vec<Shortcut> = self.stages.iter().map(Shortcut::for_stage).collect();
         let mut text = String::new();
         let mut hits = Vec::new();
-        for (i, line) in t.logs.iter().enumerate() {
-            let stream = (line.service.0, line.instance, line.level);
-            let selected = if by_stream {
-                *streams
-                    .entry(stream)
-                    .or_insert_with(|| self.selects(t, line))
-            } else {
-                self.selects(t, line)
-            };
-            if selected && self.passes_stages(t, line, &mut text) {
-                hits.push(i as u32);
+        let mut check = |i: u32, matchers: &[&Matcher]| {
+            let line = &t.logs[i as usize];
+            if (ordered || in_range(line))
+                && matchers
+                    .iter()
+                    .all(|m| m.matches(&label_value(t, line, &m.label).unwrap_or_default()))
+                && self.passes_stages(t, line, &mut text, Some(&mut shortcuts))
+            {
+                hits.push(i);
             }
+        };
+        let all: Vec<&Matcher> = self.selector.iter().collect();
+        let trace = self
+            .selector
+            .iter()
+            .find(|m| m.label == "trace_id" && m.op == MatchOp::Eq);
+        if let Some(trace) = trace {
+            // The lines of one trace; a value that is no trace id's text matches none.
+            let list = parse_trace_id(&trace.value).map_or(&[][..], |id| index.logs_of_trace(id));
+            let (lo, hi) = narrow(list);
+            list[lo..hi].iter().for_each(|&i| check(i, &all));
+            return hits;
+        }
+        let is_stream = |m: &&Matcher| matches!(m.label.as_str(), "service" | "instance" | "level");
+        let (stream_matchers, line_matchers): (Vec<&Matcher>, Vec<&Matcher>) =
+            all.into_iter().partition(is_stream);
+        let mut streams = 0;
+        let lists: Vec<&[u32]> = index
+            .streams()
+            .inspect(|_| streams += 1)
+            .filter(|(_, list)| {
+                // Stream labels are the same on every line of the stream: decide on the first.
+                let first = &t.logs[list[0] as usize];
+                stream_matchers
+                    .iter()
+                    .all(|m| m.matches(&label_value(t, first, &m.label).unwrap_or_default()))
+            })
+            .map(|(_, list)| list)
+            .collect();
+        if lists.len() == streams {
+            // Every stream: walk the lines in order, no merge needed.
+            let lines = t.logs.len() as u32;
+            let (lo, hi) = if ordered {
+                let time = |i: u32| t.logs[i as usize].time;
+                let lo = from.map_or(0, |f| partition_point(lines, |i| time(i) < f));
+                let hi = until.map_or(lines, |u| partition_point(lines, |i| time(i) < u));
+                (lo, hi.max(lo))
+            } else {
+                (0, lines)
+            };
+            (lo..hi).for_each(|i| check(i, &line_matchers));
+            return hits;
+        }
+        for list in &lists {
+            let (lo, hi) = narrow(list);
+            list[lo..hi].iter().for_each(|&i| check(i, &line_matchers));
+        }
+        if lists.len() > 1 {
+            // Each stream's hits are ascending: the stable sort merges the runs.
+            hits.sort();
         }
         hits
+    }
+}
+
+/// The first `i` in `0..n` where `before(i)` is false, for `before` true then false.
+fn partition_point(n: u32, before: impl Fn(u32) -> bool) -> u32 {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if before(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// A trace id from its label text: exactly 32 lower-case hex digits, as lines show it.
+fn parse_trace_id(text: &str) -> Option<TraceId> {
+    let hex = text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    hex.then(|| u128::from_str_radix(text, 16).ok().map(TraceId))
+        .flatten()
+}
+
+/// How a line filter can be decided without writing out the line's text.
+enum Shortcut {
+    None,
+    /// `|=` or `!=` whose text holds no `"`, space or `=`: see `Needle`.
+    Contains(Needle),
+    /// `|~` or `!~`: every match contains one of these; a line with none cannot match.
+    Needs(Vec<Needle>),
+}
+
+impl Shortcut {
+    fn for_stage(stage: &Stage) -> Shortcut {
+        let Stage::Line(filter) = stage else {
+            return Shortcut::None;
+        };
+        match filter.op {
+            MatchOp::Eq | MatchOp::Ne => {
+                Needle::new(&filter.text).map_or(Shortcut::None, Shortcut::Contains)
+            }
+            MatchOp::Re | MatchOp::NotRe => {
+                required_needles(&filter.text).map_or(Shortcut::None, Shortcut::Needs)
+            }
+        }
+    }
+}
+
+/// For a regex, needles such that each match contains one: from the literals each match
+/// starts with, the longest stretch of each free of `"`, space and `=`. None if that cannot
+/// be said (a match may start with anything).
+fn required_needles(pattern: &str) -> Option<Vec<Needle>> {
+    use regex_syntax::hir::literal::Extractor;
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let seq = Extractor::new().extract(&hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() {
+        return None;
+    }
+    literals
+        .iter()
+        .map(|literal| {
+            let core = literal
+                .as_bytes()
+                .split(|b| Needle::SEPARATORS.contains(b))
+                .max_by_key(|run| run.len())?;
+            let core = std::str::from_utf8(core).ok()?;
+            if core.is_empty() {
+                return None;
+            }
+            Needle::new(core)
+        })
+        .collect()
+}
+
+/// Text without `"`, space or `=`, looked for in a line. The line's text (`line_text`) joins
+/// its parts (`msg`, the message, each field's key and value) with runs of those three
+/// characters only, so such a text occurs in the line exactly when it occurs in one part:
+/// decided once per interned string, not once per line.
+struct Needle {
+    text: String,
+    /// Whether `msg` holds it (then every line does).
+    in_msg: bool,
+    /// Whether an integer's digits could hold it.
+    numeric: bool,
+    /// Whether `false` and `true` hold it.
+    in_bool: [bool; 2],
+    /// Per symbol: 0 not yet known, 1 holds it, 2 does not.
+    seen: Vec<u8>,
+    scratch: String,
+}
+
+impl Needle {
+    const SEPARATORS: [u8; 3] = [b'"', b' ', b'='];
+
+    fn new(text: &str) -> Option<Needle> {
+        if text.bytes().any(|b| Needle::SEPARATORS.contains(&b)) {
+            return None;
+        }
+        Some(Needle {
+            text: text.to_string(),
+            in_msg: "msg".contains(text),
+            numeric: text.bytes().all(|b| b.is_ascii_digit() || b == b'-'),
+            in_bool: ["false".contains(text), "true".contains(text)],
+            seen: Vec::new(),
+            scratch: String::new(),
+        })
+    }
+
+    fn in_sym(&mut self, t: &Telemetry, sym: Sym) -> bool {
+        let at = sym.0 as usize;
+        if at >= self.seen.len() {
+            self.seen.resize(at + 1, 0);
+        }
+        if self.seen[at] == 0 {
+            self.seen[at] = if t.text(sym).contains(self.text.as_str()) {
+                1
+            } else {
+                2
+            };
+        }
+        self.seen[at] == 1
+    }
+
+    /// Whether `line_text(t, line)` contains the text.
+    fn found(&mut self, t: &Telemetry, line: &LogLine) -> bool {
+        use std::fmt::Write as _;
+        if self.in_msg || self.in_sym(t, line.message) {
+            return true;
+        }
+        line.fields.iter().any(|(key, value)| {
+            self.in_sym(t, *key)
+                || match value {
+                    Value::Str(s) => self.in_sym(t, *s),
+                    Value::Int(i) => {
+                        self.numeric && {
+                            self.scratch.clear();
+                            let _ = write!(self.scratch, "{i}");
+                            self.scratch.contains(self.text.as_str())
+                        }
+                    }
+                    Value::Bool(b) => self.in_bool[usize::from(*b)],
+                }
+        })
     }
 }
 

@@ -2,9 +2,11 @@
 //! Jaeger's search form poses it (service, operation, `key=value` tags, duration bounds, errors
 //! only, time range, limit), returning one summary row per matching trace.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::telemetry::{Span, SpanStatus, Telemetry, TraceId};
+use crate::index::{Index, ValueKey};
+use crate::telemetry::{ServiceId, Span, SpanStatus, Telemetry, TraceId};
 use crate::time::{Duration, SimTime};
 
 /// A trace search. Empty fields match everything; all given conditions must hold.
@@ -99,27 +101,109 @@ fn span_matches(t: &Telemetry, s: &Span, q: &TraceQuery) -> bool {
     })
 }
 
-/// Runs a trace search over the whole store.
+/// Runs a trace search. The index supplies the candidate spans (those of the service, or
+/// carrying the rarest tag) and the traces in start order, so a search reads the spans of
+/// the candidates only and stops at the limit.
 pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
-    let mut traces: BTreeMap<TraceId, Vec<&Span>> = BTreeMap::new();
-    for s in &t.spans {
-        traces.entry(s.trace_id).or_default().push(s);
+    let index = t.index();
+    let limit = if q.limit == 0 { 20 } else { q.limit as usize };
+    let in_range = index.traces_newest_first(q.from, q.until);
+    let matched: Vec<u32>;
+    let order: &[u32] = if q.service.is_none() && q.operation.is_none() && q.tags.is_empty() {
+        in_range
+    } else {
+        let mut traces: Vec<u32> = Vec::new();
+        let mut take = |i: u32| {
+            if span_matches(t, &t.spans[i as usize], q) {
+                traces.push(index.trace_of_span(i));
+            }
+        };
+        match candidate_spans(t, &index, q) {
+            Some(lists) => lists.into_iter().flatten().copied().for_each(&mut take),
+            None => (0..t.spans.len() as u32).for_each(&mut take),
+        }
+        traces.sort_unstable();
+        traces.dedup();
+        let (from, until) = (q.from, q.until);
+        traces.retain(|&n| {
+            let start = index.trace_entry(n).start;
+            from.is_none_or(|f| start >= f) && until.is_none_or(|u| start < u)
+        });
+        traces.sort_unstable_by_key(|&n| {
+            let e = index.trace_entry(n);
+            (Reverse(e.start), e.id)
+        });
+        matched = traces;
+        &matched
+    };
+    let mut rows = Vec::new();
+    for &n in order {
+        if rows.len() >= limit {
+            break;
+        }
+        let entry = index.trace_entry(n);
+        let spans: Vec<&Span> = entry.spans.iter().map(|&i| &t.spans[i as usize]).collect();
+        let end = spans
+            .iter()
+            .map(|s| s.end.unwrap_or(s.start))
+            .max()
+            .unwrap_or_default();
+        let duration = end.since(entry.start);
+        if q.min_duration.is_some_and(|d| duration < d)
+            || q.max_duration.is_some_and(|d| duration > d)
+            || (q.errors_only && !spans.iter().any(|s| s.status == SpanStatus::Error))
+        {
+            continue;
+        }
+        rows.push(summarize(t, entry.id, &spans));
     }
-    let mut rows: Vec<TraceSummary> = traces
-        .into_iter()
-        .filter(|(_, spans)| spans.iter().any(|s| span_matches(t, s, q)))
-        .map(|(trace_id, spans)| summarize(t, trace_id, &spans))
-        .filter(|row| {
-            q.min_duration.is_none_or(|d| row.duration >= d)
-                && q.max_duration.is_none_or(|d| row.duration <= d)
-                && (!q.errors_only || row.errors > 0)
-                && q.from.is_none_or(|f| row.start >= f)
-                && q.until.is_none_or(|u| row.start < u)
-        })
-        .collect();
-    rows.sort_by(|a, b| b.start.cmp(&a.start).then(a.trace_id.cmp(&b.trace_id)));
-    rows.truncate(if q.limit == 0 { 20 } else { q.limit as usize });
     rows
+}
+
+/// The smallest list of spans that holds every span satisfying the query's span conditions,
+/// as slices of the index; None when no condition narrows it (then every span is a candidate).
+fn candidate_spans<'a>(t: &Telemetry, index: &'a Index, q: &TraceQuery) -> Option<Vec<&'a [u32]>> {
+    let mut best: Option<Vec<&'a [u32]>> = None;
+    let mut consider = |lists: Vec<&'a [u32]>| {
+        let size = |l: &Vec<&[u32]>| l.iter().map(|s| s.len()).sum::<usize>();
+        if best.as_ref().is_none_or(|b| size(&lists) < size(b)) {
+            best = Some(lists);
+        }
+    };
+    if let Some(name) = q.service.as_deref() {
+        let lists = (0..t.service_names.len() as u16)
+            .map(ServiceId)
+            .filter(|&id| t.service_name(id) == name)
+            .flat_map(|id| index.spans_of_service(id))
+            .collect();
+        consider(lists);
+    }
+    for (key, value) in &q.tags {
+        // Attributes and status are indexed once a span ends; open spans are checked directly.
+        let mut lists = vec![index.open_spans()];
+        if key == "error" {
+            match value.as_str() {
+                "true" => lists.push(index.ended_error_spans()),
+                "false" => continue, // most spans: no help narrowing
+                _ => {}              // never matches
+            }
+        } else if let Some(key) = t.strings.lookup(key) {
+            // Every stored value whose text is `value`: a string, an integer, a boolean.
+            let mut values = Vec::new();
+            values.extend(t.strings.lookup(value).map(ValueKey::Str));
+            if let Ok(i) = value.parse::<i64>() {
+                if i.to_string() == *value {
+                    values.push(ValueKey::Int(i));
+                }
+            }
+            if let Ok(b) = value.parse::<bool>() {
+                values.push(ValueKey::Bool(b));
+            }
+            lists.extend(values.into_iter().map(|v| index.ended_spans_with(key, v)));
+        }
+        consider(lists);
+    }
+    best
 }
 
 fn summarize(t: &Telemetry, trace_id: TraceId, spans: &[&Span]) -> TraceSummary {

@@ -2,11 +2,13 @@
 //! structured log lines, with strings interned. Also the canonical encoding of it all and its
 //! SHA-256 digest, which tests pin to prove runs are byte-identical natively and in wasm.
 
+use std::cell::Ref;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::index::{Index, IndexCell};
 use crate::metrics::Metrics;
 use crate::time::SimTime;
 
@@ -69,6 +71,8 @@ pub struct SpanEvent {
     pub attributes: Vec<(Sym, Value)>,
 }
 
+/// One unit of work. The simulation fills in `end`, `status`, the attributes and events as the
+/// work goes on; once `end` is set it changes nothing more (the index relies on this).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Span {
     pub trace_id: TraceId,
@@ -169,9 +173,17 @@ pub struct Telemetry {
     pub spans: Vec<Span>,
     pub logs: Vec<LogLine>,
     pub metrics: Metrics,
+    /// Indexes over spans and logs, caught up by `index()`; not telemetry (not in the digest).
+    index: IndexCell,
 }
 
 impl Telemetry {
+    /// The indexes over spans and logs, first caught up with whatever was appended or ended
+    /// since the last call (mid-run too). The first call after a run builds them all.
+    pub fn index(&self) -> Ref<'_, Index> {
+        self.index.get(self)
+    }
+
     pub fn service_name(&self, id: ServiceId) -> &str {
         self.service_names
             .get(usize::from(id.0))

@@ -82,13 +82,17 @@ pub struct TraceTree<'a> {
 }
 
 impl<'a> TraceTree<'a> {
-    /// Builds the tree of one trace from the store.
+    /// Builds the tree of one trace from the store, touching only its spans (through the index).
     pub fn new(telemetry: &'a Telemetry, trace_id: TraceId) -> TraceTree<'a> {
         let spans: Vec<&Span> = telemetry
-            .spans
-            .iter()
-            .filter(|s| s.trace_id == trace_id)
-            .collect();
+            .index()
+            .trace(trace_id)
+            .map_or_else(Vec::new, |e| {
+                e.spans
+                    .iter()
+                    .map(|&i| &telemetry.spans[i as usize])
+                    .collect()
+            });
         let index: BTreeMap<SpanId, usize> = spans
             .iter()
             .enumerate()
@@ -294,13 +298,7 @@ fn walk(
 
 /// Trace ids in the order their first span appears in the store.
 pub fn trace_ids(telemetry: &Telemetry) -> Vec<TraceId> {
-    let mut seen = BTreeSet::new();
-    telemetry
-        .spans
-        .iter()
-        .filter(|s| seen.insert(s.trace_id))
-        .map(|s| s.trace_id)
-        .collect()
+    telemetry.index().traces().iter().map(|e| e.id).collect()
 }
 
 #[cfg(test)]

@@ -2,4 +2,5 @@
 
 mod faults;
 mod fixtures;
+mod index;
 mod tidy;
