@@ -314,6 +314,15 @@ fn inspect(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs `f` and returns the bytes it left allocated and the milliseconds it took.
+fn measure(f: impl FnOnce()) -> (usize, f64) {
+    let before = alloc::current();
+    let started = Instant::now();
+    f();
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    (alloc::current().saturating_sub(before), ms)
+}
+
 /// Runs the default mesh for about `--requests` requests with all telemetry on and prints
 /// throughput and memory. Figures, not a pass/fail test: compare them across changes.
 fn bench(args: &[String]) -> Result<(), String> {
@@ -378,21 +387,87 @@ fn bench(args: &[String]) -> Result<(), String> {
         span_bytes as f64 / spans,
         std::mem::size_of::<faultline_engine::telemetry::Span>()
     );
-    // Log queries over every line of the run, as the lab's log view would send them.
-    for query in [
-        r#"{service="payments", level=~"warn|error"} |= "timeout""#,
-        r#"{service=~".+"} | json | duration_ms > 100"#,
-        r#"{level="info"} |~ "card_number=[0-9]{13,19}""#,
+    // The index, built in one go over the finished run (mid-run it catches up per query):
+    // spans first, with the logs set aside, then the logs, so each part is measured alone.
+    let mut telemetry = telemetry;
+    let lines = std::mem::take(&mut telemetry.logs);
+    let (span_index_bytes, span_index_ms) = measure(|| drop(telemetry.index()));
+    telemetry.logs = lines;
+    let (log_index_bytes, log_index_ms) = measure(|| drop(telemetry.index()));
+    println!(
+        "  span index     {:>10.1} MB ({:.0} bytes per span, built in {span_index_ms:.0} ms)",
+        span_index_bytes as f64 / 1e6,
+        span_index_bytes as f64 / spans,
+    );
+    println!(
+        "  log index      {:>10.1} MB ({:.0} bytes per line, built in {log_index_ms:.0} ms)",
+        log_index_bytes as f64 / 1e6,
+        log_index_bytes as f64 / logs,
+    );
+    // Log queries over every line of the run, as the lab's log view would send them; the
+    // last over the final ten seconds only.
+    let end = telemetry
+        .logs
+        .last()
+        .map_or(faultline_engine::SimTime(0), |l| l.time);
+    let last_10s = Some(faultline_engine::SimTime(end.0.saturating_sub(10_000_000)));
+    for (query, from) in [
+        (
+            r#"{service="payments", level=~"warn|error"} |= "timeout""#,
+            None,
+        ),
+        (r#"{service=~".+"} | json | duration_ms > 100"#, None),
+        (r#"{level="info"} |~ "card_number=[0-9]{13,19}""#, None),
+        (r#"{service=~".+"} |= "timeout""#, None),
+        (
+            r#"{service="payments"} | json | duration_ms > 100"#,
+            last_10s,
+        ),
     ] {
         let parsed = faultline_engine::logql::parse(query).map_err(|e| e.to_string())?;
         let started = Instant::now();
-        let hits = parsed.run(&telemetry).len();
+        let hits = parsed.run_between(&telemetry, from, None).len();
         let ms = started.elapsed().as_secs_f64() * 1e3;
+        let range = if from.is_some() { ", last 10 s" } else { "" };
         println!(
-            "  log query      {ms:>10.1} ms over {} lines, {hits} hits: {query}",
+            "  log query      {ms:>10.1} ms over {} lines{range}, {hits} hits: {query}",
             telemetry.logs.len()
         );
     }
+    // Trace searches as the lab's search form would send them, and opening one trace.
+    let searches = [
+        ("newest 20", "", false, None),
+        ("payments, errors only", "", true, Some("payments")),
+        ("error.type=timeout", "error.type=timeout", false, None),
+        (
+            "http.response.status_code=500",
+            "http.response.status_code=500",
+            false,
+            None,
+        ),
+    ];
+    for (name, tags, errors_only, service) in searches {
+        let q = faultline_engine::query::TraceQuery {
+            service: service.map(String::from),
+            tags: faultline_engine::query::parse_tags(tags)?,
+            errors_only,
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let rows = faultline_engine::query::search_traces(&telemetry, &q).len();
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        println!("  trace search   {ms:>10.2} ms, {rows} rows: {name}");
+    }
+    let middle = telemetry.spans[telemetry.spans.len() / 2].trace_id;
+    let started = Instant::now();
+    let tree = faultline_engine::trace::TraceTree::new(&telemetry, middle);
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "  open a trace   {ms:>10.2} ms, {} spans, critical path of {} sections",
+        tree.spans.len(),
+        tree.critical_path().len()
+    );
+    drop(tree);
     drop(telemetry);
     Ok(())
 }

@@ -312,3 +312,72 @@ impl fmt::Debug for IndexCell {
         f.write_str("IndexCell")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::{Span, SpanId, SpanKind};
+
+    fn span(t: &mut Telemetry, trace: u128, id: u64, start: u64, end: Option<u64>) {
+        let key = t.strings.intern("http.response.status_code");
+        t.spans.push(Span {
+            trace_id: TraceId(trace),
+            span_id: SpanId(id),
+            parent: None,
+            service: ServiceId(0),
+            instance: 0,
+            operation: Sym(0),
+            kind: SpanKind::Server,
+            start: SimTime(start),
+            end: end.map(SimTime),
+            status: SpanStatus::Unset,
+            attributes: vec![(key, Value::Int(200))],
+            events: Vec::new(),
+        });
+    }
+
+    fn newest_first(t: &Telemetry) -> Vec<u128> {
+        let index = t.index();
+        let order = index.traces_newest_first(None, None);
+        order.iter().map(|&n| index.trace_entry(n).id.0).collect()
+    }
+
+    #[test]
+    fn traces_keep_their_start_order_as_spans_arrive() {
+        let mut t = Telemetry::default();
+        t.service_names.push(t.strings.intern("svc"));
+        span(&mut t, 1, 1, 10, Some(20));
+        span(&mut t, 2, 2, 5, None);
+        assert_eq!(newest_first(&t), [1, 2]);
+        // A span that starts before its trace's first one moves the trace.
+        span(&mut t, 1, 3, 1, Some(4));
+        span(&mut t, 3, 4, 5, Some(6));
+        assert_eq!(newest_first(&t), [2, 3, 1], "ties by trace id");
+        let index = t.index();
+        assert_eq!(index.traces_newest_first(Some(SimTime(5)), None).len(), 2);
+        assert_eq!(index.traces_newest_first(None, Some(SimTime(5))).len(), 1);
+        assert_eq!(index.trace(TraceId(1)).unwrap().spans, [0, 2]);
+        assert_eq!(index.trace_of_span(3), 2);
+    }
+
+    #[test]
+    fn an_open_span_is_indexed_by_attribute_once_it_ends() {
+        let mut t = Telemetry::default();
+        t.service_names.push(t.strings.intern("svc"));
+        span(&mut t, 1, 1, 10, None);
+        let key = t.strings.lookup("http.response.status_code").unwrap();
+        let ok = ValueKey::Int(200);
+        assert_eq!(t.index().open_spans(), [0]);
+        assert!(t.index().ended_spans_with(key, ok).is_empty());
+        t.spans[0].end = Some(SimTime(12));
+        t.spans[0].status = SpanStatus::Error;
+        assert!(t.index().open_spans().is_empty());
+        assert_eq!(t.index().ended_spans_with(key, ok), [0]);
+        assert_eq!(t.index().ended_error_spans(), [0]);
+        assert_eq!(
+            t.clone().index().ended_spans_with(key, ok),
+            [0],
+            "a clone rebuilds"
+        );
+    }
+}

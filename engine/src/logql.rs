@@ -1090,20 +1090,20 @@ fn required_needles(pattern: &str) -> Option<Vec<Needle>> {
     if literals.is_empty() {
         return None;
     }
-    literals
+    let mut cores = literals
         .iter()
         .map(|literal| {
             let core = literal
                 .as_bytes()
                 .split(|b| Needle::SEPARATORS.contains(b))
                 .max_by_key(|run| run.len())?;
-            let core = std::str::from_utf8(core).ok()?;
-            if core.is_empty() {
-                return None;
-            }
-            Needle::new(core)
+            std::str::from_utf8(core).ok().filter(|c| !c.is_empty())
         })
-        .collect()
+        .collect::<Option<Vec<&str>>>()?;
+    // `[0-9]{13}` after a prefix makes many literals that share one core: look for it once.
+    cores.sort_unstable();
+    cores.dedup();
+    cores.into_iter().map(Needle::new).collect()
 }
 
 /// Text without `"`, space or `=`, looked for in a line. The line's text (`line_text`) joins

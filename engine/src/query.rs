@@ -136,10 +136,25 @@ pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
         matched = traces;
         &matched
     };
+    // Errors only: the traces holding an error span, marked from the index of them.
+    let mut erroneous = Vec::new();
+    if q.errors_only {
+        erroneous.resize(index.traces().len(), false);
+        let open_errors = index
+            .open_spans()
+            .iter()
+            .filter(|&&i| t.spans[i as usize].status == SpanStatus::Error);
+        for &i in index.ended_error_spans().iter().chain(open_errors) {
+            erroneous[index.trace_of_span(i) as usize] = true;
+        }
+    }
     let mut rows = Vec::new();
     for &n in order {
         if rows.len() >= limit {
             break;
+        }
+        if q.errors_only && !erroneous[n as usize] {
+            continue;
         }
         let entry = index.trace_entry(n);
         let spans: Vec<&Span> = entry.spans.iter().map(|&i| &t.spans[i as usize]).collect();
@@ -151,7 +166,6 @@ pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
         let duration = end.since(entry.start);
         if q.min_duration.is_some_and(|d| duration < d)
             || q.max_duration.is_some_and(|d| duration > d)
-            || (q.errors_only && !spans.iter().any(|s| s.status == SpanStatus::Error))
         {
             continue;
         }

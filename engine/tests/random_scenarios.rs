@@ -1,7 +1,8 @@
 //! Property tests over random scenarios: any scenario that validates runs to the end without a
 //! panic (the engine asserts its own invariants as it goes: time never runs back, no worker or
 //! bulkhead limit is exceeded, breaker transitions are legal), twice to the same digest, and
-//! its traces hang together. Every failure prints the scenario and seed that caused it.
+//! its traces hang together, as the index files them too. Every failure prints the scenario
+//! and seed that caused it.
 
 use faultline_engine::Simulation;
 use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
@@ -247,5 +248,15 @@ proptest! {
                 .contains(&first.text(line.message));
             prop_assert!(line.trace_id.map_or(runtime_line, |t| by_trace.contains_key(&t)), "seed {}: log outside any trace", seed);
         }
+        // The index files every span under its trace and every line under its stream.
+        let index = first.index();
+        prop_assert_eq!(index.traces().len(), by_trace.len(), "seed {}", seed);
+        for (id, spans) in &by_trace {
+            let entry = index.trace(*id).expect("every trace is indexed");
+            let ids: BTreeSet<SpanId> = entry.spans.iter().map(|&i| first.spans[i as usize].span_id).collect();
+            prop_assert_eq!(&ids, spans, "seed {}", seed);
+        }
+        let lines: usize = index.streams().map(|(_, list)| list.len()).sum();
+        prop_assert_eq!(lines, first.logs.len(), "seed {}", seed);
     }
 }
