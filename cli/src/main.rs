@@ -156,6 +156,10 @@ fn ground_truth_json(truth: &faultline_engine::GroundTruth) -> String {
         "charges": truth.charges,
         "duplicate_charges": truth.duplicate_charges,
         "oversold_units": truth.oversold_units,
+        "refunds": truth.refunds,
+        "sagas_failed": truth.sagas_failed,
+        "sagas_compensated": truth.sagas_compensated,
+        "saga_steps_left": truth.saga_steps_left,
     }))
     .unwrap_or_default();
     text.push('\n');

@@ -77,6 +77,10 @@ pub fn otlp_json(t: &Telemetry) -> String {
                     if let Some(parent) = s.parent {
                         span["parentSpanId"] = json!(parent.to_string());
                     }
+                    if let (Some(header), Some(list)) = (s.traceparent(), span["attributes"].as_array_mut()) {
+                        // Semantic conventions: a captured header is an array of its values.
+                        list.push(json!({ "key": TRACEPARENT, "value": { "arrayValue": { "values": [{ "stringValue": header }] } } }));
+                    }
                     span
                 })
                 .collect();
@@ -91,6 +95,9 @@ pub fn otlp_json(t: &Telemetry) -> String {
         .collect();
     json!({ "resourceSpans": resource_spans }).to_string()
 }
+
+/// The attribute a captured W3C trace-context request header goes in.
+const TRACEPARENT: &str = "http.request.header.traceparent";
 
 fn jaeger_tag(t: &Telemetry, key: &str, v: &Value) -> Json {
     match v {
@@ -140,6 +147,9 @@ pub fn jaeger_json(t: &Telemetry) -> String {
                     tags.push(json!({ "key": "span.kind", "type": "string", "value": kind }));
                     if s.status == SpanStatus::Error {
                         tags.push(json!({ "key": "error", "type": "bool", "value": true }));
+                    }
+                    if let Some(header) = s.traceparent() {
+                        tags.push(json!({ "key": TRACEPARENT, "type": "string", "value": header }));
                     }
                     let references: Vec<Json> = s
                         .parent
@@ -450,6 +460,79 @@ mod tests {
             .count();
         assert_eq!(roots, t.spans.iter().filter(|s| s.parent.is_none()).count());
         assert!(spans.iter().any(|s| s["status"]["code"] == 2));
+    }
+
+    #[test]
+    fn server_spans_carry_the_traceparent_they_were_called_with() {
+        let t = telemetry();
+        let well_formed = |h: &str| {
+            let parts: Vec<&str> = h.split('-').collect();
+            parts.len() == 4
+                && parts[0] == "00"
+                && parts[3] == "01"
+                && [(1, 32), (2, 16)].iter().all(|&(i, n)| {
+                    parts[i].len() == n
+                        && parts[i]
+                            .bytes()
+                            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                        && parts[i].bytes().any(|b| b != b'0')
+                })
+        };
+        let doc: Json = serde_json::from_str(&jaeger_json(&t)).unwrap();
+        let mut headers = 0;
+        for s in doc["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| t["spans"].as_array().unwrap())
+        {
+            let tag = |key: &str| {
+                s["tags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["key"] == key)
+                    .map(|x| x["value"].clone())
+            };
+            let header = tag(TRACEPARENT);
+            let is_server = tag("span.kind") == Some(json!("server"));
+            let parent = s["references"]
+                .as_array()
+                .unwrap()
+                .first()
+                .map(|r| r["spanID"].as_str().unwrap().to_string());
+            match (is_server, parent) {
+                (true, Some(parent)) => {
+                    let header = header.expect("a called server span has the header");
+                    let header = header.as_str().unwrap();
+                    assert!(well_formed(header), "{header}");
+                    assert_eq!(
+                        header,
+                        format!("00-{}-{parent}-01", s["traceID"].as_str().unwrap())
+                    );
+                    headers += 1;
+                }
+                _ => assert!(header.is_none(), "{s}"),
+            }
+        }
+        assert!(headers > 100);
+        // OTLP carries it as an array of one value, and reads back as that value.
+        let otlp = otlp_json(&t);
+        let back = crate::import::import_json(&otlp).unwrap();
+        let key = back.telemetry.strings.lookup(TRACEPARENT).unwrap();
+        let read: Vec<String> = back
+            .telemetry
+            .spans
+            .iter()
+            .filter_map(|s| {
+                s.attributes
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| back.telemetry.value_text(v))
+            })
+            .collect();
+        assert_eq!(read.len(), headers);
+        assert!(read.iter().all(|h| well_formed(h)));
     }
 
     #[test]

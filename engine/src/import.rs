@@ -202,6 +202,17 @@ fn otlp_value(v: &Json) -> Json {
             return x.clone();
         }
     }
+    if let Some(values) = v.pointer("/arrayValue/values").and_then(Json::as_array) {
+        // An array (a captured header, command arguments) reads as its items' text, joined.
+        let items: Vec<String> = values
+            .iter()
+            .map(|item| match otlp_value(item) {
+                Json::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect();
+        return Json::String(items.join(", "));
+    }
     match v.get("intValue") {
         Some(x) => number(Some(x)).map_or(x.clone(), Json::from),
         None => Json::Null,

@@ -49,6 +49,8 @@ fn service(
                         initial_stock: 1_000_000,
                         optimistic_locking: true,
                     }),
+                    "release" => Some(DataEffect::Release),
+                    "refund" => Some(DataEffect::Refund),
                     _ => None,
                 },
                 name: name.into(),
@@ -62,6 +64,14 @@ fn service(
 fn with_idempotency_key(mut step: Step) -> Step {
     if let Step::Call { policy, .. } = &mut step {
         policy.idempotency_key = true;
+    }
+    step
+}
+
+/// In a saga, `undo` (an operation of the same callee) undoes this call when a later step fails.
+fn compensated_by(mut step: Step, undo: &str) -> Step {
+    if let Step::Call { compensate, .. } = &mut step {
+        *compensate = Some(undo.into());
     }
     step
 }
@@ -131,12 +141,17 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                     32,
                     vec![
                         (
+                            // A saga: save the order, reserve its stock, charge for it; a
+                            // failed step undoes the ones before it, latest first.
                             "create",
                             vec![
                                 work(1.0, 4.0),
-                                call("inventory", "reserve", 300, 1),
-                                with_idempotency_key(call("payments", "charge", 1_000, 0)),
-                                call("database", "insert", 200, 0),
+                                compensated_by(call("database", "insert", 200, 0), "delete"),
+                                compensated_by(call("inventory", "reserve", 300, 1), "release"),
+                                compensated_by(
+                                    with_idempotency_key(call("payments", "charge", 1_000, 0)),
+                                    "refund",
+                                ),
                                 call("notifications", "send", 200, 0),
                             ],
                         ),
@@ -157,10 +172,16 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                     "payments",
                     2,
                     16,
-                    vec![(
-                        "charge",
-                        vec![work(40.0, 180.0), call("database", "insert", 200, 0)],
-                    )],
+                    vec![
+                        (
+                            "charge",
+                            vec![work(40.0, 180.0), call("database", "insert", 200, 0)],
+                        ),
+                        (
+                            "refund",
+                            vec![work(20.0, 90.0), call("database", "insert", 200, 0)],
+                        ),
+                    ],
                 ),
                 8,
             )),
@@ -169,14 +190,20 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                     "inventory",
                     2,
                     16,
-                    vec![(
-                        "reserve",
-                        vec![
-                            call("database", "select", 200, 0),
-                            work(0.5, 2.0),
-                            call("database", "update", 200, 0),
-                        ],
-                    )],
+                    vec![
+                        (
+                            "reserve",
+                            vec![
+                                call("database", "select", 200, 0),
+                                work(0.5, 2.0),
+                                call("database", "update", 200, 0),
+                            ],
+                        ),
+                        (
+                            "release",
+                            vec![work(0.5, 2.0), call("database", "update", 200, 0)],
+                        ),
+                    ],
                 ),
                 8,
             ),
@@ -197,6 +224,7 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                     ("select", vec![work(2.0, 15.0)]),
                     ("insert", vec![work(3.0, 20.0)]),
                     ("update", vec![work(3.0, 25.0)]),
+                    ("delete", vec![work(3.0, 20.0)]),
                 ],
             ),
             service("cache", 1, 128, vec![("get", vec![work(0.3, 2.0)])]),

@@ -317,6 +317,9 @@ pub enum FaultEffect {
     /// The live heap grows by `mb_per_s` while the fault is in force: collections come more
     /// often and pause longer, until the instance is killed out of memory.
     MemoryLeak { mb_per_s: u32 },
+    /// The service's sagas lose their compensation handler: a failed saga answers its error
+    /// and leaves the steps that succeeded in effect (an order saved, its stock not reserved).
+    SagaNoCompensation,
 }
 
 impl FaultEffect {
@@ -338,6 +341,7 @@ impl FaultEffect {
             FaultEffect::LocalTimeLogs { .. } => "local_time_logs",
             FaultEffect::ConnectionLeak { .. } => "connection_leak",
             FaultEffect::MemoryLeak { .. } => "memory_leak",
+            FaultEffect::SagaNoCompensation => "saga_no_compensation",
         }
     }
 }

@@ -102,6 +102,20 @@ struct Invocation {
     stock_read: Option<(u32, u64)>,
     /// Its instance's pause total when its current work step began (see `gc`).
     stall_mark: u64,
+    /// For a saga: its steps that took effect and what became of them; boxed, since most
+    /// requests are no saga and every request stays in memory for the whole run.
+    saga: Option<Box<Saga>>,
+}
+
+/// The steps of one saga request that took effect, in order, as plan step indexes.
+#[derive(Default)]
+struct Saga {
+    /// Steps whose effect is in place and has a compensation (the latest last).
+    done: Vec<u16>,
+    /// Steps whose compensating call failed: their effect stays.
+    stuck: Vec<u16>,
+    /// The step whose compensation is running now.
+    undoing: Option<u16>,
 }
 
 /// One call step of an invocation, across all its attempts.
@@ -125,6 +139,8 @@ struct Call {
     holds_connection: bool,
     /// The current attempt waits for a connection from its caller's pool.
     awaits_connection: bool,
+    /// This call undoes an earlier step of a failed saga.
+    compensation: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -200,6 +216,8 @@ enum PlanStep {
         service: u16,
         operation: u16,
         policy: CallPolicy,
+        /// The callee operation that undoes this call, in a saga.
+        compensate: Option<u16>,
     },
 }
 
@@ -269,6 +287,15 @@ pub struct GroundTruth {
     pub duplicate_charges: u32,
     /// Units sold beyond the stock there was, summed over reserving operations.
     pub oversold_units: u32,
+    /// Refunds made (a saga undoing a charge).
+    pub refunds: u32,
+    /// Saga requests that failed at a step after earlier steps had taken effect.
+    pub sagas_failed: u32,
+    /// Of those, the ones whose every earlier step was undone.
+    pub sagas_compensated: u32,
+    /// Steps of failed sagas whose effect stayed in place, by `service:operation` (an order
+    /// saved with no stock reserved shows as `database:insert`).
+    pub saga_steps_left: BTreeMap<String, u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -363,14 +390,18 @@ impl Simulation {
                                     service,
                                     operation,
                                     policy,
-                                    ..
+                                    compensate,
                                 } => {
+                                    let callee = service;
                                     let (service, operation) =
-                                        resolve(&scenario, service, operation);
+                                        resolve(&scenario, callee, operation);
                                     PlanStep::Call {
                                         service,
                                         operation,
                                         policy: policy.clone(),
+                                        compensate: compensate
+                                            .as_ref()
+                                            .map(|undo| resolve(&scenario, callee, undo).1),
                                     }
                                 }
                             })
@@ -768,6 +799,7 @@ impl Simulation {
             idempotency_key: None,
             stock_read: None,
             stall_mark: 0,
+            saga: None,
         });
         id
     }
@@ -845,26 +877,173 @@ impl Simulation {
                 service,
                 operation,
                 policy,
-            } => {
-                let call = CallId(self.calls.len() as u32);
-                self.calls.push(Call {
-                    caller: inv,
-                    service,
-                    operation,
-                    policy,
-                    attempt: 0,
-                    attempt_span: 0,
-                    done: false,
-                    probe: None,
-                    holds_slot: false,
-                    queued: false,
-                    settled: false,
-                    holds_connection: false,
-                    awaits_connection: false,
-                });
-                self.start_attempt(call);
-            }
+                ..
+            } => self.call(inv, service, operation, policy, false),
         }
+    }
+
+    fn call(
+        &mut self,
+        inv: InvId,
+        service: u16,
+        operation: u16,
+        policy: CallPolicy,
+        compensation: bool,
+    ) {
+        let call = CallId(self.calls.len() as u32);
+        self.calls.push(Call {
+            caller: inv,
+            service,
+            operation,
+            policy,
+            attempt: 0,
+            attempt_span: 0,
+            done: false,
+            probe: None,
+            holds_slot: false,
+            queued: false,
+            settled: false,
+            holds_connection: false,
+            awaits_connection: false,
+            compensation,
+        });
+        self.start_attempt(call);
+    }
+
+    /// The current plan step of an invocation, when it is a call with a compensation.
+    fn compensable_step(&self, inv: InvId) -> Option<u16> {
+        let i = &self.invocations[inv.0 as usize];
+        let plan = &self.services[usize::from(i.service)].plans[usize::from(i.operation)];
+        match plan.get(usize::from(i.step)) {
+            Some(PlanStep::Call {
+                compensate: Some(_),
+                ..
+            }) => Some(i.step),
+            _ => None,
+        }
+    }
+
+    /// A call step answered: a compensation moves the saga on, any other call moves to the
+    /// next step (remembering it in the saga when it can be undone).
+    fn call_succeeded(&mut self, call: CallId) {
+        let c = &mut self.calls[call.0 as usize];
+        c.done = true;
+        let (caller, compensation) = (c.caller, c.compensation);
+        if compensation {
+            self.undo_next(caller);
+            return;
+        }
+        if let Some(step) = self.compensable_step(caller) {
+            let saga = self.invocations[caller.0 as usize]
+                .saga
+                .get_or_insert_default();
+            saga.done.push(step);
+        }
+        self.read_stock(caller);
+        self.invocations[caller.0 as usize].step += 1;
+        self.run_step(caller);
+    }
+
+    /// A call step failed for good with `status`: a compensation leaves its step's effect in
+    /// place and the saga goes on undoing; any other call fails the request.
+    fn call_failed(&mut self, call: CallId, status: u16) {
+        let c = &mut self.calls[call.0 as usize];
+        c.done = true;
+        let (caller, compensation) = (c.caller, c.compensation);
+        if compensation {
+            let saga = self.invocations[caller.0 as usize]
+                .saga
+                .as_mut()
+                .expect("a compensation runs in a saga");
+            if let Some(step) = saga.undoing.take() {
+                saga.stuck.push(step);
+            }
+            self.undo_next(caller);
+            return;
+        }
+        self.invocations[caller.0 as usize].failure = Some(status);
+        let undo = self.invocations[caller.0 as usize]
+            .saga
+            .as_ref()
+            .map_or(0, |s| s.done.len());
+        if undo == 0 {
+            self.complete(caller);
+            return;
+        }
+        let i = &self.invocations[caller.0 as usize];
+        let (service, instance, trace_id) = (i.service, i.instance, i.trace_id);
+        let span_id = self.telemetry.spans[i.span as usize].span_id;
+        let skip = self.active_fault_indexes(service, instance).find(|f| {
+            matches!(
+                self.scenario.faults[*f].effect,
+                FaultEffect::SagaNoCompensation
+            )
+        });
+        if let Some(fault) = skip {
+            // The compensation handler is gone: the request just fails, its steps left done.
+            self.fault_acted(fault, trace_id);
+            self.complete(caller);
+            return;
+        }
+        let peer = self.telemetry.service_names[usize::from(self.calls[call.0 as usize].service)];
+        let undo_key = self.intern_static("saga.undo_steps");
+        self.log(
+            service,
+            instance,
+            Level::Warn,
+            Some((trace_id, span_id)),
+            "saga step failed, compensating",
+            vec![
+                (self.keys.peer_service, Value::Str(peer)),
+                (undo_key, Value::Int(undo as i64)),
+            ],
+        );
+        self.undo_next(caller);
+    }
+
+    /// Runs the compensation of the latest step still in effect, or, when none is left,
+    /// answers the saga's failure.
+    fn undo_next(&mut self, inv: InvId) {
+        let i = &mut self.invocations[inv.0 as usize];
+        let saga = i.saga.as_mut().expect("undo runs in a saga");
+        let Some(step) = saga.done.pop() else {
+            saga.undoing = None;
+            let stuck = saga.stuck.len();
+            let (service, instance, trace_id) = (i.service, i.instance, i.trace_id);
+            let span_id = self.telemetry.spans[i.span as usize].span_id;
+            let (level, message) = if stuck == 0 {
+                (Level::Info, "saga compensated")
+            } else {
+                (
+                    Level::Error,
+                    "saga compensation failed, steps left in effect",
+                )
+            };
+            let key = self.intern_static("saga.steps_left");
+            self.log(
+                service,
+                instance,
+                level,
+                Some((trace_id, span_id)),
+                message,
+                vec![(key, Value::Int(stuck as i64))],
+            );
+            self.complete(inv);
+            return;
+        };
+        saga.undoing = Some(step);
+        let plan = &self.services[usize::from(i.service)].plans[usize::from(i.operation)];
+        let PlanStep::Call {
+            service,
+            compensate: Some(undo),
+            policy,
+            ..
+        } = &plan[usize::from(step)]
+        else {
+            unreachable!("only steps with a compensation are recorded");
+        };
+        let (service, undo, policy) = (*service, *undo, policy.clone());
+        self.call(inv, service, undo, policy, true);
     }
 
     /// Faults in force now on one instance.
@@ -1000,6 +1179,38 @@ impl Simulation {
         Ok(())
     }
 
+    /// Gives one unit back to the stock of the service's reserving operation (validation made
+    /// sure it has one) and returns the stock left.
+    fn release_stock(&mut self, service: u16) -> u32 {
+        let spec = &self.scenario.services[usize::from(service)];
+        let Some((operation, initial)) =
+            spec.operations
+                .iter()
+                .enumerate()
+                .find_map(|(o, op)| match op.effect {
+                    Some(DataEffect::Reserve { initial_stock, .. }) => {
+                        Some((o as u16, initial_stock))
+                    }
+                    _ => None,
+                })
+        else {
+            return 0;
+        };
+        let state = self
+            .ledger
+            .stock
+            .entry((service, operation))
+            .or_insert(StockState {
+                stock: initial,
+                version: 0,
+                sold: 0,
+            });
+        state.stock = state.stock.saturating_add(1);
+        state.version += 1;
+        state.sold = state.sold.saturating_sub(1);
+        state.stock
+    }
+
     /// The non_idempotent_retry fault in force on a caller instance, if any.
     fn non_idempotent_retry(&self, service: u16, instance: u16) -> Option<usize> {
         self.active_fault_indexes(service, instance).find(|f| {
@@ -1021,10 +1232,40 @@ impl Simulation {
             i.trace_id,
             i.idempotency_key,
         );
-        let spec = &self.scenario.services[usize::from(service)].operations[usize::from(operation)];
-        let Some(DataEffect::Charge) = spec.effect else {
-            return;
-        };
+        let effect =
+            self.scenario.services[usize::from(service)].operations[usize::from(operation)].effect;
+        // An order's amount follows from its trace: a second charge repeats the same sum.
+        let amount = 10 + (trace_id.0 % 490) as i64;
+        let amount_key = self.intern_static("amount");
+        match effect {
+            Some(DataEffect::Charge) => {}
+            Some(DataEffect::Refund) => {
+                self.truth.refunds += 1;
+                self.log(
+                    service,
+                    instance,
+                    Level::Info,
+                    Some((trace_id, span_id)),
+                    "payment refunded",
+                    vec![(amount_key, Value::Int(amount))],
+                );
+                return;
+            }
+            Some(DataEffect::Release) => {
+                let left = i64::from(self.release_stock(service));
+                let key = self.intern_static("stock_left");
+                self.log(
+                    service,
+                    instance,
+                    Level::Info,
+                    Some((trace_id, span_id)),
+                    "stock released",
+                    vec![(key, Value::Int(left))],
+                );
+                return;
+            }
+            _ => return,
+        }
         if let Some(key) = key {
             if !self.ledger.charged_keys.insert(key) {
                 let fields = vec![(
@@ -1044,9 +1285,6 @@ impl Simulation {
         }
         let charges = self.ledger.charges_by_trace.entry(trace_id).or_default();
         *charges += 1;
-        let amount_key = self.intern_static("amount");
-        // An order's amount follows from its trace: a second charge repeats the same sum.
-        let amount = 10 + (trace_id.0 % 490) as i64;
         self.log(
             service,
             instance,
@@ -1114,6 +1352,12 @@ impl Simulation {
         attrs.push((self.keys.peer_service, Value::Str(peer)));
         if attempt > 0 {
             attrs.push((self.keys.retry_attempt, Value::Int(i64::from(attempt))));
+        }
+        if self.calls[call.0 as usize].compensation {
+            let key = self.intern_static("saga.compensation");
+            self.telemetry.spans[span as usize]
+                .attributes
+                .push((key, Value::Bool(true)));
         }
         let c = &mut self.calls[call.0 as usize];
         c.attempt_span = span;
@@ -1467,17 +1711,10 @@ impl Simulation {
         if (400..500).contains(&status) {
             // A client error (out of stock, a version conflict) is an answer, not a fault to
             // retry: the caller fails with it.
-            self.calls[call.0 as usize].done = true;
-            let caller = self.calls[call.0 as usize].caller;
-            self.invocations[caller.0 as usize].failure = Some(status);
-            self.complete(caller);
+            self.call_failed(call, status);
         } else if status < 500 {
             s.status = SpanStatus::Unset;
-            self.calls[call.0 as usize].done = true;
-            let caller = self.calls[call.0 as usize].caller;
-            self.read_stock(caller);
-            self.invocations[caller.0 as usize].step += 1;
-            self.run_step(caller);
+            self.call_succeeded(call);
         } else {
             s.status = SpanStatus::Error;
             self.attempt_failed(call, status, "error");
@@ -1588,7 +1825,6 @@ impl Simulation {
             );
             self.schedule(Duration(wait_us), Event::Retry(call));
         } else {
-            self.calls[call.0 as usize].done = true;
             self.log(
                 caller_service,
                 caller_instance,
@@ -1598,13 +1834,40 @@ impl Simulation {
                 fields,
             );
             // A timed-out dependency makes a gateway timeout; a failed one a bad gateway.
-            self.invocations[caller.0 as usize].failure =
-                Some(if status == 504 { 504 } else { 502 });
-            self.complete(caller);
+            self.call_failed(call, if status == 504 { 504 } else { 502 });
+        }
+    }
+
+    /// Counts a failed saga in the ground truth, with the steps it left in effect.
+    fn settle_saga(&mut self, inv: InvId) {
+        let i = &self.invocations[inv.0 as usize];
+        let Some(saga) = i.saga.as_ref().filter(|_| i.failure.is_some()) else {
+            return;
+        };
+        self.truth.sagas_failed += 1;
+        if saga.done.is_empty() && saga.stuck.is_empty() {
+            self.truth.sagas_compensated += 1;
+            return;
+        }
+        let plan = &self.services[usize::from(i.service)].plans[usize::from(i.operation)];
+        for step in saga.done.iter().chain(&saga.stuck) {
+            if let PlanStep::Call {
+                service, operation, ..
+            } = &plan[usize::from(*step)]
+            {
+                let spec = &self.scenario.services[usize::from(*service)];
+                let name = format!(
+                    "{}:{}",
+                    spec.name,
+                    spec.operations[usize::from(*operation)].name
+                );
+                *self.truth.saga_steps_left.entry(name).or_default() += 1;
+            }
         }
     }
 
     fn complete(&mut self, inv: InvId) {
+        self.settle_saga(inv);
         let i = &self.invocations[inv.0 as usize];
         let (service, instance) = (i.service, i.instance);
         let mut status = i.failure.unwrap_or(200);
@@ -2147,7 +2410,8 @@ mod tests {
 
     #[test]
     fn a_missing_timeout_exhausts_workers_upstream() {
-        let mut scenario = default_mesh(60.0, 20_000);
+        // Long enough for orders' workers and then its queues to fill and stay full a while.
+        let mut scenario = default_mesh(60.0, 30_000);
         // orders waits on payments with no timeout; payments gets 5 s slower.
         for op in &mut scenario.services[2].operations {
             for step in &mut op.steps {
@@ -2165,7 +2429,7 @@ mod tests {
             "payments",
             None,
             5_000,
-            20_000,
+            30_000,
             FaultEffect::Latency { extra_ms: 5_000 },
         ));
         let t = run(&scenario, 4);
@@ -2347,6 +2611,65 @@ mod tests {
         let errors = scenario.validate();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].field, "services[2].operations[1].steps[1].policy");
+    }
+
+    #[test]
+    fn a_compensation_that_fails_leaves_its_step_in_effect_and_the_saga_goes_on() {
+        let mut scenario = default_mesh(50.0, 6_000);
+        // Releasing stock goes through notifications, which is down; every charge fails.
+        let release = &mut scenario.services[4].operations[1];
+        assert_eq!(release.name, "release");
+        release.steps = vec![Step::Call {
+            service: "notifications".into(),
+            operation: "send".into(),
+            policy: CallPolicy::default(),
+            compensate: None,
+        }];
+        scenario.faults = vec![
+            fault("notifications", None, 0, 20_000, FaultEffect::Crash),
+            fault(
+                "payments",
+                None,
+                0,
+                20_000,
+                FaultEffect::ErrorRate { rate: 1.0 },
+            ),
+        ];
+        let (t, truth) = Simulation::new(scenario, 3).unwrap().finish();
+        assert!(truth.sagas_failed > 20, "{}", truth.sagas_failed);
+        assert_eq!(truth.sagas_compensated, 0);
+        // The order was still cancelled after the release failed: only the stock stays taken.
+        assert_eq!(
+            truth.saga_steps_left,
+            BTreeMap::from([("inventory:reserve".to_string(), truth.sagas_failed)])
+        );
+        let stuck = t
+            .logs
+            .iter()
+            .filter(|l| {
+                l.level == Level::Error
+                    && t.text(l.message) == "saga compensation failed, steps left in effect"
+            })
+            .count();
+        assert_eq!(stuck as u32, truth.sagas_failed);
+        assert_eq!(truth.refunds, 0);
+    }
+
+    #[test]
+    fn a_compensation_must_name_an_operation_of_the_callee() {
+        let mut scenario = default_mesh(10.0, 1_000);
+        if let Step::Call { compensate, .. } = &mut scenario.services[2].operations[0].steps[2] {
+            *compensate = Some("unreserve".into());
+        }
+        scenario.services[4].operations[0].effect = None; // release has no stock to return to
+        let errors: Vec<String> = scenario.validate().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errors,
+            [
+                "`services[2].operations[0].steps[2].compensate`: `inventory` has no operation `unreserve`",
+                "`services[4].operations[1].effect`: `inventory` has no `reserve` operation to give stock back to",
+            ]
+        );
     }
 
     #[test]

@@ -90,6 +90,17 @@ pub struct Span {
     pub events: Vec<SpanEvent>,
 }
 
+impl Span {
+    /// The W3C `traceparent` header this span's request arrived with (version 00, the trace,
+    /// the caller's span as parent, sampled): server and consumer spans with a remote parent.
+    /// Derived, not stored: a span started without one (a root, or context dropped) has none.
+    pub fn traceparent(&self) -> Option<String> {
+        let parent = self.parent?;
+        matches!(self.kind, SpanKind::Server | SpanKind::Consumer)
+            .then(|| format!("00-{}-{parent}-01", self.trace_id))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Debug,

@@ -61,11 +61,11 @@ fn step(s: usize, n: usize) -> impl Strategy<Value = Step> {
     }
     prop_oneof![
         work,
-        (s + 1..n, policy()).prop_map(|(target, policy)| Step::Call {
+        (s + 1..n, policy(), any::<bool>()).prop_map(|(target, policy, saga)| Step::Call {
             service: format!("s{target}"),
             operation: "op".into(),
             policy,
-            compensate: None,
+            compensate: saga.then(|| "undo".into()),
         }),
     ]
     .boxed()
@@ -86,6 +86,7 @@ fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
         Just(FaultEffect::NonIdempotentRetry),
         Just(FaultEffect::RetryStorm),
         Just(FaultEffect::StockRace),
+        Just(FaultEffect::SagaNoCompensation),
         (-500i64..500, -1_000i64..1_000).prop_map(|(offset_ms, drift_ppm)| {
             FaultEffect::ClockSkew {
                 offset_ms,
@@ -156,11 +157,22 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                     instances,
                                     workers,
                                     queue_limit,
-                                    operations: vec![OperationSpec {
-                                        name: "op".into(),
-                                        steps,
-                                        effect: (s == n - 1).then_some(DataEffect::Charge),
-                                    }],
+                                    operations: vec![
+                                        OperationSpec {
+                                            name: "op".into(),
+                                            steps,
+                                            effect: (s == n - 1).then_some(DataEffect::Charge),
+                                        },
+                                        // What a saga calls to undo `op`.
+                                        OperationSpec {
+                                            name: "undo".into(),
+                                            steps: vec![Step::Work {
+                                                p50_ms: 1.0,
+                                                p99_ms: 5.0,
+                                            }],
+                                            effect: (s == n - 1).then_some(DataEffect::Refund),
+                                        },
+                                    ],
                                     log_level: [LogLevel::Debug, LogLevel::Info, LogLevel::Warn]
                                         [balancer],
                                     balancer: [

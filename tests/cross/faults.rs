@@ -122,7 +122,7 @@ fn log_level_warn_makes_info_lines_vanish() {
         "orders",
         None,
         0,
-        14_000,
+        20_000, // the whole run, its drain included
         FaultEffect::LogLevelWarn,
     ));
     assert_eq!(logs(&t, r#"{service="orders", level="info"}"#), 0);
@@ -230,7 +230,7 @@ fn local_time_logs_carry_a_zone_offset_in_their_timestamps() {
         "orders",
         None,
         0,
-        14_000,
+        20_000, // the whole run, its drain included
         FaultEffect::LocalTimeLogs { zone_minutes: 120 },
     ));
     let ndjson = faultline_engine::export::ndjson_logs(&t);
@@ -715,4 +715,85 @@ fn memory_leak_lengthens_gc_pauses_until_the_instance_is_killed_out_of_memory() 
     assert_eq!(fault.kind, "memory_leak");
     assert!(fault.first_effect.unwrap() >= SimTime::from_ms(2_000));
     assert!(fault.affected_traces.len() > 50);
+}
+
+#[test]
+fn saga_no_compensation_leaves_orders_saved_without_stock_or_payment() {
+    // Payments fails every charge in the window, so each order saga fails at its third step,
+    // after the order was saved and its stock reserved.
+    let failing_charges = FaultSpec {
+        service: "payments".into(),
+        instance: None,
+        from_ms: 2_000,
+        until_ms: 8_000,
+        effect: FaultEffect::ErrorRate { rate: 1.0 },
+    };
+    let mut healthy = default_mesh(50.0, 12_000);
+    healthy.faults = vec![failing_charges.clone()];
+    let (t, truth) = run(healthy);
+    assert!(truth.sagas_failed > 20, "{}", truth.sagas_failed);
+    assert_eq!(truth.sagas_compensated, truth.sagas_failed);
+    assert!(
+        truth.saga_steps_left.is_empty(),
+        "{:?}",
+        truth.saga_steps_left
+    );
+    // Every failed saga released its stock and cancelled its order, latest step first.
+    let compensating = logs(
+        &t,
+        r#"{service="orders"} |= "saga step failed, compensating""#,
+    );
+    assert_eq!(compensating as u32, truth.sagas_failed);
+    assert_eq!(
+        logs(&t, r#"{service="inventory"} |= "stock released""#) as u32,
+        truth.sagas_failed
+    );
+    let undo = faultline_engine::query::TraceQuery {
+        tags: parse_tags("saga.compensation=true").unwrap(),
+        limit: 1,
+        ..TraceQuery::default()
+    };
+    let trace = search_traces(&t, &undo)[0].trace_id;
+    let undone: Vec<&str> = t
+        .spans
+        .iter()
+        .filter(|s| s.trace_id == trace && s.kind == SpanKind::Client)
+        .filter(|s| {
+            s.attributes
+                .iter()
+                .any(|(k, _)| t.text(*k) == "saga.compensation")
+        })
+        .map(|s| t.text(s.operation))
+        .collect();
+    assert_eq!(undone, ["release", "delete"]);
+
+    // With the compensation handler gone, the same failures leave their steps in effect.
+    let mut broken = default_mesh(50.0, 12_000);
+    broken.faults = vec![
+        failing_charges,
+        FaultSpec {
+            service: "orders".into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 12_000,
+            effect: FaultEffect::SagaNoCompensation,
+        },
+    ];
+    let (t, truth) = run(broken);
+    assert!(truth.sagas_failed > 20);
+    assert_eq!(truth.sagas_compensated, 0);
+    assert_eq!(truth.saga_steps_left["database:insert"], truth.sagas_failed);
+    assert_eq!(
+        truth.saga_steps_left["inventory:reserve"],
+        truth.sagas_failed
+    );
+    assert_eq!(
+        truth.faults[1].affected_traces.len() as u32,
+        truth.sagas_failed
+    );
+    // What a learner sees: failed orders, and no compensation anywhere.
+    assert_eq!(logs(&t, r#"{service="orders"} |= "compensating""#), 0);
+    assert_eq!(logs(&t, r#"{service="inventory"} |= "stock released""#), 0);
+    assert_eq!(traces(&t, "saga.compensation=true"), 0);
+    assert!(traces(&t, "http.route=create error=true") > 20);
 }
