@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "09ae4638e3a344cc36fc1efb1c215ee3cf04e976a57f6ed29a3b48f7746e26df";
+    "75c56706ab8d17ff2ec5dee4256e5761bfb42100cbecfcae9cd37a8503028864";
 const FAULTY_MESH_SEED_42: &str =
-    "553afd12664dbfd9ecdaeaebdcfc3cd7dbf07a936c0c0973bae94540454d5689";
+    "7f966a51fce5bc9caf25c243ef74f9dd7df51d9570b38075bd2b9631cff505aa";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)
