@@ -3,8 +3,8 @@
 //! are typical of a small production system; policies are sensible defaults to break.
 
 use crate::scenario::{
-    Balancer, CallPolicy, DataEffect, Entry, GcSpec, LogLevel, OperationSpec, PoolSpec, Scenario,
-    ServiceSpec, Step, Workload,
+    Balancer, CallPolicy, DataEffect, Entry, GcSpec, LockSpec, LogLevel, OperationSpec, PoolSpec,
+    Scenario, ServiceSpec, Step, Workload,
 };
 
 fn work(p50_ms: f64, p99_ms: f64) -> Step {
@@ -55,6 +55,8 @@ fn service(
                 },
                 name: name.into(),
                 steps,
+                every_ms: None,
+                lock: None,
             })
             .collect(),
     }
@@ -96,6 +98,20 @@ fn with_gc(mut service: ServiceSpec) -> ServiceSpec {
         pause_ms_per_gb: 40,
         restart_ms: 5_000,
     });
+    service
+}
+
+/// Makes `settle` a job each instance runs every 3 s, guarded by the `settlement` lock: a
+/// 1 s lease, and storage that checks fencing tokens (the safe setting).
+fn with_settlement(mut service: ServiceSpec) -> ServiceSpec {
+    for op in service.operations.iter_mut().filter(|o| o.name == "settle") {
+        op.every_ms = Some(3_000);
+        op.lock = Some(LockSpec {
+            name: "settlement".into(),
+            lease_ms: 1_000,
+            fencing: true,
+        });
+    }
     service
 }
 
@@ -167,7 +183,7 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                 ),
                 10,
             )),
-            with_gc(with_pool(
+            with_settlement(with_gc(with_pool(
                 service(
                     "payments",
                     2,
@@ -181,10 +197,14 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                             "refund",
                             vec![work(20.0, 90.0), call("database", "insert", 200, 0)],
                         ),
+                        (
+                            "settle",
+                            vec![work(20.0, 60.0), call("database", "insert", 200, 0)],
+                        ),
                     ],
                 ),
                 8,
-            )),
+            ))),
             with_pool(
                 service(
                     "inventory",

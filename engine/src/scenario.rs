@@ -112,6 +112,27 @@ pub struct OperationSpec {
     /// What a successful request changes in the world, for the data faults.
     #[serde(default)]
     pub effect: Option<DataEffect>,
+    /// Runs as a scheduled job as well: each instance starts it `every_ms` after its last run
+    /// ended (fixed delay), as a trace of its own.
+    #[serde(default)]
+    pub every_ms: Option<u64>,
+    /// A lock with a lease that the operation takes before its first step, and a write guarded
+    /// by it when it succeeds.
+    #[serde(default)]
+    pub lock: Option<LockSpec>,
+}
+
+/// A distributed lock with a lease (as Chubby, ZooKeeper or etcd give): acquiring it when it is
+/// free, or its lease has expired, makes the caller the holder with the next fencing token until
+/// `lease_ms` later. The operation's write carries the token; with `fencing` the storage
+/// rejects a token lower than the highest it has seen. A job that finds the lock held skips
+/// its run; a request fails with 409.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockSpec {
+    pub name: String,
+    pub lease_ms: u64,
+    pub fencing: bool,
 }
 
 /// A lasting change a request makes when it succeeds.
@@ -320,6 +341,10 @@ pub enum FaultEffect {
     /// The service's sagas lose their compensation handler: a failed saga answers its error
     /// and leaves the steps that succeeded in effect (an order saved, its stock not reserved).
     SagaNoCompensation,
+    /// Each time the instance takes a lock while the fault is in force, a full collection
+    /// stops its world for `pause_ms`: longer than the lease, another instance takes the lock
+    /// and the paused holder writes with a stale fencing token when it wakes.
+    LeaseExpiry { pause_ms: u64 },
 }
 
 impl FaultEffect {
@@ -342,6 +367,7 @@ impl FaultEffect {
             FaultEffect::ConnectionLeak { .. } => "connection_leak",
             FaultEffect::MemoryLeak { .. } => "memory_leak",
             FaultEffect::SagaNoCompensation => "saga_no_compensation",
+            FaultEffect::LeaseExpiry { .. } => "lease_expiry",
         }
     }
 }
@@ -392,6 +418,9 @@ pub const HEAP_MB_MAX: u32 = 65_536;
 pub const ALLOC_MB_PER_S_MAX: u32 = 100_000;
 pub const PAUSE_MS_PER_GB_MAX: u32 = 60_000;
 pub const RESTART_MS_MAX: u64 = 600_000;
+/// Shortest period of a scheduled job; longest lease and lease-expiry pause.
+pub const EVERY_MS_MIN: u64 = 10;
+pub const LEASE_MS_MAX: u64 = 600_000;
 /// Deepest chain of nested calls from any entry operation.
 pub const CALL_DEPTH_MAX: usize = 16;
 
@@ -553,6 +582,26 @@ impl Scenario {
                             service.name
                         ),
                     );
+                }
+                if op
+                    .every_ms
+                    .is_some_and(|ms| !(EVERY_MS_MIN..=DURATION_MS_MAX).contains(&ms))
+                {
+                    bad(
+                        format!("{at}.every_ms"),
+                        format!("must be {EVERY_MS_MIN}..={DURATION_MS_MAX}"),
+                    );
+                }
+                if let Some(lock) = &op.lock {
+                    if lock.name.is_empty() {
+                        bad(format!("{at}.lock.name"), "must not be empty".into());
+                    }
+                    if lock.lease_ms == 0 || lock.lease_ms > LEASE_MS_MAX {
+                        bad(
+                            format!("{at}.lock.lease_ms"),
+                            format!("must be 1..={LEASE_MS_MAX}"),
+                        );
+                    }
                 }
                 if op.steps.is_empty() || op.steps.len() > STEPS_MAX {
                     bad(format!("{at}.steps"), format!("need 1..={STEPS_MAX} steps"));
@@ -804,6 +853,26 @@ impl Scenario {
                     bad(
                         format!("{at}.service"),
                         format!("`{}` has no gc runtime to leak in", fault.service),
+                    );
+                }
+            }
+            if let FaultEffect::LeaseExpiry { pause_ms } = fault.effect {
+                if pause_ms == 0 || pause_ms > LEASE_MS_MAX {
+                    bad(
+                        format!("{at}.effect.pause_ms"),
+                        format!("must be 1..={LEASE_MS_MAX}"),
+                    );
+                }
+                let target = self.services.iter().find(|s| s.name == fault.service);
+                if target.is_some_and(|s| s.gc.is_none()) {
+                    bad(
+                        format!("{at}.service"),
+                        format!("`{}` has no gc runtime to pause", fault.service),
+                    );
+                } else if target.is_some_and(|s| s.operations.iter().all(|o| o.lock.is_none())) {
+                    bad(
+                        format!("{at}.service"),
+                        format!("`{}` takes no lock", fault.service),
                     );
                 }
             }

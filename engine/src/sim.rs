@@ -19,6 +19,7 @@ use crate::telemetry::{
 use crate::time::{Duration, SimTime};
 
 mod gc;
+mod lease;
 
 /// Hard bound on events in one run; past it the run stops and says so (`truncated`).
 pub const EVENTS_PER_RUN_MAX: u64 = 50_000_000;
@@ -76,6 +77,18 @@ enum Event {
     Restart {
         service: u16,
         instance: u16,
+    },
+    /// A scheduled job's timer fires on one instance.
+    Job {
+        service: u16,
+        operation: u16,
+        instance: u16,
+    },
+    /// Fault `fault` stops an instance's world (see `lease`).
+    Stall {
+        service: u16,
+        instance: u16,
+        fault: u16,
     },
 }
 
@@ -258,6 +271,7 @@ pub struct Simulation {
     truth: GroundTruth,
     ledger: Ledger,
     heaps: gc::Heaps,
+    locks: lease::Locks,
 }
 
 /// What the data effects did: charges per trace, and the idempotency keys already charged.
@@ -296,6 +310,10 @@ pub struct GroundTruth {
     /// Steps of failed sagas whose effect stayed in place, by `service:operation` (an order
     /// saved with no stock reserved shows as `database:insert`).
     pub saga_steps_left: BTreeMap<String, u32>,
+    /// Writes under a lock made with a fencing token older than the newest granted (a second
+    /// holder writing after its lease ran out), that the storage accepted or rejected.
+    pub stale_writes_accepted: u32,
+    pub stale_writes_rejected: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -445,6 +463,7 @@ impl Simulation {
             truth: GroundTruth::default(),
             ledger: Ledger::default(),
             heaps: gc::Heaps::default(),
+            locks: lease::Locks::default(),
         };
         sim.truth.faults = sim
             .scenario
@@ -461,6 +480,7 @@ impl Simulation {
             })
             .collect();
         sim.start_heaps();
+        sim.start_jobs();
         let first = sim.arrival_gap();
         sim.schedule(first, Event::Arrival);
         let bucket = sim.telemetry.metrics.bucket;
@@ -602,6 +622,16 @@ impl Simulation {
             }
             Event::Collect { service, instance } => self.on_collect(service, instance),
             Event::Restart { service, instance } => self.on_restart(service, instance),
+            Event::Job {
+                service,
+                operation,
+                instance,
+            } => self.on_job(service, operation, instance),
+            Event::Stall {
+                service,
+                instance,
+                fault,
+            } => self.on_stall(service, instance, fault),
         }
     }
 
@@ -845,6 +875,9 @@ impl Simulation {
             slot.busy <= self.services[usize::from(i.service)].workers,
             "worker limit exceeded"
         );
+        if self.locks.enabled {
+            self.take_lock(inv);
+        }
         self.run_step(inv);
     }
 
@@ -1896,6 +1929,11 @@ impl Simulation {
                 status = code;
             }
         }
+        // A scheduled job's run is no request: no request metrics, and its own log line.
+        let job = self.locks.enabled && self.is_job_run(inv);
+        if self.locks.enabled {
+            status = self.release_lock(inv, status);
+        }
         let i = &self.invocations[inv.0 as usize];
         let (trace_id, span, caller, arrived, holds_worker) = (
             i.trace_id,
@@ -1912,20 +1950,27 @@ impl Simulation {
         } else {
             SpanStatus::Unset
         };
-        s.attributes.push((key, Value::Int(i64::from(status))));
+        if !job {
+            s.attributes.push((key, Value::Int(i64::from(status))));
+        }
         let (span_id, operation) = (s.span_id, s.operation);
         let elapsed = self.now.since(arrived);
         let now = self.now;
-        self.telemetry.metrics.observe_request(
-            (ServiceId(service), instance, operation),
-            now,
-            elapsed,
-            status,
-        );
+        if !job {
+            self.telemetry.metrics.observe_request(
+                (ServiceId(service), instance, operation),
+                now,
+                elapsed,
+                status,
+            );
+        }
         if status < 500 {
             self.apply_effect(inv, span_id);
         }
         let (level, message) = match status {
+            s if job && s >= 500 => (Level::Error, "job run failed"),
+            s if job && s >= 400 => (Level::Warn, "job run refused"),
+            _ if job => (Level::Info, "job run completed"),
             503 => (Level::Warn, "request rejected, queue full"),
             s if (400..500).contains(&s) => (Level::Warn, "request refused"),
             s if s >= 500 => (Level::Error, "request failed"),

@@ -7,7 +7,7 @@
 use faultline_engine::Simulation;
 use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
 use faultline_engine::scenario::{
-    Balancer, CallPolicy, DataEffect, Entry, FaultEffect, FaultSpec, GcSpec, LogLevel,
+    Balancer, CallPolicy, DataEffect, Entry, FaultEffect, FaultSpec, GcSpec, LockSpec, LogLevel,
     OperationSpec, PoolSpec, Scenario, ServiceSpec, Step, Workload,
 };
 use faultline_engine::telemetry::SpanId;
@@ -95,6 +95,7 @@ fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
         }),
         (-840i16..840).prop_map(|zone_minutes| FaultEffect::LocalTimeLogs { zone_minutes }),
         (0u32..300).prop_map(|mb_per_s| FaultEffect::MemoryLeak { mb_per_s }),
+        (1u64..800).prop_map(|pause_ms| FaultEffect::LeaseExpiry { pause_ms }),
     ];
     (
         0..n,
@@ -141,6 +142,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                         any::<bool>(),
                         0usize..3,
                         gc(),
+                        prop::option::of(10u64..700),
+                        prop::option::of((0u8..2, 1u64..500, any::<bool>())),
                     )
                         .prop_map(
                             move |(
@@ -151,6 +154,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                 pooled,
                                 balancer,
                                 gc,
+                                every_ms,
+                                lock,
                             )| {
                                 ServiceSpec {
                                     name: format!("s{s}"),
@@ -162,6 +167,13 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                             name: "op".into(),
                                             steps,
                                             effect: (s == n - 1).then_some(DataEffect::Charge),
+                                            every_ms,
+                                            // Two lock names, so services share one sometimes.
+                                            lock: lock.map(|(name, lease_ms, fencing)| LockSpec {
+                                                name: format!("lock{name}"),
+                                                lease_ms,
+                                                fencing,
+                                            }),
                                         },
                                         // What a saga calls to undo `op`.
                                         OperationSpec {
@@ -171,6 +183,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                                 p99_ms: 5.0,
                                             }],
                                             effect: (s == n - 1).then_some(DataEffect::Refund),
+                                            every_ms: None,
+                                            lock: None,
                                         },
                                     ],
                                     log_level: [LogLevel::Debug, LogLevel::Info, LogLevel::Warn]

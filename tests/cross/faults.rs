@@ -797,3 +797,111 @@ fn saga_no_compensation_leaves_orders_saved_without_stock_or_payment() {
     assert_eq!(traces(&t, "saga.compensation=true"), 0);
     assert!(traces(&t, "http.route=create error=true") > 20);
 }
+
+/// The default mesh with payments-0 paused 5 s (longer than its 1 s lease) each time it takes
+/// the settlement lock between 4 and 5 s: it takes it once, at 4.5 s.
+fn lease_expiry(fencing: bool) -> Scenario {
+    let mut scenario = with_fault(
+        "payments",
+        Some(0),
+        4_000,
+        5_000,
+        FaultEffect::LeaseExpiry { pause_ms: 5_000 },
+    );
+    for op in &mut scenario.services[3].operations {
+        if let Some(lock) = &mut op.lock {
+            lock.fencing = fencing;
+        }
+    }
+    scenario
+}
+
+#[test]
+fn lease_expiry_gives_two_holders_and_fencing_rejects_the_stale_write() {
+    let (t, truth) = run(lease_expiry(true));
+    // Logs: the holder's long GC pause, the other instance finding the lease expired and
+    // taking the lock, then the holder waking to write with its old token, refused.
+    let payments0 = r#"{service="payments", instance="payments-0"}"#;
+    assert_eq!(
+        logs(
+            &t,
+            &format!(r#"{payments0} |= "GC pause" | pause_ms > 1000"#)
+        ),
+        1
+    );
+    assert_eq!(
+        logs(
+            &t,
+            r#"{service="payments", instance="payments-1"} |= "lease expired""#
+        ),
+        1
+    );
+    let rejected = logql::parse(r#"{service="payments", level="warn"} |= "stale fencing token""#)
+        .unwrap()
+        .run(&t);
+    assert_eq!(rejected.len(), 1);
+    let line = &t.logs[rejected[0] as usize];
+    let field = |name: &str| {
+        line.fields
+            .iter()
+            .find(|(k, _)| t.text(*k) == name)
+            .map(|(_, v)| t.value_text(v))
+            .unwrap()
+    };
+    let (stale, highest): (u64, u64) = (
+        field("lock.fencing_token").parse().unwrap(),
+        field("lock.highest_token").parse().unwrap(),
+    );
+    assert!(stale < highest);
+    // Traces: the settlement job's spans carry the lock and its tokens; the refused write
+    // is found by its error type, in the trace whose lease was taken over.
+    assert!(traces(&t, "lock.name=settlement") >= 4);
+    assert_eq!(traces(&t, "error.type=stale_fencing_token"), 1);
+    assert_eq!(
+        traces(
+            &t,
+            &format!("lock.fencing_token={stale} lock.acquired=true")
+        ),
+        1
+    );
+    assert_eq!(
+        (truth.stale_writes_accepted, truth.stale_writes_rejected),
+        (0, 1)
+    );
+    let fault = &truth.faults[0];
+    assert_eq!(fault.kind, "lease_expiry");
+    assert!(fault.first_effect.unwrap() >= SimTime::from_ms(4_000));
+    // The pause also stalled payments-0's charges: orders' calls to it timed out meanwhile.
+    assert!(traces(&t, "error.type=timeout peer.service=payments") > 5);
+    assert!(fault.affected_traces.len() > 5);
+
+    // Without fencing the storage takes both: an older token is committed after a newer one.
+    let (t, truth) = run(lease_expiry(false));
+    assert_eq!(
+        logs(&t, r#"{service="payments"} |= "stale fencing token""#),
+        0
+    );
+    let committed: Vec<i64> = logql::parse(r#"{service="payments"} |= "write committed""#)
+        .unwrap()
+        .run(&t)
+        .iter()
+        .map(|i| {
+            let l = &t.logs[*i as usize];
+            let (_, v) = l
+                .fields
+                .iter()
+                .find(|(k, _)| t.text(*k) == "lock.fencing_token")
+                .unwrap();
+            t.value_text(v).parse().unwrap()
+        })
+        .collect();
+    assert!(committed.windows(2).any(|w| w[1] < w[0]), "{committed:?}");
+    assert_eq!(
+        logs(&t, r#"{service="payments"} |= "lease lost before release""#),
+        1
+    );
+    assert_eq!(
+        (truth.stale_writes_accepted, truth.stale_writes_rejected),
+        (1, 0)
+    );
+}

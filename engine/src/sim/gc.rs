@@ -158,7 +158,10 @@ impl Simulation {
             | Event::PoolTimeout { call, .. }
             | Event::Refused { call, .. }
             | Event::Retry(call) => (Some(self.calls[call.0 as usize].caller), None),
-            Event::Collect { service, instance } => (None, Some((service, instance))),
+            Event::Collect { service, instance }
+            | Event::Job {
+                service, instance, ..
+            } => (None, Some((service, instance))),
             _ => return false,
         };
         let (service, instance) = match (inv, owner) {
@@ -275,6 +278,12 @@ impl Simulation {
         }
         let heap = self.heap(service, instance);
         let before_kb = used_kb(heap, now, heap_kb);
+        if before_kb < heap_kb * 99 / 100 {
+            // A forced full collection emptied it since: come back when it is full.
+            let wait = fill_time_us(heap_kb - before_kb, heap.rate_kb_per_s);
+            self.schedule_collection(service, instance, Duration(wait));
+            return;
+        }
         heap.leaked_kb = heap.leaked_kb.saturating_add(leaked_kb);
         let after_kb = live_kb.saturating_add(heap.leaked_kb).min(heap_kb);
         heap.after_kb = after_kb;
@@ -316,10 +325,10 @@ impl Simulation {
                 self.kill_request(inv, credited);
                 self.complete(inv);
             }
-            self.schedule(
-                Duration::from_ms(gc.restart_ms),
-                Event::Restart { service, instance },
-            );
+            let back = Duration::from_ms(gc.restart_ms);
+            if self.now.after(back).0 < self.scenario.duration_ms * 1_000 {
+                self.schedule(back, Event::Restart { service, instance });
+            }
             return;
         }
         let pause_us = pause_us(after_kb, heap_kb, gc.pause_ms_per_gb);
@@ -342,6 +351,42 @@ impl Simulation {
         let heap = self.heap(service, instance);
         let next = Duration(pause_us + fill_time_us(heap_kb - after_kb, heap.rate_kb_per_s));
         self.schedule_collection(service, instance, next);
+    }
+
+    /// A full collection forced by a fault, stopping the world for `pause` (heap figures as
+    /// they are; the next regular collection still comes when the heap fills).
+    pub(super) fn full_collection(
+        &mut self,
+        service: u16,
+        instance: u16,
+        pause: Duration,
+        fault: usize,
+    ) {
+        let Some(gc) = self.scenario.services[usize::from(service)].gc.as_ref() else {
+            return;
+        };
+        let heap_kb = u64::from(gc.heap_mb) * KB_PER_MB;
+        let now = self.now;
+        let heap = self.heap(service, instance);
+        let (before_kb, after_kb) = (used_kb(heap, now, heap_kb), heap.after_kb);
+        self.truth.faults[fault].first_effect.get_or_insert(now);
+        self.pause(service, instance, pause, Some(fault));
+        let mb = |kb: u64| Value::Int((kb / KB_PER_MB) as i64);
+        let fields = vec![
+            (
+                self.intern_static("pause_ms"),
+                Value::Int((pause.0 / 1_000) as i64),
+            ),
+            (self.intern_static("heap_before_mb"), mb(before_kb)),
+            (self.intern_static("heap_after_mb"), mb(after_kb)),
+            (self.intern_static("heap_max_mb"), mb(heap_kb)),
+        ];
+        let level = if pause.0 >= LONG_PAUSE_US {
+            Level::Warn
+        } else {
+            Level::Info
+        };
+        self.log(service, instance, level, None, "GC pause", fields);
     }
 
     /// Collections stop with the arrivals, so a run ends.
@@ -459,6 +504,8 @@ mod tests {
                         p99_ms: 100.0,
                     }],
                     effect: None,
+                    every_ms: None,
+                    lock: None,
                 }],
                 balancer: Default::default(),
                 log_level: Default::default(),
