@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "75c56706ab8d17ff2ec5dee4256e5761bfb42100cbecfcae9cd37a8503028864";
+    "18a789e8a40a7c8f04883352018a3268ee6b6ecbef0a6af3fa7c2cb0afe444d2";
 const FAULTY_MESH_SEED_42: &str =
-    "7f966a51fce5bc9caf25c243ef74f9dd7df51d9570b38075bd2b9631cff505aa";
+    "18b2f8b70b0fee17d647bbeba53750d7c70013fd862892924c2196f21a3ce9bc";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

@@ -483,12 +483,13 @@ fn workload_ramps_bursts_users_and_client_retries_shape_the_traffic() {
         .filter(|s| s.parent.is_none() && s.start == SimTime::from_ms(10_500))
         .count();
     assert!(roots_at_burst >= 150, "{roots_at_burst}");
-    // Users: every root names one of the 25.
+    // Users: every request from outside (a root server span; payments' settlement job runs are
+    // internal roots) names one of the 25.
     let user = t.strings.lookup("user.id").unwrap();
     let users: std::collections::BTreeSet<String> = t
         .spans
         .iter()
-        .filter(|s| s.parent.is_none())
+        .filter(|s| s.parent.is_none() && s.kind == SpanKind::Server)
         .map(|s| {
             s.attributes
                 .iter()
@@ -505,7 +506,9 @@ fn workload_ramps_bursts_users_and_client_retries_shape_the_traffic() {
         .spans
         .iter()
         .filter(|s| {
-            s.parent.is_none() && s.status == faultline_engine::telemetry::SpanStatus::Error
+            s.parent.is_none()
+                && s.kind == SpanKind::Server
+                && s.status == faultline_engine::telemetry::SpanStatus::Error
         })
         .filter(|s| {
             !s.attributes
