@@ -980,10 +980,11 @@ impl LogQuery {
             }
         };
         let all: Vec<&Matcher> = self.selector.iter().collect();
+        // `trace_id=""` takes the lines without a trace: no help from the index.
         let trace = self
             .selector
             .iter()
-            .find(|m| m.label == "trace_id" && m.op == MatchOp::Eq);
+            .find(|m| m.label == "trace_id" && m.op == MatchOp::Eq && !m.value.is_empty());
         if let Some(trace) = trace {
             // The lines of one trace; a value that is no trace id's text matches none.
             let list = parse_trace_id(&trace.value).map_or(&[][..], |id| index.logs_of_trace(id));
@@ -1103,6 +1104,10 @@ fn required_needles(pattern: &str) -> Option<Vec<Needle>> {
     // `[0-9]{13}` after a prefix makes many literals that share one core: look for it once.
     cores.sort_unstable();
     cores.dedup();
+    // Many (`(?i)timeout` has 128): writing out the line is cheaper than looking for each.
+    if cores.len() > 8 {
+        return None;
+    }
     cores.into_iter().map(Needle::new).collect()
 }
 
