@@ -443,11 +443,13 @@ fn bench(args: &[String]) -> Result<(), String> {
         ("newest 20", "", false, None),
         ("payments, errors only", "", true, Some("payments")),
         ("error.type=timeout", "error.type=timeout", false, None),
+        ("status 200", "http.response.status_code=200", false, None),
+        ("status 503", "http.response.status_code=503", false, None),
         (
-            "http.response.status_code=500",
-            "http.response.status_code=500",
+            "gateway, status 200",
+            "http.response.status_code=200",
             false,
-            None,
+            Some("gateway"),
         ),
     ];
     for (name, tags, errors_only, service) in searches {

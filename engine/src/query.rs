@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::index::{Index, ValueKey};
-use crate::telemetry::{ServiceId, Span, SpanStatus, Telemetry, TraceId};
+use crate::telemetry::{ServiceId, Span, SpanStatus, Sym, Telemetry, TraceId};
 use crate::time::{Duration, SimTime};
 
 /// A trace search. Empty fields match everything; all given conditions must hold.
@@ -77,64 +77,131 @@ pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
     Ok(tags)
 }
 
-/// Whether one span satisfies the span-level conditions of the query.
-fn span_matches(t: &Telemetry, s: &Span, q: &TraceQuery) -> bool {
-    if q.service
-        .as_deref()
-        .is_some_and(|name| t.service_name(s.service) != name)
-    {
-        return false;
-    }
-    if q.operation
-        .as_deref()
-        .is_some_and(|op| t.text(s.operation) != op)
-    {
-        return false;
-    }
-    q.tags.iter().all(|(key, value)| {
-        if key == "error" {
-            return (s.status == SpanStatus::Error).to_string() == *value;
-        }
-        s.attributes
+/// The span-level conditions of a query with its names resolved to symbols once, so that
+/// checking a span compares integers. Strings are interned once each, so a name the store
+/// never interned is on no span, and equal symbols mean equal text.
+struct SpanFilter {
+    /// The services with the asked-for name (None: any service).
+    services: Option<Vec<ServiceId>>,
+    /// None: any operation; Some(None): a name no span has.
+    operation: Option<Option<Sym>>,
+    tags: Vec<TagFilter>,
+}
+
+enum TagFilter {
+    /// `error=true` or `error=false` (on the span's status); None for any other value, which
+    /// no span matches.
+    Error(Option<bool>),
+    /// `key=value`: the key's symbol (None: no span has it) and every stored value whose text
+    /// is `value`: a string, an integer, a boolean.
+    Attribute {
+        key: Option<Sym>,
+        values: Vec<ValueKey>,
+    },
+}
+
+impl SpanFilter {
+    fn new(t: &Telemetry, q: &TraceQuery) -> SpanFilter {
+        let services = q.service.as_deref().map(|name| {
+            (0..t.service_names.len() as u16)
+                .map(ServiceId)
+                .filter(|&id| t.service_name(id) == name)
+                .collect()
+        });
+        let operation = q.operation.as_deref().map(|op| t.strings.lookup(op));
+        let tags = q
+            .tags
             .iter()
-            .any(|(k, v)| t.text(*k) == key && t.value_text(v) == *value)
-    })
+            .map(|(key, value)| {
+                if key == "error" {
+                    return TagFilter::Error(value.parse::<bool>().ok());
+                }
+                let mut values = Vec::new();
+                values.extend(t.strings.lookup(value).map(ValueKey::Str));
+                if let Ok(i) = value.parse::<i64>() {
+                    if i.to_string() == *value {
+                        values.push(ValueKey::Int(i));
+                    }
+                }
+                if let Ok(b) = value.parse::<bool>() {
+                    values.push(ValueKey::Bool(b));
+                }
+                TagFilter::Attribute {
+                    key: t.strings.lookup(key),
+                    values,
+                }
+            })
+            .collect();
+        SpanFilter {
+            services,
+            operation,
+            tags,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.services.is_none() && self.operation.is_none() && self.tags.is_empty()
+    }
+
+    /// Whether one span satisfies the conditions: the service, the operation and every tag.
+    fn matches(&self, s: &Span) -> bool {
+        self.services
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&s.service))
+            && self.operation.is_none_or(|op| op == Some(s.operation))
+            && self.tags.iter().all(|tag| match tag {
+                TagFilter::Error(want) => *want == Some(s.status == SpanStatus::Error),
+                TagFilter::Attribute { key, values } => key.is_some_and(|key| {
+                    s.attributes
+                        .iter()
+                        .any(|(k, v)| *k == key && values.contains(&ValueKey::of(v)))
+                }),
+            })
+    }
 }
 
 /// Runs a trace search. The index supplies the candidate spans (those of the service, or
-/// carrying the rarest tag) and the traces in start order, so a search reads the spans of
-/// the candidates only and stops at the limit.
+/// carrying the rarest tag) and the traces newest first. With fewer candidates than traces in
+/// the time range, the traces of the matching candidates are sorted and read; otherwise the
+/// traces are walked newest first, each checked through its own spans, up to the limit.
 pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
     let index = t.index();
     let limit = if q.limit == 0 { 20 } else { q.limit as usize };
     let in_range = index.traces_newest_first(q.from, q.until);
-    let matched: Vec<u32>;
-    let order: &[u32] = if q.service.is_none() && q.operation.is_none() && q.tags.is_empty() {
-        in_range
+    let filter = SpanFilter::new(t, q);
+    let conditions = !filter.is_empty();
+    let candidates = if conditions {
+        candidate_spans(&index, &filter)
     } else {
-        let mut traces: Vec<u32> = Vec::new();
-        let mut take = |i: u32| {
-            if span_matches(t, &t.spans[i as usize], q) {
-                traces.push(index.trace_of_span(i));
-            }
-        };
-        match candidate_spans(t, &index, q) {
-            Some(lists) => lists.into_iter().flatten().copied().for_each(&mut take),
-            None => (0..t.spans.len() as u32).for_each(&mut take),
+        None
+    };
+    let selective =
+        |lists: &Vec<&[u32]>| lists.iter().map(|l| l.len()).sum::<usize>() < in_range.len();
+    let walk = conditions && !candidates.as_ref().is_some_and(selective);
+    let matched: Vec<u32>;
+    let order: &[u32] = match candidates {
+        Some(lists) if !walk => {
+            let mut traces: Vec<u32> = lists
+                .into_iter()
+                .flatten()
+                .filter(|&&i| filter.matches(&t.spans[i as usize]))
+                .map(|&i| index.trace_of_span(i))
+                .collect();
+            traces.sort_unstable();
+            traces.dedup();
+            let (from, until) = (q.from, q.until);
+            traces.retain(|&n| {
+                let start = index.trace_entry(n).start;
+                from.is_none_or(|f| start >= f) && until.is_none_or(|u| start < u)
+            });
+            traces.sort_unstable_by_key(|&n| {
+                let e = index.trace_entry(n);
+                (Reverse(e.start), e.id)
+            });
+            matched = traces;
+            &matched
         }
-        traces.sort_unstable();
-        traces.dedup();
-        let (from, until) = (q.from, q.until);
-        traces.retain(|&n| {
-            let start = index.trace_entry(n).start;
-            from.is_none_or(|f| start >= f) && until.is_none_or(|u| start < u)
-        });
-        traces.sort_unstable_by_key(|&n| {
-            let e = index.trace_entry(n);
-            (Reverse(e.start), e.id)
-        });
-        matched = traces;
-        &matched
+        _ => in_range,
     };
     // Errors only: the traces holding an error span, marked from the index of them.
     let mut erroneous = Vec::new();
@@ -157,6 +224,14 @@ pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
             continue;
         }
         let entry = index.trace_entry(n);
+        if walk
+            && !entry
+                .spans
+                .iter()
+                .any(|&i| filter.matches(&t.spans[i as usize]))
+        {
+            continue;
+        }
         let spans: Vec<&Span> = entry.spans.iter().map(|&i| &t.spans[i as usize]).collect();
         let end = spans
             .iter()
@@ -176,7 +251,7 @@ pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
 
 /// The smallest list of spans that holds every span satisfying the query's span conditions,
 /// as slices of the index; None when no condition narrows it (then every span is a candidate).
-fn candidate_spans<'a>(t: &Telemetry, index: &'a Index, q: &TraceQuery) -> Option<Vec<&'a [u32]>> {
+fn candidate_spans<'a>(index: &'a Index, filter: &SpanFilter) -> Option<Vec<&'a [u32]>> {
     let mut best: Option<Vec<&'a [u32]>> = None;
     let mut consider = |lists: Vec<&'a [u32]>| {
         let size = |l: &Vec<&[u32]>| l.iter().map(|s| s.len()).sum::<usize>();
@@ -184,36 +259,24 @@ fn candidate_spans<'a>(t: &Telemetry, index: &'a Index, q: &TraceQuery) -> Optio
             best = Some(lists);
         }
     };
-    if let Some(name) = q.service.as_deref() {
-        let lists = (0..t.service_names.len() as u16)
-            .map(ServiceId)
-            .filter(|&id| t.service_name(id) == name)
-            .flat_map(|id| index.spans_of_service(id))
-            .collect();
-        consider(lists);
+    if let Some(ids) = &filter.services {
+        consider(
+            ids.iter()
+                .flat_map(|&id| index.spans_of_service(id))
+                .collect(),
+        );
     }
-    for (key, value) in &q.tags {
+    for tag in &filter.tags {
         // Attributes and status are indexed once a span ends; open spans are checked directly.
         let mut lists = vec![index.open_spans()];
-        if key == "error" {
-            match value.as_str() {
-                "true" => lists.push(index.ended_error_spans()),
-                "false" => continue, // most spans: no help narrowing
-                _ => {}              // never matches
-            }
-        } else if let Some(key) = t.strings.lookup(key) {
-            // Every stored value whose text is `value`: a string, an integer, a boolean.
-            let mut values = Vec::new();
-            values.extend(t.strings.lookup(value).map(ValueKey::Str));
-            if let Ok(i) = value.parse::<i64>() {
-                if i.to_string() == *value {
-                    values.push(ValueKey::Int(i));
-                }
-            }
-            if let Ok(b) = value.parse::<bool>() {
-                values.push(ValueKey::Bool(b));
-            }
-            lists.extend(values.into_iter().map(|v| index.ended_spans_with(key, v)));
+        match tag {
+            TagFilter::Error(Some(true)) => lists.push(index.ended_error_spans()),
+            TagFilter::Error(Some(false)) => continue, // most spans: no help narrowing
+            TagFilter::Error(None) | TagFilter::Attribute { key: None, .. } => {} // none match
+            TagFilter::Attribute {
+                key: Some(key),
+                values,
+            } => lists.extend(values.iter().map(|&v| index.ended_spans_with(*key, v))),
         }
         consider(lists);
     }
