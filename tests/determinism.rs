@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "18a789e8a40a7c8f04883352018a3268ee6b6ecbef0a6af3fa7c2cb0afe444d2";
+    "0fb079cd764c9950eb30ac4de3c9013ef48d7a1f01f8f27e1584d4c8ab65ec1e";
 const FAULTY_MESH_SEED_42: &str =
-    "18b2f8b70b0fee17d647bbeba53750d7c70013fd862892924c2196f21a3ce9bc";
+    "827b19fea8c6bc6dcabfd2466b309d10292cf622977d063717338e83eee41ebc";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

@@ -416,7 +416,89 @@ pub fn prometheus(t: &Telemetry) -> String {
             ts(r.bucket)
         );
     }
+    cache_and_queue_series(t, &mut out);
     out
+}
+
+/// The cache and queue series, named as the Redis and Kafka exporters' users would expect.
+fn cache_and_queue_series(t: &Telemetry, out: &mut String) {
+    let m = &t.metrics;
+    let ts =
+        |bucket: u32| crate::time::SimTime((u64::from(bucket) + 1) * m.bucket.0).unix_us() / 1_000;
+    type CacheField = fn(&crate::metrics::CacheSample) -> u64;
+    let caches: [(&str, &str, &str, CacheField); 3] = [
+        (
+            "faultline_cache_keys",
+            "gauge",
+            "Keys stored in a cache.",
+            |c| u64::from(c.keys),
+        ),
+        (
+            "faultline_cache_hits_total",
+            "counter",
+            "Cache lookups that found their key.",
+            |c| c.hits_total,
+        ),
+        (
+            "faultline_cache_misses_total",
+            "counter",
+            "Cache lookups that did not find their key.",
+            |c| c.misses_total,
+        ),
+    ];
+    for (name, kind, help, value) in caches {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for c in &m.caches {
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{}\"}} {} {}",
+                label(t.service_name(c.service)),
+                value(c),
+                ts(c.bucket)
+            );
+        }
+    }
+    type QueueField = fn(&crate::metrics::QueueSample) -> String;
+    let queues: [(&str, &str, &str, QueueField); 4] = [
+        (
+            "faultline_queue_depth",
+            "gauge",
+            "Messages waiting for a consumer group.",
+            |q| q.depth.to_string(),
+        ),
+        (
+            "faultline_consumer_lag_seconds",
+            "gauge",
+            "Age of the oldest message a consumer group has not taken.",
+            |q| format!("{}", q.lag_us as f64 / 1e6),
+        ),
+        (
+            "faultline_messages_published_total",
+            "counter",
+            "Messages published to a topic.",
+            |q| q.published_total.to_string(),
+        ),
+        (
+            "faultline_messages_consumed_total",
+            "counter",
+            "Messages a consumer group has processed.",
+            |q| q.consumed_total.to_string(),
+        ),
+    ];
+    for (name, kind, help, value) in queues {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for q in &m.queues {
+            let _ = writeln!(
+                out,
+                "{name}{{queue=\"{}\",topic=\"{}\",consumer_group=\"{}\"}} {} {}",
+                label(t.service_name(q.queue)),
+                label(t.text(q.topic)),
+                label(t.service_name(q.group)),
+                value(q),
+                ts(q.bucket)
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -495,7 +577,9 @@ mod tests {
                     .map(|x| x["value"].clone())
             };
             let header = tag(TRACEPARENT);
-            let is_server = tag("span.kind") == Some(json!("server"));
+            // Consumer spans carry the context their message arrived with, as a server its request's.
+            let is_server =
+                [Some(json!("server")), Some(json!("consumer"))].contains(&tag("span.kind"));
             let parent = s["references"]
                 .as_array()
                 .unwrap()
@@ -605,7 +689,7 @@ mod tests {
             total as usize,
             t.spans
                 .iter()
-                .filter(|s| s.kind == SpanKind::Server)
+                .filter(|s| matches!(s.kind, SpanKind::Server | SpanKind::Consumer))
                 .count()
         );
         assert!(text.contains("le=\"+Inf\""));

@@ -9,6 +9,7 @@ pub mod docs {
     #[doc = include_str!("../docs/fault-catalog.md")]
     pub mod fault_catalog {}
 }
+pub mod cache;
 pub mod edge;
 pub mod export;
 pub mod import;
@@ -17,6 +18,7 @@ pub mod logql;
 pub mod mesh;
 pub mod metrics;
 pub mod query;
+pub mod queue;
 pub mod random;
 pub mod scenario;
 pub mod sim;

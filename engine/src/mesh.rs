@@ -1,10 +1,11 @@
 //! The default mesh every lesson starts from: a gateway in front of auth, orders, payments,
-//! inventory and notifications, backed by a database, a cache and a message queue. Latencies
+//! inventory and notifications, backed by a database, a read-through cache and a message queue
+//! (orders publishes `order.created`; notifications consumes it and sends the email). Latencies
 //! are typical of a small production system; policies are sensible defaults to break.
 
 use crate::scenario::{
-    Balancer, CallPolicy, DataEffect, Entry, GcSpec, LockSpec, LogLevel, OperationSpec, PoolSpec,
-    Scenario, ServiceSpec, Step, Workload,
+    Balancer, CallPolicy, ConsumerSpec, DataEffect, Entry, GcSpec, LockSpec, LogLevel,
+    OperationSpec, PoolSpec, Popularity, Scenario, ServiceSpec, Step, Workload,
 };
 
 fn work(p50_ms: f64, p99_ms: f64) -> Step {
@@ -24,6 +25,36 @@ fn call(service: &str, operation: &str, timeout_ms: u64, retries: u32) -> Step {
     }
 }
 
+/// A read-through lookup in the cache: a hit skips the next `miss_steps` steps.
+fn cache_get(keys: u32, ttl_ms: u64, miss_steps: u16) -> Step {
+    Step::CacheGet {
+        service: "cache".into(),
+        operation: "get".into(),
+        set_operation: "set".into(),
+        keys,
+        popularity: Popularity::Zipf,
+        ttl_ms,
+        miss_steps,
+        policy: CallPolicy {
+            timeout_ms: Some(50),
+            ..CallPolicy::default()
+        },
+    }
+}
+
+fn publish(topic: &str) -> Step {
+    Step::Publish {
+        service: "queue".into(),
+        operation: "publish".into(),
+        topic: topic.into(),
+        policy: CallPolicy {
+            timeout_ms: Some(100),
+            retries: 2,
+            ..CallPolicy::default()
+        },
+    }
+}
+
 fn service(
     name: &str,
     instances: u16,
@@ -39,6 +70,7 @@ fn service(
         log_level: LogLevel::Info,
         pool: None,
         gc: None,
+        consumer: None,
         operations: operations
             .into_iter()
             .map(|(name, steps)| OperationSpec {
@@ -148,7 +180,15 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                 "auth",
                 2,
                 32,
-                vec![("verify", vec![call("cache", "get", 50, 0), work(0.5, 2.0)])],
+                vec![(
+                    "verify",
+                    vec![
+                        // Sessions: a miss reads the session row.
+                        cache_get(2_000, 60_000, 1),
+                        call("database", "select", 200, 0),
+                        work(0.5, 2.0),
+                    ],
+                )],
             ),
             with_gc(with_pool(
                 service(
@@ -168,13 +208,13 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                                     with_idempotency_key(call("payments", "charge", 1_000, 0)),
                                     "refund",
                                 ),
-                                call("notifications", "send", 200, 0),
+                                publish("order.created"),
                             ],
                         ),
                         (
                             "get",
                             vec![
-                                call("cache", "get", 50, 0),
+                                cache_get(1_000, 30_000, 1),
                                 call("database", "select", 200, 1),
                                 work(0.3, 1.0),
                             ],
@@ -227,15 +267,21 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                 ),
                 8,
             ),
-            service(
-                "notifications",
-                1,
-                16,
-                vec![(
-                    "send",
-                    vec![work(0.5, 2.0), call("queue", "publish", 100, 2)],
-                )],
-            ),
+            // Emails go out from the queue: four consumers take each order.created message.
+            ServiceSpec {
+                consumer: Some(ConsumerSpec {
+                    queue: "queue".into(),
+                    topic: "order.created".into(),
+                    operation: "send".into(),
+                    concurrency: 4,
+                }),
+                ..service(
+                    "notifications",
+                    1,
+                    16,
+                    vec![("send", vec![work(0.5, 2.0), work(20.0, 120.0)])],
+                )
+            },
             service(
                 "database",
                 1,
@@ -247,7 +293,12 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                     ("delete", vec![work(3.0, 20.0)]),
                 ],
             ),
-            service("cache", 1, 128, vec![("get", vec![work(0.3, 2.0)])]),
+            service(
+                "cache",
+                1,
+                128,
+                vec![("get", vec![work(0.3, 2.0)]), ("set", vec![work(0.3, 2.0)])],
+            ),
             service("queue", 1, 64, vec![("publish", vec![work(0.5, 3.0)])]),
         ],
         workload: Workload {

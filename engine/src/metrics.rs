@@ -1,7 +1,8 @@
 //! Metrics in fixed time buckets, as a Prometheus scrape would see them: per service, instance
 //! and route the request count, errors and a latency histogram (p50/p95/p99 derived as
 //! `histogram_quantile` does); per instance busy workers and queue depth; retries; breaker state;
-//! heap use and garbage-collection pauses of managed runtimes.
+//! heap use and garbage-collection pauses of managed runtimes;
+//! cache keys, hits and misses; queue depth, consumer lag and messages published and consumed.
 
 use std::collections::BTreeMap;
 
@@ -148,6 +149,35 @@ pub struct BreakerSample {
     pub state: u8,
 }
 
+/// A cache service's key count and its lookups so far, sampled at the end of a time bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSample {
+    pub bucket: u32,
+    pub service: ServiceId,
+    /// Keys stored, expired ones not yet evicted included (as Redis counts them).
+    pub keys: u32,
+    /// Lookups since the start of the run, as counters.
+    pub hits_total: u64,
+    pub misses_total: u64,
+}
+
+/// One consumer group's view of a queue topic, sampled at the end of a time bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueSample {
+    pub bucket: u32,
+    /// The queue service, and the consumer group (the consuming service).
+    pub queue: ServiceId,
+    pub topic: Sym,
+    pub group: ServiceId,
+    /// Messages waiting to be taken by a consumer.
+    pub depth: u32,
+    /// Age of the oldest waiting message in microseconds; 0 when none waits.
+    pub lag_us: u64,
+    /// Messages published to the topic, and processed by the group, since the start of the run.
+    pub published_total: u64,
+    pub consumed_total: u64,
+}
+
 /// (service, instance, route)
 pub type SeriesKey = (ServiceId, u16, Sym);
 
@@ -161,6 +191,8 @@ pub struct Metrics {
     pub instances: Vec<InstanceSample>,
     pub breakers: Vec<BreakerSample>,
     pub runtime: Vec<RuntimeSample>,
+    pub caches: Vec<CacheSample>,
+    pub queues: Vec<QueueSample>,
 }
 
 impl Default for Metrics {
@@ -190,6 +222,8 @@ impl Metrics {
             instances: Vec::new(),
             breakers: Vec::new(),
             runtime: Vec::new(),
+            caches: Vec::new(),
+            queues: Vec::new(),
         }
     }
 

@@ -44,6 +44,10 @@ pub struct ServiceSpec {
     /// instance collects when its heap fills, stopping the world for a pause.
     #[serde(default)]
     pub gc: Option<GcSpec>,
+    /// A consumer group: each instance runs `concurrency` consumers that take messages
+    /// published to `topic` on the `queue` service and run `operation` for each.
+    #[serde(default)]
+    pub consumer: Option<ConsumerSpec>,
 }
 
 /// One instance's heap and its collector. Garbage is allocated at a steady rate; when the heap
@@ -67,6 +71,26 @@ impl GcSpec {
     fn default_restart_ms() -> u64 {
         5_000
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSpec {
+    pub queue: String,
+    pub topic: String,
+    /// This service's operation that processes one message.
+    pub operation: String,
+    pub concurrency: u16,
+}
+
+/// How often each key of a cache's key space is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Popularity {
+    /// Key k is asked for about 1/(k+1) as often as key 0: a few hot keys, a long tail.
+    #[default]
+    Zipf,
+    Uniform,
 }
 
 /// A service's log level threshold.
@@ -175,6 +199,88 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         compensate: Option<String>,
     },
+    /// A read-through cache lookup of a key drawn from `keys`: a hit skips the next
+    /// `miss_steps` steps (the backing read); a miss runs them, then sets the key for `ttl_ms`
+    /// through `set_operation`. A failed lookup counts as a miss.
+    CacheGet {
+        service: String,
+        #[serde(default = "default_cache_get")]
+        operation: String,
+        #[serde(default = "default_cache_set")]
+        set_operation: String,
+        keys: u32,
+        #[serde(default)]
+        popularity: Popularity,
+        ttl_ms: u64,
+        miss_steps: u16,
+        #[serde(default)]
+        policy: CallPolicy,
+    },
+    /// Publishes a message to `topic` on a queue service, carrying the trace context; the
+    /// topic's consumer groups process it later.
+    Publish {
+        service: String,
+        #[serde(default = "default_publish")]
+        operation: String,
+        topic: String,
+        #[serde(default)]
+        policy: CallPolicy,
+    },
+}
+
+fn default_cache_get() -> String {
+    "get".into()
+}
+fn default_cache_set() -> String {
+    "set".into()
+}
+fn default_publish() -> String {
+    "publish".into()
+}
+
+impl Step {
+    /// The calls this step makes on its way, as (service, operation, policy); a compensating
+    /// call is apart (`compensation`).
+    pub fn calls(&self) -> Vec<(&str, &str, &CallPolicy)> {
+        match self {
+            Step::Work { .. } => vec![],
+            Step::Call {
+                service,
+                operation,
+                policy,
+                ..
+            }
+            | Step::Publish {
+                service,
+                operation,
+                policy,
+                ..
+            } => vec![(service, operation, policy)],
+            Step::CacheGet {
+                service,
+                operation,
+                set_operation,
+                policy,
+                ..
+            } => vec![
+                (service, operation, policy),
+                (service, set_operation, policy),
+            ],
+        }
+    }
+
+    /// The call that undoes this step in a saga, if it names one.
+    pub fn compensation(&self) -> Option<(&str, &str, &CallPolicy)> {
+        match self {
+            Step::Call {
+                service,
+                policy,
+                compensate: Some(undo),
+                ..
+            } => Some((service, undo, policy)),
+            _ => None,
+        }
+    }
 }
 
 /// The client side of one call edge.
@@ -345,6 +451,11 @@ pub enum FaultEffect {
     /// stops its world for `pause_ms`: longer than the lease, another instance takes the lock
     /// and the paused holder writes with a stale fencing token when it wakes.
     LeaseExpiry { pause_ms: u64 },
+    /// The cache service is down: connections to it are refused and its contents are lost,
+    /// so every read falls through to what backs it, and it comes back cold.
+    CacheOutage,
+    /// The service's consumers stop taking messages: the backlog grows until the window ends.
+    ConsumerStall,
 }
 
 impl FaultEffect {
@@ -368,6 +479,8 @@ impl FaultEffect {
             FaultEffect::MemoryLeak { .. } => "memory_leak",
             FaultEffect::SagaNoCompensation => "saga_no_compensation",
             FaultEffect::LeaseExpiry { .. } => "lease_expiry",
+            FaultEffect::CacheOutage => "cache_outage",
+            FaultEffect::ConsumerStall => "consumer_stall",
         }
     }
 }
@@ -423,6 +536,10 @@ pub const EVERY_MS_MIN: u64 = 10;
 pub const LEASE_MS_MAX: u64 = 600_000;
 /// Deepest chain of nested calls from any entry operation.
 pub const CALL_DEPTH_MAX: usize = 16;
+/// Largest key space of one cache step (below 2^17), and longest cache TTL.
+pub const CACHE_KEYS_MAX: u32 = 100_000;
+pub const CACHE_TTL_MS_MAX: u64 = 86_400_000;
+pub const CONSUMER_CONCURRENCY_MAX: u16 = 1_024;
 
 /// One problem in a scenario, with the path of the field that has it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -524,26 +641,39 @@ impl Scenario {
                     );
                 }
             }
+            if let Some(c) = &service.consumer {
+                if let Err(problem) = self.operation(&service.name, &c.operation) {
+                    bad(format!("{at}.consumer.operation"), problem);
+                }
+                if !self.services.iter().any(|s| s.name == c.queue) || c.queue == service.name {
+                    bad(
+                        format!("{at}.consumer.queue"),
+                        format!("no other service is named `{}`", c.queue),
+                    );
+                }
+                if c.topic.is_empty() {
+                    bad(format!("{at}.consumer.topic"), "must not be empty".into());
+                }
+                if c.concurrency == 0 || c.concurrency > CONSUMER_CONCURRENCY_MAX {
+                    bad(
+                        format!("{at}.consumer.concurrency"),
+                        format!("must be 1..={CONSUMER_CONCURRENCY_MAX}"),
+                    );
+                }
+            }
             // A caller instance keeps one breaker and one bulkhead per callee operation, so every
             // call from this service to that operation must agree on them.
             let mut edge_policies: Vec<(&str, &str, &CallPolicy, String)> = Vec::new();
             for (o, op) in service.operations.iter().enumerate() {
                 for (i, step) in op.steps.iter().enumerate() {
-                    let Step::Call {
-                        service: target,
-                        operation,
-                        policy,
-                        compensate,
-                    } = step
-                    else {
-                        continue;
-                    };
                     // A compensating call goes out under its step's policy.
-                    for operation in [Some(operation), compensate.as_ref()].into_iter().flatten() {
+                    for (target, operation, policy) in
+                        step.calls().into_iter().chain(step.compensation())
+                    {
                         let here = format!("{at}.operations[{o}].steps[{i}].policy");
                         match edge_policies
                             .iter()
-                            .find(|(t, p, _, _)| t == target && p == operation)
+                            .find(|(t, p, _, _)| *t == target && *p == operation)
                         {
                             Some((_, _, first, first_at))
                                 if first.breaker != policy.breaker
@@ -619,92 +749,95 @@ impl Scenario {
                                 bad(at, format!("need 0 <= p50_ms <= p99_ms <= {WORK_MS_MAX}"));
                             }
                         }
-                        Step::Call {
-                            service: target,
-                            operation,
-                            policy,
-                            compensate,
-                        } => {
-                            match self.operation(target, operation) {
-                                Err(problem) => bad(format!("{at}.service"), problem),
-                                Ok(_) if target == &service.name => bad(
-                                    format!("{at}.service"),
-                                    "a service cannot call itself".into(),
-                                ),
-                                Ok(_) => {}
-                            }
-                            if let Some(undo) = compensate {
+                        Step::Call { .. } | Step::CacheGet { .. } | Step::Publish { .. } => {
+                            if let Step::Call {
+                                service: target,
+                                compensate: Some(undo),
+                                ..
+                            } = step
+                            {
                                 if let Err(problem) = self.operation(target, undo) {
                                     bad(format!("{at}.compensate"), problem);
                                 }
                             }
-                            if policy.retries > RETRIES_MAX {
-                                bad(
-                                    format!("{at}.policy.retries"),
-                                    format!("at most {RETRIES_MAX}"),
-                                );
-                            }
-                            if policy.timeout_ms == Some(0) {
-                                bad(
-                                    format!("{at}.policy.timeout_ms"),
-                                    "must be positive, or absent for none".into(),
-                                );
-                            }
-                            if let Some(b) = &policy.breaker {
-                                let at = format!("{at}.policy.breaker");
-                                if b.consecutive_failures == 0 && b.failure_rate == 0.0 {
+                            for (target, operation, policy) in step.calls() {
+                                match self.operation(target, operation) {
+                                    Err(problem) => bad(format!("{at}.service"), problem),
+                                    Ok(_) if target == service.name => bad(
+                                        format!("{at}.service"),
+                                        "a service cannot call itself".into(),
+                                    ),
+                                    Ok(_) => {}
+                                }
+                                if policy.retries > RETRIES_MAX {
                                     bad(
-                                        at.clone(),
-                                        "set consecutive_failures or failure_rate".into(),
+                                        format!("{at}.policy.retries"),
+                                        format!("at most {RETRIES_MAX}"),
                                     );
                                 }
-                                if !(0.0..=1.0).contains(&b.failure_rate) {
+                                if policy.timeout_ms == Some(0) {
                                     bad(
-                                        format!("{at}.failure_rate"),
-                                        "must be between 0 and 1".into(),
+                                        format!("{at}.policy.timeout_ms"),
+                                        "must be positive, or absent for none".into(),
                                     );
                                 }
-                                if b.open_ms == 0 {
-                                    bad(format!("{at}.open_ms"), "must be positive".into());
+                                if let Some(b) = &policy.breaker {
+                                    let at = format!("{at}.policy.breaker");
+                                    if b.consecutive_failures == 0 && b.failure_rate == 0.0 {
+                                        bad(
+                                            at.clone(),
+                                            "set consecutive_failures or failure_rate".into(),
+                                        );
+                                    }
+                                    if !(0.0..=1.0).contains(&b.failure_rate) {
+                                        bad(
+                                            format!("{at}.failure_rate"),
+                                            "must be between 0 and 1".into(),
+                                        );
+                                    }
+                                    if b.open_ms == 0 {
+                                        bad(format!("{at}.open_ms"), "must be positive".into());
+                                    }
+                                    if b.half_open_probes == 0 {
+                                        bad(
+                                            format!("{at}.half_open_probes"),
+                                            "must be at least 1".into(),
+                                        );
+                                    }
                                 }
-                                if b.half_open_probes == 0 {
+                                if policy
+                                    .bulkhead
+                                    .as_ref()
+                                    .is_some_and(|b| b.max_concurrent == 0)
+                                {
                                     bad(
-                                        format!("{at}.half_open_probes"),
+                                        format!("{at}.policy.bulkhead.max_concurrent"),
                                         "must be at least 1".into(),
                                     );
                                 }
+                                if policy
+                                    .retry_budget
+                                    .is_some_and(|b| !(0.0..=1.0).contains(&b))
+                                {
+                                    bad(
+                                        format!("{at}.policy.retry_budget"),
+                                        "must be between 0 and 1".into(),
+                                    );
+                                }
+                                if policy.backoff_max_ms > BACKOFF_MS_MAX {
+                                    bad(
+                                        format!("{at}.policy.backoff_max_ms"),
+                                        format!("at most {BACKOFF_MS_MAX}"),
+                                    );
+                                }
+                                if policy.backoff_base_ms > policy.backoff_max_ms {
+                                    bad(
+                                        format!("{at}.policy.backoff_base_ms"),
+                                        "exceeds backoff_max_ms".into(),
+                                    );
+                                }
                             }
-                            if policy
-                                .bulkhead
-                                .as_ref()
-                                .is_some_and(|b| b.max_concurrent == 0)
-                            {
-                                bad(
-                                    format!("{at}.policy.bulkhead.max_concurrent"),
-                                    "must be at least 1".into(),
-                                );
-                            }
-                            if policy
-                                .retry_budget
-                                .is_some_and(|b| !(0.0..=1.0).contains(&b))
-                            {
-                                bad(
-                                    format!("{at}.policy.retry_budget"),
-                                    "must be between 0 and 1".into(),
-                                );
-                            }
-                            if policy.backoff_max_ms > BACKOFF_MS_MAX {
-                                bad(
-                                    format!("{at}.policy.backoff_max_ms"),
-                                    format!("at most {BACKOFF_MS_MAX}"),
-                                );
-                            }
-                            if policy.backoff_base_ms > policy.backoff_max_ms {
-                                bad(
-                                    format!("{at}.policy.backoff_base_ms"),
-                                    "exceeds backoff_max_ms".into(),
-                                );
-                            }
+                            self.check_store_step(&at, step, op, i, &mut bad);
                         }
                     }
                 }
@@ -876,6 +1009,40 @@ impl Scenario {
                     );
                 }
             }
+            let target = self.services.iter().find(|s| s.name == fault.service);
+            if fault.effect == FaultEffect::CacheOutage
+                && !self.services.iter().any(|s| {
+                    s.operations.iter().flat_map(|o| &o.steps).any(
+                        |step| matches!(step, Step::CacheGet { service, .. } if service == &fault.service),
+                    )
+                })
+            {
+                bad(
+                    format!("{at}.service"),
+                    format!("no cache_get step reads from `{}`", fault.service),
+                );
+            }
+            if fault.effect == FaultEffect::CacheOutage && fault.instance.is_some() {
+                bad(
+                    format!("{at}.instance"),
+                    "a cache outage takes the whole cache (one keyspace): leave it out".into(),
+                );
+            }
+            if fault.effect == FaultEffect::ConsumerStall {
+                if target.is_some_and(|s| s.consumer.is_none()) {
+                    bad(
+                        format!("{at}.service"),
+                        format!("`{}` has no consumer to stall", fault.service),
+                    );
+                }
+                // The backlog drains after the window: keep the window inside a bounded run.
+                if fault.until_ms > DURATION_MS_MAX {
+                    bad(
+                        format!("{at}.until_ms"),
+                        format!("at most {DURATION_MS_MAX} for a consumer stall"),
+                    );
+                }
+            }
             if let FaultEffect::ErrorRate { rate } = fault.effect {
                 if !(0.0..=1.0).contains(&rate) {
                     bad(
@@ -896,9 +1063,85 @@ impl Scenario {
                     field: "services".into(),
                     problem: format!("calls nest deeper than {CALL_DEPTH_MAX}"),
                 });
+            } else {
+                // A consumer that published would feed queues from queues, maybe forever.
+                for (s, service) in self.services.iter().enumerate() {
+                    if let Some(c) = &service.consumer {
+                        if self.publishes(&service.name, &c.operation, CALL_DEPTH_MAX + 1) {
+                            errors.push(ScenarioError {
+                                field: format!("services[{s}].consumer.operation"),
+                                problem: "a consumer's operation may not publish, itself or through its calls".into(),
+                            });
+                        }
+                    }
+                }
             }
         }
         errors
+    }
+
+    /// Checks what is particular to cache and queue steps: key space, TTL, the steps a miss
+    /// runs, and the topic.
+    fn check_store_step(
+        &self,
+        at: &str,
+        step: &Step,
+        op: &OperationSpec,
+        index: usize,
+        bad: &mut impl FnMut(String, String),
+    ) {
+        match step {
+            Step::CacheGet {
+                keys,
+                ttl_ms,
+                miss_steps,
+                ..
+            } => {
+                if *keys == 0 || *keys > CACHE_KEYS_MAX {
+                    bad(
+                        format!("{at}.keys"),
+                        format!("must be 1..={CACHE_KEYS_MAX}"),
+                    );
+                }
+                if *ttl_ms == 0 || *ttl_ms > CACHE_TTL_MS_MAX {
+                    bad(
+                        format!("{at}.ttl_ms"),
+                        format!("must be 1..={CACHE_TTL_MS_MAX}"),
+                    );
+                }
+                let after = &op.steps[index + 1..];
+                if usize::from(*miss_steps) > after.len() {
+                    bad(
+                        format!("{at}.miss_steps"),
+                        format!("only {} steps follow this one", after.len()),
+                    );
+                } else if after[..usize::from(*miss_steps)]
+                    .iter()
+                    .any(|s| matches!(s, Step::CacheGet { .. }))
+                {
+                    bad(
+                        format!("{at}.miss_steps"),
+                        "the steps a miss runs may not hold another cache_get".into(),
+                    );
+                }
+            }
+            Step::Publish { topic, .. } if topic.is_empty() => {
+                bad(format!("{at}.topic"), "must not be empty".into());
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether an operation publishes to a queue, itself or through what it calls.
+    fn publishes(&self, service: &str, operation: &str, budget: usize) -> bool {
+        let Ok(op) = self.operation(service, operation) else {
+            return false;
+        };
+        budget > 0
+            && (op.steps.iter().any(|s| matches!(s, Step::Publish { .. }))
+                || self
+                    .callees(op)
+                    .any(|(s, o)| self.publishes(s, o, budget - 1)))
     }
 
     /// Finds an operation by service and name.
@@ -916,18 +1159,11 @@ impl Scenario {
 
     /// Calls one operation may make, compensations included, as (service, operation) pairs.
     fn callees<'a>(&'a self, op: &'a OperationSpec) -> impl Iterator<Item = (&'a str, &'a str)> {
-        op.steps.iter().flat_map(|s| match s {
-            Step::Call {
-                service,
-                operation,
-                compensate,
-                ..
-            } => [Some(operation), compensate.as_ref()]
+        op.steps.iter().flat_map(|s| {
+            s.calls()
                 .into_iter()
-                .flatten()
-                .map(|o| (service.as_str(), o.as_str()))
-                .collect::<Vec<_>>(),
-            Step::Work { .. } => Vec::new(),
+                .chain(s.compensation())
+                .map(|(s, o, _)| (s, o))
         })
     }
 

@@ -18,8 +18,10 @@ use crate::telemetry::{
 };
 use crate::time::{Duration, SimTime};
 
+mod cache_queue;
 mod gc;
 mod lease;
+use cache_queue::{CallRole, Stores};
 
 /// Hard bound on events in one run; past it the run stops and says so (`truncated`).
 pub const EVENTS_PER_RUN_MAX: u64 = 50_000_000;
@@ -90,6 +92,8 @@ enum Event {
         instance: u16,
         fault: u16,
     },
+    /// The fault holding consumer group `n` back has ended.
+    ConsumersWake(u16),
 }
 
 /// A request being served by one instance.
@@ -118,6 +122,10 @@ struct Invocation {
     /// For a saga: its steps that took effect and what became of them; boxed, since most
     /// requests are no saga and every request stays in memory for the whole run.
     saga: Option<Box<Saga>>,
+    /// The key its last cache lookup asked for.
+    cache_key: u64,
+    /// For a consumer processing a message: its consumer group.
+    consumer: Option<u16>,
 }
 
 /// The steps of one saga request that took effect, in order, as plan step indexes.
@@ -154,6 +162,9 @@ struct Call {
     awaits_connection: bool,
     /// This call undoes an earlier step of a failed saga.
     compensation: bool,
+    role: CallRole,
+    /// A cache lookup's answer: the key was there.
+    cache_hit: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -231,6 +242,7 @@ enum PlanStep {
         policy: CallPolicy,
         /// The callee operation that undoes this call, in a saga.
         compensate: Option<u16>,
+        role: CallRole,
     },
 }
 
@@ -272,6 +284,7 @@ pub struct Simulation {
     ledger: Ledger,
     heaps: gc::Heaps,
     locks: lease::Locks,
+    stores: Stores,
 }
 
 /// What the data effects did: charges per trace, and the idempotency keys already charged.
@@ -396,35 +409,7 @@ impl Simulation {
                 plans: s
                     .operations
                     .iter()
-                    .map(|o| {
-                        o.steps
-                            .iter()
-                            .map(|step| match step {
-                                Step::Work { p50_ms, p99_ms } => PlanStep::Work {
-                                    p50_ms: *p50_ms,
-                                    p99_ms: *p99_ms,
-                                },
-                                Step::Call {
-                                    service,
-                                    operation,
-                                    policy,
-                                    compensate,
-                                } => {
-                                    let callee = service;
-                                    let (service, operation) =
-                                        resolve(&scenario, callee, operation);
-                                    PlanStep::Call {
-                                        service,
-                                        operation,
-                                        policy: policy.clone(),
-                                        compensate: compensate
-                                            .as_ref()
-                                            .map(|undo| resolve(&scenario, callee, undo).1),
-                                    }
-                                }
-                            })
-                            .collect()
-                    })
+                    .map(|o| cache_queue::plan(&scenario, &s.name, o, &mut telemetry.strings))
                     .collect(),
             })
             .collect();
@@ -443,6 +428,7 @@ impl Simulation {
             })
             .collect();
         let entry_weight_total = entries.iter().map(|e| e.2).sum();
+        let stores = Stores::new(&scenario, &mut telemetry.strings);
         let mut sim = Simulation {
             scenario,
             random: Random::new(seed),
@@ -464,6 +450,7 @@ impl Simulation {
             ledger: Ledger::default(),
             heaps: gc::Heaps::default(),
             locks: lease::Locks::default(),
+            stores,
         };
         sim.truth.faults = sim
             .scenario
@@ -632,6 +619,7 @@ impl Simulation {
                 instance,
                 fault,
             } => self.on_stall(service, instance, fault),
+            Event::ConsumersWake(group) => self.on_consumers_wake(group),
         }
     }
 
@@ -830,6 +818,8 @@ impl Simulation {
             stock_read: None,
             stall_mark: 0,
             saga: None,
+            cache_key: 0,
+            consumer: None,
         });
         id
     }
@@ -910,8 +900,12 @@ impl Simulation {
                 service,
                 operation,
                 policy,
+                role,
                 ..
-            } => self.call(inv, service, operation, policy, false),
+            } => {
+                self.begin_store_call(inv, role);
+                self.call(inv, service, operation, policy, false, role);
+            }
         }
     }
 
@@ -922,6 +916,7 @@ impl Simulation {
         operation: u16,
         policy: CallPolicy,
         compensation: bool,
+        role: CallRole,
     ) {
         let call = CallId(self.calls.len() as u32);
         self.calls.push(Call {
@@ -939,6 +934,8 @@ impl Simulation {
             holds_connection: false,
             awaits_connection: false,
             compensation,
+            role,
+            cache_hit: false,
         });
         self.start_attempt(call);
     }
@@ -973,7 +970,8 @@ impl Simulation {
             saga.done.push(step);
         }
         self.read_stock(caller);
-        self.invocations[caller.0 as usize].step += 1;
+        let steps = self.steps_after_success(call);
+        self.invocations[caller.0 as usize].step += steps;
         self.run_step(caller);
     }
 
@@ -1076,7 +1074,7 @@ impl Simulation {
             unreachable!("only steps with a compensation are recorded");
         };
         let (service, undo, policy) = (*service, *undo, policy.clone());
-        self.call(inv, service, undo, policy, true);
+        self.call(inv, service, undo, policy, true, CallRole::Plain);
     }
 
     /// Faults in force now on one instance.
@@ -1392,6 +1390,7 @@ impl Simulation {
                 .attributes
                 .push((key, Value::Bool(true)));
         }
+        self.store_call_attributes(call, span);
         let c = &mut self.calls[call.0 as usize];
         c.attempt_span = span;
         c.probe = None;
@@ -1547,9 +1546,12 @@ impl Simulation {
         let target = self
             .pick_instance(service, false)
             .expect("a service has instances");
-        let crash = self
-            .active_fault_indexes(service, target)
-            .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::Crash));
+        let crash = self.active_fault_indexes(service, target).find(|f| {
+            matches!(
+                self.scenario.faults[*f].effect,
+                FaultEffect::Crash | FaultEffect::CacheOutage
+            )
+        });
         let down = self.instance_down(service, target);
         if crash.is_some() || down {
             if let Some(fault) = crash.or_else(|| self.down_fault(service, target)) {
@@ -1858,6 +1860,9 @@ impl Simulation {
             );
             self.schedule(Duration(wait_us), Event::Retry(call));
         } else {
+            if self.cache_call_gave_up(call, fields.clone()) {
+                return;
+            }
             self.log(
                 caller_service,
                 caller_instance,
@@ -1976,6 +1981,11 @@ impl Simulation {
             s if s >= 500 => (Level::Error, "request failed"),
             _ => (Level::Info, "request completed"),
         };
+        let message = match (self.invocations[inv.0 as usize].consumer, status) {
+            (None, _) => message,
+            (Some(_), s) if s >= 500 => "message processing failed",
+            (Some(_), _) => "message processed",
+        };
         let mut fields = vec![
             (self.keys.route, Value::Str(operation)),
             (self.keys.status_code, Value::Int(i64::from(status))),
@@ -2020,6 +2030,7 @@ impl Simulation {
         }
         let i = &self.invocations[inv.0 as usize];
         if caller.is_none()
+            && i.consumer.is_none()
             && status >= 500
             && i.client_attempt < self.scenario.workload.client_retries
         {
@@ -2042,6 +2053,7 @@ impl Simulation {
                 },
             );
         }
+        self.served(inv, status);
     }
 
     /// Samples every instance's gauges and every breaker's state for the bucket that just
@@ -2061,6 +2073,7 @@ impl Simulation {
                 });
             }
         }
+        self.sample_stores(bucket);
         for ((service, instance, peer, operation), edge) in &self.edges {
             if let Some(breaker) = &edge.breaker {
                 let state = match breaker.state() {
@@ -2316,7 +2329,11 @@ mod tests {
             FaultEffect::ErrorRate { rate: 0.2 },
         ));
         let t = run(&scenario, 12);
-        let servers = t.spans.iter().filter(|s| s.kind == SpanKind::Server);
+        // Consumers processing messages count as requests served, under their operation.
+        let servers = t
+            .spans
+            .iter()
+            .filter(|s| matches!(s.kind, SpanKind::Server | SpanKind::Consumer));
         let (count, errors) = servers.fold((0u64, 0u64), |(c, e), s| {
             (c + 1, e + u64::from(s.status == SpanStatus::Error))
         });
@@ -2340,14 +2357,15 @@ mod tests {
             .filter(|l| t.text(l.message) == "call failed, retrying")
             .count() as u64;
         assert_eq!(retries, warnings);
-        // One gauge sample per instance per second of the run, and no more after it drained.
+        // One gauge sample per instance per second of the run, and no more after it drained
+        // (the last event is the 2 s timeout of a create sent just before arrivals stopped).
         let instances: u64 = scenario
             .services
             .iter()
             .map(|s| u64::from(s.instances))
             .sum();
         let seconds = t.metrics.instances.len() as u64 / instances;
-        assert!((5..=7).contains(&seconds), "{seconds}");
+        assert!((5..=8).contains(&seconds), "{seconds}");
         let gateway = t.metrics.red(ServiceId(0), None, None);
         assert!(
             gateway

@@ -322,6 +322,25 @@ impl Canonical<'_> {
             self.u64(u64::from(r.gc_collections));
             self.u64(r.gc_pause_us);
         }
+        self.u64(m.caches.len() as u64);
+        for c in &m.caches {
+            self.u64(u64::from(c.bucket));
+            self.text(service(c.service));
+            self.u64(u64::from(c.keys));
+            self.u64(c.hits_total);
+            self.u64(c.misses_total);
+        }
+        self.u64(m.queues.len() as u64);
+        for q in &m.queues {
+            self.u64(u64::from(q.bucket));
+            self.text(service(q.queue));
+            self.text(q.topic);
+            self.text(service(q.group));
+            self.u64(u64::from(q.depth));
+            self.u64(q.lag_us);
+            self.u64(q.published_total);
+            self.u64(q.consumed_total);
+        }
     }
 
     fn bytes(&mut self, b: &[u8]) {

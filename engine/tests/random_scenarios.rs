@@ -7,8 +7,8 @@
 use faultline_engine::Simulation;
 use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
 use faultline_engine::scenario::{
-    Balancer, CallPolicy, DataEffect, Entry, FaultEffect, FaultSpec, GcSpec, LockSpec, LogLevel,
-    OperationSpec, PoolSpec, Scenario, ServiceSpec, Step, Workload,
+    Balancer, CallPolicy, ConsumerSpec, DataEffect, Entry, FaultEffect, FaultSpec, GcSpec,
+    LockSpec, LogLevel, OperationSpec, PoolSpec, Popularity, Scenario, ServiceSpec, Step, Workload,
 };
 use faultline_engine::telemetry::SpanId;
 use proptest::prelude::*;
@@ -50,7 +50,8 @@ fn policy() -> impl Strategy<Value = CallPolicy> {
         )
 }
 
-/// A step of service `s` out of `n`: work, or a call to a later service (so calls never cycle).
+/// A step of service `s` out of `n`: work, or a call, a cache lookup or a publish to a later
+/// service (so calls never cycle).
 fn step(s: usize, n: usize) -> impl Strategy<Value = Step> {
     let work = (0.0f64..5.0, 0.0f64..30.0).prop_map(|(a, b)| Step::Work {
         p50_ms: a,
@@ -67,8 +68,53 @@ fn step(s: usize, n: usize) -> impl Strategy<Value = Step> {
             policy,
             compensate: saga.then(|| "undo".into()),
         }),
+        (
+            s + 1..n,
+            1u32..60,
+            1u64..600,
+            0u16..3,
+            any::<bool>(),
+            policy()
+        )
+            .prop_map(
+                |(target, keys, ttl_ms, miss_steps, zipf, policy)| Step::CacheGet {
+                    service: format!("s{target}"),
+                    operation: "op".into(),
+                    set_operation: "op".into(),
+                    keys,
+                    popularity: if zipf {
+                        Popularity::Zipf
+                    } else {
+                        Popularity::Uniform
+                    },
+                    ttl_ms,
+                    miss_steps,
+                    policy,
+                }
+            ),
+        (s + 1..n, policy()).prop_map(|(target, policy)| Step::Publish {
+            service: format!("s{target}"),
+            operation: "op".into(),
+            topic: "t".into(),
+            policy,
+        }),
     ]
     .boxed()
+}
+
+/// Steps whose cache lookups skip no more steps than follow them, and no other lookup.
+fn fit_miss_steps(mut steps: Vec<Step>) -> Vec<Step> {
+    for i in 0..steps.len() {
+        let after = &steps[i + 1..];
+        let room = after
+            .iter()
+            .position(|s| matches!(s, Step::CacheGet { .. }))
+            .unwrap_or(after.len()) as u16;
+        if let Step::CacheGet { miss_steps, .. } = &mut steps[i] {
+            *miss_steps = (*miss_steps).min(room);
+        }
+    }
+    steps
 }
 
 fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
@@ -96,6 +142,8 @@ fn fault(n: usize) -> impl Strategy<Value = FaultSpec> {
         (-840i16..840).prop_map(|zone_minutes| FaultEffect::LocalTimeLogs { zone_minutes }),
         (0u32..300).prop_map(|mb_per_s| FaultEffect::MemoryLeak { mb_per_s }),
         (1u64..800).prop_map(|pause_ms| FaultEffect::LeaseExpiry { pause_ms }),
+        Just(FaultEffect::CacheOutage),
+        Just(FaultEffect::ConsumerStall),
     ];
     (
         0..n,
@@ -138,12 +186,13 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                         1u16..3,
                         1u16..8,
                         0u32..8,
-                        prop::collection::vec(step(s, n), 1..4),
+                        prop::collection::vec(step(s, n), 1..4).prop_map(fit_miss_steps),
                         any::<bool>(),
                         0usize..3,
                         gc(),
                         prop::option::of(10u64..700),
                         prop::option::of((0u8..2, 1u64..500, any::<bool>())),
+                        1u16..4,
                     )
                         .prop_map(
                             move |(
@@ -156,6 +205,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                 gc,
                                 every_ms,
                                 lock,
+                                consumers,
                             )| {
                                 ServiceSpec {
                                     name: format!("s{s}"),
@@ -200,6 +250,16 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                         acquire_timeout_ms: 20,
                                     }),
                                     gc,
+                                    // The last service (work only, so it never publishes)
+                                    // consumes topic `t` of the one before it.
+                                    consumer: (s + 1 == n && n >= 3 && pooled).then(|| {
+                                        ConsumerSpec {
+                                            queue: format!("s{}", n - 2),
+                                            topic: "t".into(),
+                                            operation: "op".into(),
+                                            concurrency: consumers,
+                                        }
+                                    }),
                                 }
                             },
                         )

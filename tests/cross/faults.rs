@@ -267,7 +267,8 @@ fn connection_leak_drains_one_instances_pool_and_errors_pile_up_there() {
         Some(1),
         2_000,
         12_000,
-        FaultEffect::ConnectionLeak { rate: 0.2 },
+        // Half: orders reads mostly come from the cache, so its pool is used less often.
+        FaultEffect::ConnectionLeak { rate: 0.5 },
     ));
     let orders = t
         .service_names
@@ -283,9 +284,18 @@ fn connection_leak_drains_one_instances_pool_and_errors_pile_up_there() {
             .next()
             .unwrap()
     };
-    // orders-1's pool (10 connections) is all taken and calls queue for it; the others idle.
+    // orders-1's pool (10 connections) is all taken and calls queue for it (each for up to
+    // its 100 ms acquire timeout, so not at every scrape); the others idle.
     assert_eq!(last(1).0, 10);
-    assert!(last(1).1 > 0);
+    let waiting = |instance: u16| {
+        t.metrics
+            .instances
+            .iter()
+            .filter(|s| s.service.0 == orders && s.instance == instance && s.pool_waiters > 0)
+            .count()
+    };
+    assert!(waiting(1) > 0);
+    assert_eq!((waiting(0), waiting(2)), (0, 0));
     assert!(last(0).0 < 10 && last(2).0 < 10);
     // The pool_exhausted errors all come from orders-1.
     let exhausted: Vec<u16> = t
@@ -693,12 +703,14 @@ fn memory_leak_lengthens_gc_pauses_until_the_instance_is_killed_out_of_memory() 
     assert!(drops >= 4, "{heap:?}");
     assert!(heap.iter().any(|b| *b > 480.0 * 1_048_576.0), "{heap:?}");
     assert!(heap.contains(&0.0));
-    // p99 of orders-1 climbs in the seconds it spends paused (or the next, for requests the
-    // pause held past the bucket's end), above orders-0's.
+    // p99 of orders-1's reads climbs in the seconds it spends paused (or the next, for
+    // requests the pause held past the bucket's end), above orders-0's. (Reads, which the
+    // cache answers in a few ms: creates take as long as a short pause anyway.)
     let orders = faultline_engine::telemetry::ServiceId(2);
+    let get = t.strings.lookup("get");
     let (sick, healthy) = (
-        t.metrics.red(orders, Some(1), None),
-        t.metrics.red(orders, Some(0), None),
+        t.metrics.red(orders, Some(1), get),
+        t.metrics.red(orders, Some(0), get),
     );
     let paused_buckets: Vec<usize> = t
         .metrics
@@ -907,4 +919,208 @@ fn lease_expiry_gives_two_holders_and_fencing_rejects_the_stale_write() {
         (truth.stale_writes_accepted, truth.stale_writes_rejected),
         (1, 0)
     );
+}
+
+/// One service's per-second RED points, optionally for one route.
+fn red(
+    t: &Telemetry,
+    service: &str,
+    route: Option<&str>,
+) -> Vec<faultline_engine::metrics::RedPoint> {
+    let id = t
+        .service_names
+        .iter()
+        .position(|s| t.text(*s) == service)
+        .unwrap() as u16;
+    let route = route.map(|r| t.strings.lookup(r).expect("a route"));
+    t.metrics
+        .red(faultline_engine::telemetry::ServiceId(id), None, route)
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = values.collect();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold() {
+    // Busier than the usual mesh, with a database sized for a warm cache: three workers
+    // serve the writes and the few reads the cache lets through.
+    let mut scenario = default_mesh(300.0, 12_000);
+    let database = scenario
+        .services
+        .iter_mut()
+        .find(|s| s.name == "database")
+        .unwrap();
+    (database.workers, database.queue_limit) = (3, 1_000);
+    scenario.faults.push(FaultSpec {
+        service: "cache".into(),
+        instance: None,
+        from_ms: 4_000,
+        until_ms: 7_000,
+        effect: FaultEffect::CacheOutage,
+    });
+    let (t, truth) = run(scenario);
+    // Calls to the cache are refused; the callers read through to the database and say so.
+    let refused = traces(&t, "error.type=connection_refused peer.service=cache");
+    assert!(refused > 600, "{refused}"); // nearly every trace in the window
+    let warned = logs(
+        &t,
+        r#"{service=~"auth|orders", level="warn"} |= "cache unavailable""#,
+    );
+    assert!(warned > 1_000, "{warned}");
+    // Nobody's request failed for it.
+    assert_eq!(traces(&t, "http.response.status_code=502"), 0);
+    // The cache's own counters: a high hit ratio before, no lookups in the window (the cache
+    // is down), and a cold cache after that warms back up.
+    let per_bucket: Vec<(u64, u64, u32)> = t
+        .metrics
+        .caches
+        .windows(2)
+        .map(|w| {
+            (
+                w[1].hits_total - w[0].hits_total,
+                w[1].misses_total - w[0].misses_total,
+                w[1].keys,
+            )
+        })
+        .collect(); // entry b is bucket b + 1
+    let ratio = |b: usize| {
+        let (hits, misses, _) = per_bucket[b - 1];
+        hits as f64 / (hits + misses).max(1) as f64
+    };
+    assert!(ratio(2) > 0.9 && ratio(3) > 0.9, "{per_bucket:?}");
+    assert_eq!(
+        per_bucket[4 - 1].0 + per_bucket[4 - 1].1,
+        0,
+        "{per_bucket:?}"
+    );
+    assert_eq!(per_bucket[5 - 1].2, 0); // its keys are gone
+    assert!(ratio(7) < 0.6, "{per_bucket:?}");
+    assert!(
+        ratio(7) < ratio(9) && ratio(9) < ratio(11),
+        "{per_bucket:?}"
+    );
+    // The herd: the database's request rate and latency climb, and so do the callers'.
+    let db = red(&t, "database", None);
+    let before = |points: &[faultline_engine::metrics::RedPoint],
+                  f: fn(&faultline_engine::metrics::RedPoint) -> f64| {
+        (
+            mean(points[1..4].iter().map(f)),
+            mean(points[4..7].iter().map(f)),
+        )
+    };
+    let (rate_before, rate_during) = before(&db, |p| p.requests_per_s);
+    assert!(
+        rate_during > 1.8 * rate_before,
+        "{rate_before} -> {rate_during}"
+    );
+    let p50 = |p: &faultline_engine::metrics::RedPoint| p.p50.unwrap().0 as f64;
+    let (db_before, db_during) = before(&db, p50);
+    assert!(db_during > 2.0 * db_before, "{db_before} -> {db_during}");
+    let (get_before, get_during) = before(&red(&t, "orders", Some("get")), p50);
+    assert!(
+        get_during > 3.0 * get_before,
+        "{get_before} -> {get_during}"
+    );
+    // Orders' pools hold more connections while the database is slow.
+    let in_use = |from: u32, until: u32| {
+        t.metrics
+            .instances
+            .iter()
+            .filter(|i| {
+                i.bucket >= from && i.bucket < until && t.service_name(i.service) == "orders"
+            })
+            .map(|i| u32::from(i.pool_in_use))
+            .sum::<u32>()
+    };
+    assert!(
+        in_use(4, 7) > 2 * in_use(1, 4).max(1),
+        "{} -> {}",
+        in_use(1, 4),
+        in_use(4, 7)
+    );
+    let outage = &truth.faults[0];
+    assert_eq!(outage.kind, "cache_outage");
+    let first = outage.first_effect.unwrap();
+    assert!(first >= SimTime::from_ms(4_000) && first < SimTime::from_ms(4_050));
+    // The refused lookups, and the cold misses after it on keys the outage threw away.
+    assert!(
+        outage.affected_traces.len() > refused,
+        "{}",
+        outage.affected_traces.len()
+    );
+}
+
+#[test]
+fn consumer_stall_grows_queue_lag_while_request_traces_look_fine() {
+    let (t, truth) = run(with_fault(
+        "notifications",
+        None,
+        4_000,
+        8_000,
+        FaultEffect::ConsumerStall,
+    ));
+    // Queue metrics, as a Kafka exporter shows them: depth and lag climb through the window
+    // by about the publish rate, then drain.
+    let depth: Vec<u32> = t.metrics.queues.iter().map(|q| q.depth).collect();
+    let lag_s: Vec<f64> = t
+        .metrics
+        .queues
+        .iter()
+        .map(|q| q.lag_us as f64 / 1e6)
+        .collect();
+    assert!(depth[..4].iter().all(|d| *d <= 2), "{depth:?}");
+    assert!(depth[4..8].windows(2).all(|w| w[0] < w[1]), "{depth:?}");
+    assert!(depth[7] > 40, "{depth:?}");
+    assert!(lag_s[7] > 3.5 && lag_s[3] < 0.5, "{lag_s:?}");
+    assert_eq!(depth[10], 0, "{depth:?}");
+    let prometheus = faultline_engine::export::prometheus(&t);
+    assert!(prometheus.contains(
+        "faultline_consumer_lag_seconds{queue=\"queue\",topic=\"order.created\",consumer_group=\"notifications\"}"
+    ));
+    // Producers are unaffected: orders publishes and answers as before.
+    assert_eq!(traces(&t, "peer.service=queue error=true"), 0);
+    let create = red(&t, "orders", Some("create"));
+    assert!(create[4..8].iter().all(|p| p.error_ratio == 0.0));
+    // The consumers' own RED: nothing processed in the window, a burst when it ends.
+    let send = red(&t, "notifications", Some("send"));
+    assert!(
+        send[5..8].iter().all(|p| p.requests_per_s == 0.0),
+        "{send:?}"
+    );
+    assert!(send[8].requests_per_s > 2.0 * send[2].requests_per_s);
+    // In trace search, the delayed messages make long traces: the consumer span starts
+    // seconds after its producer span ended.
+    let q = TraceQuery {
+        service: Some("notifications".into()),
+        min_duration: Some(faultline_engine::Duration::from_secs(1)),
+        limit: 100_000,
+        ..TraceQuery::default()
+    };
+    let delayed = search_traces(&t, &q).len();
+    assert!(delayed > 40, "{delayed}");
+    let stall = &truth.faults[0];
+    assert_eq!(stall.kind, "consumer_stall");
+    assert!(stall.first_effect.unwrap() >= SimTime::from_ms(4_000));
+    assert!(stall.first_effect.unwrap() < SimTime::from_ms(4_500));
+    // The traces whose message waited for the stall: their consumer span starts well after
+    // the producer span that published it ended (a healthy gap is about a millisecond).
+    let producer_end: std::collections::BTreeMap<_, _> = t
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Producer)
+        .map(|s| (s.span_id, s.end.unwrap()))
+        .collect();
+    let waited: std::collections::BTreeSet<_> = t
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Consumer)
+        .filter(|s| s.start.since(producer_end[&s.parent.unwrap()]).0 > 20_000)
+        .map(|s| s.trace_id)
+        .collect();
+    assert!(waited.len() >= delayed, "{} < {delayed}", waited.len());
+    // All of them, and at most a few more that queued a moment behind the last of the backlog.
+    assert!(waited.is_subset(&stall.affected_traces));
+    assert!(stall.affected_traces.len() <= waited.len() + 3);
 }

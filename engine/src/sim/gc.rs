@@ -510,6 +510,7 @@ mod tests {
                 balancer: Default::default(),
                 log_level: Default::default(),
                 pool: None,
+                consumer: None,
                 gc: Some(GcSpec {
                     heap_mb: 100,
                     live_mb: 50,
