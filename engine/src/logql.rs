@@ -10,6 +10,7 @@ use regex::Regex;
 
 use std::borrow::Cow;
 
+use crate::index::Stream;
 use crate::telemetry::{LogLine, Sym, Telemetry, TraceId, Value};
 use crate::time::{Duration, SimTime};
 
@@ -995,42 +996,83 @@ impl LogQuery {
         let is_stream = |m: &&Matcher| matches!(m.label.as_str(), "service" | "instance" | "level");
         let (stream_matchers, line_matchers): (Vec<&Matcher>, Vec<&Matcher>) =
             all.into_iter().partition(is_stream);
-        let mut streams = 0;
-        let lists: Vec<&[u32]> = index
+        // Stream labels are the same on every line of a stream: decide on its first line.
+        let streams: Vec<(Stream, &[u32], bool)> = index
             .streams()
-            .inspect(|_| streams += 1)
-            .filter(|(_, list)| {
-                // Stream labels are the same on every line of the stream: decide on the first.
+            .map(|(stream, list)| {
                 let first = &t.logs[list[0] as usize];
-                stream_matchers
+                let taken = stream_matchers
                     .iter()
-                    .all(|m| m.matches(&label_value(t, first, &m.label).unwrap_or_default()))
+                    .all(|m| m.matches(&label_value(t, first, &m.label).unwrap_or_default()));
+                (stream, list, taken)
             })
-            .map(|(_, list)| list)
             .collect();
-        if lists.len() == streams {
-            // Every stream: walk the lines in order, no merge needed.
-            let lines = t.logs.len() as u32;
-            let (lo, hi) = if ordered {
-                let time = |i: u32| t.logs[i as usize].time;
-                let lo = from.map_or(0, |f| partition_point(lines, |i| time(i) < f));
-                let hi = until.map_or(lines, |u| partition_point(lines, |i| time(i) < u));
-                (lo, hi.max(lo))
-            } else {
-                (0, lines)
-            };
-            (lo..hi).for_each(|i| check(i, &line_matchers));
-            return hits;
+        let lists: Vec<&[u32]> = streams
+            .iter()
+            .filter(|s| s.2)
+            .map(|(_, list, _)| {
+                let (lo, hi) = narrow(list);
+                &list[lo..hi]
+            })
+            .collect();
+        let lines = t.logs.len() as u32;
+        let (lo, hi) = if ordered {
+            let time = |i: u32| t.logs[i as usize].time;
+            let lo = from.map_or(0, |f| partition_point(lines, |i| time(i) < f));
+            let hi = until.map_or(lines, |u| partition_point(lines, |i| time(i) < u));
+            (lo, hi.max(lo))
+        } else {
+            (0, lines)
+        };
+        // When the streams taken hold a good part of the range, one pass over it in order
+        // reads memory sequentially, where one pass per stream would jump about.
+        let selected: usize = lists.iter().map(|l| l.len()).sum();
+        if selected * 4 >= (hi - lo) as usize {
+            if let Some(table) = StreamTable::new(&streams) {
+                (lo..hi)
+                    .filter(|&i| table.takes(&t.logs[i as usize]))
+                    .for_each(|i| check(i, &line_matchers));
+                return hits;
+            }
         }
         for list in &lists {
-            let (lo, hi) = narrow(list);
-            list[lo..hi].iter().for_each(|&i| check(i, &line_matchers));
+            list.iter().for_each(|&i| check(i, &line_matchers));
         }
         if lists.len() > 1 {
             // Each stream's hits are ascending: the stable sort merges the runs.
             hits.sort();
         }
         hits
+    }
+}
+
+/// Which streams a selector takes, as a table indexed by service, instance and level.
+struct StreamTable {
+    instances: usize,
+    taken: Vec<bool>,
+}
+
+impl StreamTable {
+    /// None when the table would be large (ids spread wide, as an imported file may have).
+    fn new(streams: &[(Stream, &[u32], bool)]) -> Option<StreamTable> {
+        let services = streams.iter().map(|s| usize::from(s.0.0.0) + 1).max()?;
+        let instances = streams.iter().map(|s| usize::from(s.0.1) + 1).max()?;
+        let size = services.checked_mul(instances)?.checked_mul(4)?;
+        if size > 1 << 16 {
+            return None;
+        }
+        let mut taken = vec![false; size];
+        for &((service, instance, level), _, yes) in streams {
+            taken[(usize::from(service.0) * instances + usize::from(instance)) * 4
+                + level as usize] = yes;
+        }
+        Some(StreamTable { instances, taken })
+    }
+
+    fn takes(&self, line: &LogLine) -> bool {
+        let at = (usize::from(line.service.0) * self.instances + usize::from(line.instance)) * 4
+            + line.level as usize;
+        self.taken.get(at).copied().unwrap_or(false)
     }
 }
 
