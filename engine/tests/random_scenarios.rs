@@ -4,13 +4,15 @@
 //! its traces hang together, as the index files them too. Every failure prints the scenario
 //! and seed that caused it.
 
+use faultline_engine::SimTime;
 use faultline_engine::Simulation;
 use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
+use faultline_engine::query::{TraceQuery, search_traces};
 use faultline_engine::scenario::{
     Balancer, CallPolicy, ConsumerSpec, DataEffect, Entry, FaultEffect, FaultSpec, GcSpec,
     LockSpec, LogLevel, OperationSpec, PoolSpec, Popularity, Scenario, ServiceSpec, Step, Workload,
 };
-use faultline_engine::telemetry::SpanId;
+use faultline_engine::telemetry::{SpanId, SpanStatus, Telemetry, TraceId};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -298,6 +300,38 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         })
 }
 
+/// Trace search by tags that depend on how spans end (status, status code, error type) finds
+/// the traces a scan of every span finds.
+fn index_agrees_with_a_scan(t: &Telemetry, seed: u64) -> Result<(), TestCaseError> {
+    for (key, value) in [
+        ("error", "true"),
+        ("http.response.status_code", "200"),
+        ("http.response.status_code", "503"),
+        ("error.type", "timeout"),
+    ] {
+        let q = TraceQuery {
+            tags: vec![(key.to_string(), value.to_string())],
+            limit: u32::MAX,
+            ..TraceQuery::default()
+        };
+        let found: BTreeSet<TraceId> = search_traces(t, &q).iter().map(|r| r.trace_id).collect();
+        let scanned: BTreeSet<TraceId> = t
+            .spans
+            .iter()
+            .filter(|s| match key {
+                "error" => s.status == SpanStatus::Error,
+                _ => s
+                    .attributes
+                    .iter()
+                    .any(|(k, v)| t.text(*k) == key && t.value_text(v) == value),
+            })
+            .map(|s| s.trace_id)
+            .collect();
+        prop_assert_eq!(found, scanned, "seed {}: {}={}", seed, key, value);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -305,7 +339,15 @@ proptest! {
     fn any_valid_scenario_runs_deterministically_with_coherent_traces(scenario in scenario(), seed in any::<u64>()) {
         // A fault on instance 1 of a one-instance service does not validate: skip those.
         prop_assume!(scenario.validate().is_empty());
-        let first = Simulation::new(scenario.clone(), seed).expect("validated").run();
+        // Played in steps with searches between them, as the app plays a run live: the index
+        // (caught up at each search) must agree with a scan mid-run and at the end.
+        let mut stepped = Simulation::new(scenario.clone(), seed).expect("validated");
+        for quarter in 1..4 {
+            stepped.step_until(SimTime::from_ms(scenario.duration_ms * quarter / 4));
+            index_agrees_with_a_scan(stepped.telemetry(), seed)?;
+        }
+        let first = stepped.run();
+        index_agrees_with_a_scan(&first, seed)?;
         let second = Simulation::new(scenario.clone(), seed).expect("validated").run();
         prop_assert_eq!(first.digest_hex(), second.digest_hex(), "seed {}", seed);
 
