@@ -179,6 +179,33 @@ fn gc() -> impl Strategy<Value = Option<GcSpec>> {
     )
 }
 
+/// Points cache and consumer faults at a service with what they break, when there is one, so
+/// that they validate more often than a service drawn at random would.
+fn aim(mut faults: Vec<FaultSpec>, services: &[ServiceSpec]) -> Vec<FaultSpec> {
+    let cache = services
+        .iter()
+        .flat_map(|s| &s.operations)
+        .flat_map(|o| &o.steps)
+        .find_map(|s| match s {
+            Step::CacheGet { service, .. } => Some(service.clone()),
+            _ => None,
+        });
+    let consumer = services
+        .iter()
+        .find(|s| s.consumer.is_some())
+        .map(|s| s.name.clone());
+    for f in &mut faults {
+        match (&f.effect, &cache, &consumer) {
+            (FaultEffect::CacheOutage, Some(cache), _) => {
+                (f.service, f.instance) = (cache.clone(), None);
+            }
+            (FaultEffect::ConsumerStall, _, Some(consumer)) => f.service = consumer.clone(),
+            _ => {}
+        }
+    }
+    faults
+}
+
 fn scenario() -> impl Strategy<Value = Scenario> {
     (2usize..6)
         .prop_flat_map(|n| {
@@ -274,6 +301,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             )
         })
         .prop_map(|(services, faults, rate_per_s)| Scenario {
+            faults: aim(faults, &services),
             name: "random".into(),
             duration_ms: 1_500,
             services,
@@ -296,7 +324,6 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                     weight: 1,
                 }],
             },
-            faults,
         })
 }
 
@@ -375,6 +402,15 @@ proptest! {
             let runtime_line = ["GC pause", "out of memory: heap exhausted, instance killed", "instance restarted"]
                 .contains(&first.text(line.message));
             prop_assert!(line.trace_id.map_or(runtime_line, |t| by_trace.contains_key(&t)), "seed {}: log outside any trace", seed);
+        }
+        // Every fault window ends, so every message published was processed by the end; the
+        // last sample is taken after the last event.
+        let mut last_queue = BTreeMap::new();
+        for q in &first.metrics.queues {
+            last_queue.insert((q.queue, q.topic, q.group), (q.published_total, q.consumed_total, q.depth));
+        }
+        for ((_, _, group), (published, consumed, depth)) in last_queue {
+            prop_assert_eq!((published, depth), (consumed, 0), "seed {}: group {:?} left messages", seed, group);
         }
         // The index files every span under its trace and every line under its stream.
         let index = first.index();
