@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "0fb079cd764c9950eb30ac4de3c9013ef48d7a1f01f8f27e1584d4c8ab65ec1e";
+    "7dbf239993bfff1718da4c4bd17c7e48c1e386c46ae6f876ba44d343e77c3bb7";
 const FAULTY_MESH_SEED_42: &str =
-    "827b19fea8c6bc6dcabfd2466b309d10292cf622977d063717338e83eee41ebc";
+    "5fb0485aa6e121d928d2d04c08b41b9a45ac0bdeb86056aa43002ebb4f68253c";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

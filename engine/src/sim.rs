@@ -1981,19 +1981,20 @@ impl Simulation {
             s if s >= 500 => (Level::Error, "request failed"),
             _ => (Level::Info, "request completed"),
         };
-        let message = match (self.invocations[inv.0 as usize].consumer, status) {
-            (None, _) => message,
-            (Some(_), s) if s >= 500 => "message processing failed",
-            (Some(_), _) => "message processed",
-        };
-        let mut fields = vec![
-            (self.keys.route, Value::Str(operation)),
-            (self.keys.status_code, Value::Int(i64::from(status))),
-            (
-                self.keys.duration_ms,
-                Value::Int((elapsed.0 / 1_000) as i64),
+        let (message, mut fields) = match self.invocations[inv.0 as usize].consumer {
+            Some(group) => self.consumer_log(group, status, elapsed),
+            None => (
+                message,
+                vec![
+                    (self.keys.route, Value::Str(operation)),
+                    (self.keys.status_code, Value::Int(i64::from(status))),
+                    (
+                        self.keys.duration_ms,
+                        Value::Int((elapsed.0 / 1_000) as i64),
+                    ),
+                ],
             ),
-        ];
+        };
         let leak = self.active_fault_indexes(service, instance).find(|f| {
             matches!(
                 self.scenario.faults[*f].effect,

@@ -415,14 +415,50 @@ impl Simulation {
         }
     }
 
-    /// The fault keeping one consumer instance from taking messages: a stall or a crash.
-    fn consumer_blocked(&self, service: u16, instance: u16) -> Option<usize> {
-        self.active_fault_indexes(service, instance).find(|f| {
+    /// The line a consumer logs when it is done with a message, and its fields.
+    pub(super) fn consumer_log(
+        &mut self,
+        group: u16,
+        status: u16,
+        elapsed: Duration,
+    ) -> (&'static str, Vec<(Sym, Value)>) {
+        let message = if status >= 500 {
+            "message processing failed"
+        } else {
+            "message processed"
+        };
+        let topic = self.stores.groups[usize::from(group)].topic;
+        let fields = vec![
+            (
+                self.intern_static("messaging.destination.name"),
+                Value::Str(topic),
+            ),
+            (
+                self.keys.duration_ms,
+                Value::Int((elapsed.0 / 1_000) as i64),
+            ),
+        ];
+        (message, fields)
+    }
+
+    /// What keeps one consumer instance from taking messages, and until when: a stall or a
+    /// crash (the fault), or an instance killed out of memory and not yet restarted.
+    fn consumer_blocked(&self, service: u16, instance: u16) -> Option<(Option<usize>, u64)> {
+        let fault = self.active_fault_indexes(service, instance).find(|f| {
             matches!(
                 self.scenario.faults[*f].effect,
                 FaultEffect::ConsumerStall | FaultEffect::Crash
             )
-        })
+        });
+        if let Some(f) = fault {
+            return Some((Some(f), self.scenario.faults[f].until_ms));
+        }
+        if self.instance_down(service, instance) {
+            let back =
+                self.heaps.by_service[usize::from(service)][usize::from(instance)].down_until;
+            return Some((self.down_fault(service, instance), back.0.div_ceil(1_000)));
+        }
+        None
     }
 
     /// Hands waiting messages to free consumers of group `g`; when only consumers held back
@@ -439,8 +475,8 @@ impl Simulation {
                 let held = (0..group.busy.len() as u16)
                     .filter(|&i| group.busy[usize::from(i)] < group.concurrency)
                     .find_map(|i| self.consumer_blocked(service, i));
-                if let Some(fault) = held {
-                    self.hold(g, fault, front);
+                if let Some((fault, until_ms)) = held {
+                    self.hold(g, fault, until_ms, front);
                 }
                 return;
             };
@@ -456,12 +492,14 @@ impl Simulation {
         }
     }
 
-    /// A fault holds back every message now waiting in group `g`.
-    fn hold(&mut self, g: usize, fault: usize, front: Message) {
-        let until_ms = self.scenario.faults[fault].until_ms;
-        let group = &mut self.stores.groups[g];
-        group.held = group.last_offset().map(|last| (last, fault));
-        self.fault_acted(fault, front.trace);
+    /// Consumers are held back until `until_ms` (by `fault`, when one is to blame): so is
+    /// every message now waiting in group `g`.
+    fn hold(&mut self, g: usize, fault: Option<usize>, until_ms: u64, front: Message) {
+        if let Some(fault) = fault {
+            let group = &mut self.stores.groups[g];
+            group.held = group.last_offset().map(|last| (last, fault));
+            self.fault_acted(fault, front.trace);
+        }
         // A window that ends past any bounded run leaves the backlog where it is.
         if until_ms > DURATION_MS_MAX {
             return;
@@ -666,13 +704,16 @@ mod tests {
         assert_eq!(queue.published_total, queue.consumed_total);
         assert_eq!(queue.consumed_total, consumers.len() as u64);
         assert!(t.metrics.queues.iter().all(|q| q.lag_us < 500_000));
-        assert_eq!(
-            t.logs
-                .iter()
-                .filter(|l| t.text(l.message) == "message processed")
-                .count(),
-            consumers.len()
-        );
+        let processed: Vec<_> = t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message) == "message processed")
+            .collect();
+        assert_eq!(processed.len(), consumers.len());
+        for line in processed {
+            let fields: Vec<&str> = line.fields.iter().map(|(k, _)| t.text(*k)).collect();
+            assert_eq!(fields, ["messaging.destination.name", "duration_ms"]);
+        }
     }
 
     #[test]
