@@ -153,11 +153,18 @@ impl Simulation {
     pub(super) fn stalled(&mut self, event: Event) -> bool {
         let (inv, owner) = match event {
             Event::Arrive(inv) | Event::WorkDone(inv) => (Some(inv), None),
-            Event::Response { call, .. }
-            | Event::Timeout { call, .. }
-            | Event::PoolTimeout { call, .. }
-            | Event::Refused { call, .. }
-            | Event::Retry(call) => (Some(self.calls[call.0 as usize].caller), None),
+            Event::Response { call, attempt, .. }
+            | Event::Timeout { call, attempt }
+            | Event::PoolTimeout { call, attempt }
+            | Event::Refused { call, attempt, .. } => {
+                let c = &self.calls[call.0 as usize];
+                if c.done || c.settled || c.attempt != attempt {
+                    // Stale (most timeouts are): its handler ignores it, so let it.
+                    return false;
+                }
+                (Some(c.caller), None)
+            }
+            Event::Retry(call) => (Some(self.calls[call.0 as usize].caller), None),
             Event::Collect { service, instance }
             | Event::Job {
                 service, instance, ..
