@@ -89,7 +89,7 @@ pub fn otlp_json(t: &Telemetry) -> String {
                     { "key": "service.name", "value": { "stringValue": t.service_name(service) } },
                     { "key": "service.instance.id", "value": { "stringValue": instance_name(t, service, instance) } },
                 ] },
-                "scopeSpans": [{ "scope": { "name": "faultline" }, "spans": spans }],
+                "scopeSpans": [{ "scope": { "name": SCOPE }, "spans": spans }],
             })
         })
         .collect();
@@ -99,16 +99,27 @@ pub fn otlp_json(t: &Telemetry) -> String {
 /// The attribute a captured W3C trace-context request header goes in.
 const TRACEPARENT: &str = "http.request.header.traceparent";
 
+/// The instrumentation scope every span is recorded under.
+const SCOPE: &str = "faultline";
+
+/// Integers beyond this lose digits as JavaScript numbers; Jaeger writes them as strings.
+const JS_MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
 fn jaeger_tag(t: &Telemetry, key: &str, v: &Value) -> Json {
     match v {
         Value::Str(s) => json!({ "key": key, "type": "string", "value": t.text(*s) }),
+        Value::Int(i) if i.unsigned_abs() > JS_MAX_SAFE_INTEGER as u64 => {
+            json!({ "key": key, "type": "int64", "value": i.to_string() })
+        }
         Value::Int(i) => json!({ "key": key, "type": "int64", "value": i }),
         Value::Bool(b) => json!({ "key": key, "type": "bool", "value": b }),
     }
 }
 
 /// Jaeger JSON as Jaeger UI's "JSON file" upload reads it: `{"data": [trace, …]}`, times in
-/// microseconds, parents as CHILD_OF references, one process per service instance.
+/// microseconds, parents as CHILD_OF references, one process per service instance. Spans carry
+/// the tags Jaeger's OTLP translator gives the same span (scope, kind, status), so this file and
+/// `otlp_json` show alike in Jaeger UI (tests/cross/jaeger_ui.rs checks both against its code).
 pub fn jaeger_json(t: &Telemetry) -> String {
     let mut traces: BTreeMap<crate::telemetry::TraceId, Vec<&Span>> = BTreeMap::new();
     let mut order = Vec::new();
@@ -136,7 +147,8 @@ pub fn jaeger_json(t: &Telemetry) -> String {
                             "tags": [{ "key": "service.instance.id", "type": "string", "value": instance_name(t, s.service, s.instance) }],
                         })
                     });
-                    let mut tags: Vec<Json> = s.attributes.iter().map(|(k, v)| jaeger_tag(t, t.text(*k), v)).collect();
+                    let mut tags = vec![json!({ "key": "otel.scope.name", "type": "string", "value": SCOPE })];
+                    tags.extend(s.attributes.iter().map(|(k, v)| jaeger_tag(t, t.text(*k), v)));
                     let kind = match s.kind {
                         SpanKind::Internal => "internal",
                         SpanKind::Server => "server",
@@ -145,8 +157,13 @@ pub fn jaeger_json(t: &Telemetry) -> String {
                         SpanKind::Consumer => "consumer",
                     };
                     tags.push(json!({ "key": "span.kind", "type": "string", "value": kind }));
-                    if s.status == SpanStatus::Error {
-                        tags.push(json!({ "key": "error", "type": "bool", "value": true }));
+                    match s.status {
+                        SpanStatus::Unset => {}
+                        SpanStatus::Ok => tags.push(json!({ "key": "otel.status_code", "type": "string", "value": "OK" })),
+                        SpanStatus::Error => {
+                            tags.push(json!({ "key": "otel.status_code", "type": "string", "value": "ERROR" }));
+                            tags.push(json!({ "key": "error", "type": "bool", "value": true }));
+                        }
                     }
                     if let Some(header) = s.traceparent() {
                         tags.push(json!({ "key": TRACEPARENT, "type": "string", "value": header }));

@@ -166,7 +166,11 @@ fn read_jaeger_trace(trace: &Json, notes: &mut Vec<String>) -> Vec<RawSpan> {
             _ => SpanKind::Internal,
         };
         let error = matches!(tag(tags, "error"), Some(Json::Bool(true)))
-            || tag(tags, "error").as_ref().and_then(Json::as_str) == Some("true");
+            || tag(tags, "error").as_ref().and_then(Json::as_str) == Some("true")
+            || tag(tags, "otel.status_code")
+                .as_ref()
+                .and_then(Json::as_str)
+                == Some("ERROR");
         let attributes = tags
             .and_then(Json::as_array)
             .map(|list| {
@@ -174,7 +178,13 @@ fn read_jaeger_trace(trace: &Json, notes: &mut Vec<String>) -> Vec<RawSpan> {
                     .filter_map(|t| {
                         Some((t.get("key")?.as_str()?.to_string(), t.get("value")?.clone()))
                     })
-                    .filter(|(k, _)| k != "span.kind" && k != "error")
+                    // Kind, status and scope are the span's own fields, not attributes.
+                    .filter(|(k, _)| {
+                        !matches!(
+                            k.as_str(),
+                            "span.kind" | "error" | "otel.status_code" | "otel.scope.name"
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();

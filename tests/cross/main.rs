@@ -3,4 +3,5 @@
 mod faults;
 mod fixtures;
 mod index;
+mod jaeger_ui;
 mod tidy;
