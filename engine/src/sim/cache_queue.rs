@@ -395,12 +395,20 @@ impl Simulation {
                 }
             }
             CallRole::Publish { topic } => {
-                // The message carries the producer's context: the broker span's parent.
+                // The message carries the producer's context: the broker span's parent. A
+                // producer that sent none leaves none in the message: each group's consumer
+                // starts a trace of its own, not a second root in the broker's.
                 let parent = self.telemetry.spans[span].parent;
                 let now = self.now;
                 for g in 0..self.stores.groups.len() {
                     let group = &mut self.stores.groups[g];
                     if group.queue == service && group.topic == topic {
+                        let trace = if parent.is_some() {
+                            trace
+                        } else {
+                            let r = &mut self.random;
+                            TraceId((u128::from(r.next_u64()) << 64) | u128::from(r.next_u64()))
+                        };
                         group.publish(now, trace, parent);
                         // Queued behind messages a stall held back: held back by it too.
                         if let Some((up_to, fault)) = group.held {
