@@ -478,7 +478,7 @@ fn cache_and_queue_series(t: &Telemetry, out: &mut String) {
     type QueueField = fn(&crate::metrics::QueueSample) -> String;
     let queues: [(&str, &str, &str, QueueField); 4] = [
         (
-            "faultline_queue_depth",
+            "faultline_messages_waiting",
             "gauge",
             "Messages waiting for a consumer group.",
             |q| q.depth.to_string(),
@@ -710,5 +710,22 @@ mod tests {
                 .count()
         );
         assert!(text.contains("le=\"+Inf\""));
+        // Each family is declared once, and its samples follow its TYPE line together.
+        let mut families: Vec<&str> = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let name = rest.split_whitespace().next().unwrap();
+                assert!(!families.contains(&name), "{name} declared twice");
+                families.push(name);
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let family = families.last().expect("a sample before any TYPE");
+                let suffix = name.strip_prefix(family).expect(line);
+                assert!(
+                    ["", "_bucket", "_sum", "_count"].contains(&suffix),
+                    "{line} is outside its family {family}"
+                );
+            }
+        }
     }
 }
