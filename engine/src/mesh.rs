@@ -71,6 +71,7 @@ fn service(
         pool: None,
         gc: None,
         consumer: None,
+        db_system: None,
         operations: operations
             .into_iter()
             .map(|(name, steps)| OperationSpec {
@@ -282,17 +283,20 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                     vec![("send", vec![work(0.5, 2.0), work(20.0, 120.0)])],
                 )
             },
-            service(
-                "database",
-                1,
-                64,
-                vec![
-                    ("select", vec![work(2.0, 15.0)]),
-                    ("insert", vec![work(3.0, 20.0)]),
-                    ("update", vec![work(3.0, 25.0)]),
-                    ("delete", vec![work(3.0, 20.0)]),
-                ],
-            ),
+            ServiceSpec {
+                db_system: Some("postgresql".into()),
+                ..service(
+                    "database",
+                    1,
+                    64,
+                    vec![
+                        ("select", vec![work(2.0, 15.0)]),
+                        ("insert", vec![work(3.0, 20.0)]),
+                        ("update", vec![work(3.0, 25.0)]),
+                        ("delete", vec![work(3.0, 20.0)]),
+                    ],
+                )
+            },
             service(
                 "cache",
                 1,

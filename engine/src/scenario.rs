@@ -48,6 +48,11 @@ pub struct ServiceSpec {
     /// published to `topic` on the `queue` service and run `operation` for each.
     #[serde(default)]
     pub consumer: Option<ConsumerSpec>,
+    /// The database system the service is, as OpenTelemetry's `db.system` names it
+    /// (`postgresql`, `mysql`): calls to it carry `db.system` and `db.operation.name` (the
+    /// operation's name in capitals, such as `SELECT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_system: Option<String>,
 }
 
 /// One instance's heap and its collector. Garbage is allocated at a steady rate; when the heap

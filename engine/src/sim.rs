@@ -227,6 +227,36 @@ struct ServiceRuntime {
     operation_names: Vec<Sym>,
     /// Each operation's steps with names resolved to indexes, once, before the run.
     plans: Vec<Vec<PlanStep>>,
+    /// Each operation as HTTP and database semantic conventions name it.
+    routes: Vec<Route>,
+    /// `db.system` of a database service.
+    db_system: Option<Sym>,
+}
+
+/// How an operation shows in span attributes: an operation named `POST /orders` is the route
+/// `/orders` with method `POST`; any other name is its own route. On a database service the
+/// operation in capitals is the `db.operation.name` (`SELECT`).
+struct Route {
+    path: Sym,
+    method: Option<Sym>,
+    db_operation: Sym,
+}
+
+impl Route {
+    fn new(name: &str, strings: &mut crate::telemetry::Strings) -> Route {
+        const METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+        let (method, path) = match name.split_once(' ') {
+            Some((method, path)) if METHODS.contains(&method) && path.starts_with('/') => {
+                (Some(strings.intern(method)), path)
+            }
+            _ => (None, name),
+        };
+        Route {
+            path: strings.intern(path),
+            method,
+            db_operation: strings.intern(&name.to_uppercase()),
+        }
+    }
 }
 
 /// A scenario step as the event loop runs it: no names to look up on the hot path.
@@ -347,6 +377,7 @@ pub struct FaultTruth {
 /// Attribute and message strings interned once.
 struct Keys {
     route: Sym,
+    method: Sym,
     status_code: Sym,
     peer_service: Sym,
     retry_attempt: Sym,
@@ -368,6 +399,7 @@ impl Simulation {
         let strings = &mut telemetry.strings;
         let keys = Keys {
             route: strings.intern("http.route"),
+            method: strings.intern("http.request.method"),
             status_code: strings.intern("http.response.status_code"),
             peer_service: strings.intern("peer.service"),
             retry_attempt: strings.intern("retry.attempt"),
@@ -411,6 +443,12 @@ impl Simulation {
                     .iter()
                     .map(|o| cache_queue::plan(&scenario, &s.name, o, &mut telemetry.strings))
                     .collect(),
+                routes: s
+                    .operations
+                    .iter()
+                    .map(|o| Route::new(&o.name, &mut telemetry.strings))
+                    .collect(),
+                db_system: s.db_system.as_ref().map(|d| telemetry.strings.intern(d)),
             })
             .collect();
         telemetry.service_names = scenario
@@ -796,10 +834,13 @@ impl Simulation {
     ) -> InvId {
         let name = self.services[usize::from(service)].operation_names[usize::from(operation)];
         let span = self.open_span(trace_id, parent, service, instance, name, SpanKind::Server);
-        let route = self.keys.route;
-        self.telemetry.spans[span as usize]
-            .attributes
-            .push((route, Value::Str(name)));
+        let route = &self.services[usize::from(service)].routes[usize::from(operation)];
+        let (path, method) = (route.path, route.method);
+        let attributes = &mut self.telemetry.spans[span as usize].attributes;
+        if let Some(method) = method {
+            attributes.push((self.keys.method, Value::Str(method)));
+        }
+        attributes.push((self.keys.route, Value::Str(path)));
         let id = InvId(self.invocations.len() as u32);
         self.invocations.push(Invocation {
             service,
@@ -1391,6 +1432,19 @@ impl Simulation {
                 .push((key, Value::Bool(true)));
         }
         self.store_call_attributes(call, span);
+        let callee = &self.services[usize::from(service)];
+        if let (Some(system), CallRole::Plain) =
+            (callee.db_system, self.calls[call.0 as usize].role)
+        {
+            let db_operation = callee.routes[usize::from(operation)].db_operation;
+            let (system_key, operation_key) = (
+                self.intern_static("db.system"),
+                self.intern_static("db.operation.name"),
+            );
+            let attributes = &mut self.telemetry.spans[span as usize].attributes;
+            attributes.push((system_key, Value::Str(system)));
+            attributes.push((operation_key, Value::Str(db_operation)));
+        }
         let c = &mut self.calls[call.0 as usize];
         c.attempt_span = span;
         c.probe = None;
@@ -1850,6 +1904,17 @@ impl Simulation {
             };
             let backoff_key = self.intern_static("backoff_ms");
             fields.push((backoff_key, Value::Int((wait_us / 1_000) as i64)));
+            // The failed attempt's span records the decision, as retry middleware logs it.
+            let event = SpanEvent {
+                time: self.now,
+                name: self.intern_static("retry"),
+                attributes: vec![
+                    (self.keys.retry_attempt, Value::Int(i64::from(attempt) + 1)),
+                    (backoff_key, Value::Int((wait_us / 1_000) as i64)),
+                ],
+            };
+            let span = self.calls[call.0 as usize].attempt_span as usize;
+            self.telemetry.spans[span].events.push(event);
             self.log(
                 caller_service,
                 caller_instance,
@@ -1986,7 +2051,14 @@ impl Simulation {
             None => (
                 message,
                 vec![
-                    (self.keys.route, Value::Str(operation)),
+                    (
+                        self.keys.route,
+                        Value::Str(
+                            self.services[usize::from(service)].routes
+                                [usize::from(self.invocations[inv.0 as usize].operation)]
+                            .path,
+                        ),
+                    ),
                     (self.keys.status_code, Value::Int(i64::from(status))),
                     (
                         self.keys.duration_ms,
@@ -2470,6 +2542,58 @@ mod tests {
             .count();
         assert!(retried > 10);
         assert_eq!(retried, warnings);
+        // Each failed attempt that was retried says so in a span event, with the next attempt.
+        let retry_events: Vec<i64> = t
+            .spans
+            .iter()
+            .flat_map(|s| &s.events)
+            .filter(|e| t.text(e.name) == "retry")
+            .filter_map(|e| match e.attributes[0] {
+                (k, Value::Int(n)) if k == attempt => Some(n),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(retry_events.len(), retried);
+        assert!(retry_events.iter().all(|n| *n >= 1));
+    }
+
+    #[test]
+    fn spans_carry_http_and_database_semantic_conventions() {
+        let t = run(&default_mesh(40.0, 5_000), 4);
+        let attribute = |s: &Span, key: &str| {
+            s.attributes
+                .iter()
+                .find(|(k, _)| t.text(*k) == key)
+                .map(|(_, v)| t.value_text(v))
+        };
+        let post = server_spans(&t, "gateway")
+            .find(|s| t.text(s.operation) == "POST /orders")
+            .expect("an order");
+        assert_eq!(
+            attribute(post, "http.request.method").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(attribute(post, "http.route").as_deref(), Some("/orders"));
+        // Operations that are not HTTP routes keep their name as the route, with no method.
+        let verify = server_spans(&t, "auth").next().unwrap();
+        assert_eq!(attribute(verify, "http.route").as_deref(), Some("verify"));
+        assert_eq!(attribute(verify, "http.request.method"), None);
+        let database_calls: Vec<&Span> = t
+            .spans
+            .iter()
+            .filter(|s| {
+                s.kind == SpanKind::Client
+                    && attribute(s, "peer.service").as_deref() == Some("database")
+            })
+            .collect();
+        assert!(database_calls.len() > 50);
+        for s in database_calls {
+            assert_eq!(attribute(s, "db.system").as_deref(), Some("postgresql"));
+            assert_eq!(
+                attribute(s, "db.operation.name"),
+                Some(t.text(s.operation).to_uppercase())
+            );
+        }
     }
 
     #[test]

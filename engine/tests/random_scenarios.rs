@@ -289,6 +289,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                             concurrency: consumers,
                                         }
                                     }),
+                                    db_system: (s + 1 == n).then(|| "postgresql".into()),
                                 }
                             },
                         )

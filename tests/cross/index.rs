@@ -156,7 +156,8 @@ fn trace_queries(t: &Telemetry, now: SimTime) -> Vec<TraceQuery> {
         "retry.attempt=2",
         "idempotency.key=3",
         "queue_wait_ms=0",
-        r#"http.route="POST /orders""#,
+        r#"http.route="/orders""#,
+        r#"http.request.method=GET"#,
         "no.such.key=1",
         "import.span_id=x",
     ] {

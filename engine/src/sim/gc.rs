@@ -518,6 +518,7 @@ mod tests {
                 log_level: Default::default(),
                 pool: None,
                 consumer: None,
+                db_system: None,
                 gc: Some(GcSpec {
                     heap_mb: 100,
                     live_mb: 50,
