@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "7dbf239993bfff1718da4c4bd17c7e48c1e386c46ae6f876ba44d343e77c3bb7";
+    "84cf9c1883c4c2c9eeeb3525cbc45fdae2f3da70077643335b35de61e9407dd3";
 const FAULTY_MESH_SEED_42: &str =
-    "5fb0485aa6e121d928d2d04c08b41b9a45ac0bdeb86056aa43002ebb4f68253c";
+    "e3c4be70cdd8446a7c0c832aa3d1450e89ff0304695d34ca2c808d00f6faf3c3";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)
