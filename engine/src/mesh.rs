@@ -83,6 +83,8 @@ fn service(
                         optimistic_locking: true,
                     }),
                     "release" => Some(DataEffect::Release),
+                    "insert" => Some(DataEffect::Insert),
+                    "delete" => Some(DataEffect::Delete),
                     "refund" => Some(DataEffect::Refund),
                     _ => None,
                 },

@@ -179,11 +179,16 @@ pub enum DataEffect {
         initial_stock: u32,
         optimistic_locking: bool,
     },
-    /// Gives one unit back to the stock of the service's `reserve` operation: a saga's
-    /// compensation for a reservation.
+    /// Gives back one unit the order (the request that called it) reserved from the stock of
+    /// the service's `reserve` operation, when it holds one: a saga's compensation.
     Release,
-    /// Refunds the charge made in this trace: a saga's compensation for a charge.
+    /// Refunds a charge made for the order (the request that called it), when there is one
+    /// left: a saga's compensation for a charge, safe to repeat.
     Refund,
+    /// Writes a row for the order that called it, such as the order itself.
+    Insert,
+    /// Deletes a row `insert` wrote for the order, when there is one: a saga's compensation.
+    Delete,
 }
 
 /// One step of an operation, run in order by the instance that received the request.

@@ -162,6 +162,8 @@ struct Call {
     awaits_connection: bool,
     /// This call undoes an earlier step of a failed saga.
     compensation: bool,
+    /// An attempt timed out: the callee may have done the work all the same.
+    timed_out: bool,
     role: CallRole,
     /// A cache lookup's answer: the key was there.
     cache_hit: bool,
@@ -324,6 +326,32 @@ struct Ledger {
     charged_keys: std::collections::BTreeSet<u64>,
     /// Stock per reserving (service, operation).
     stock: BTreeMap<(u16, u16), StockState>,
+    /// Units reserved and payments charged (less those refunded) per order, the order being
+    /// the request that called for them (a saga), so that undoing one is safe to repeat and
+    /// a no-op when the step never took effect.
+    reserved_by_order: BTreeMap<u32, u32>,
+    charged_by_order: BTreeMap<u32, u32>,
+    rows_by_order: BTreeMap<u32, u32>,
+    /// Saga requests that failed, to check against the ledger when the run ends.
+    failed_sagas: Vec<InvId>,
+}
+
+/// What a request holds for an order, in the ledger.
+#[derive(Clone, Copy)]
+enum Held {
+    Reservation,
+    Charge,
+    Row,
+}
+
+impl Ledger {
+    fn held(&mut self, held: Held) -> &mut BTreeMap<u32, u32> {
+        match held {
+            Held::Reservation => &mut self.reserved_by_order,
+            Held::Charge => &mut self.charged_by_order,
+            Held::Row => &mut self.rows_by_order,
+        }
+    }
 }
 
 struct StockState {
@@ -568,6 +596,7 @@ impl Simulation {
     /// Runs to the end and returns the telemetry with the ground truth of the run.
     pub fn finish(mut self) -> (Telemetry, GroundTruth) {
         self.step_until(SimTime(u64::MAX));
+        self.count_failed_sagas();
         let mut truth = std::mem::take(&mut self.truth);
         truth.charges = self.ledger.charges_by_trace.values().sum();
         truth.duplicate_charges = self.ledger.charges_by_trace.values().map(|n| n - 1).sum();
@@ -975,6 +1004,7 @@ impl Simulation {
             holds_connection: false,
             awaits_connection: false,
             compensation,
+            timed_out: false,
             role,
             cache_hit: false,
         });
@@ -1034,6 +1064,17 @@ impl Simulation {
             return;
         }
         self.invocations[caller.0 as usize].failure = Some(status);
+        // A step that timed out may have taken effect where the caller cannot see: it is undone
+        // too, and its compensation must be safe when there is nothing to undo.
+        if let Some(step) = self
+            .compensable_step(caller)
+            .filter(|_| self.calls[call.0 as usize].timed_out)
+        {
+            let saga = self.invocations[caller.0 as usize]
+                .saga
+                .get_or_insert_default();
+            saga.done.push(step);
+        }
         let undo = self.invocations[caller.0 as usize]
             .saga
             .as_ref()
@@ -1226,6 +1267,9 @@ impl Simulation {
         state.version += 1;
         state.sold += 1;
         let left = i64::from(state.stock);
+        if let Some(order) = self.order_of(inv) {
+            *self.ledger.reserved_by_order.entry(order).or_default() += 1;
+        }
         if locking && lost_update {
             self.log(
                 service,
@@ -1249,6 +1293,27 @@ impl Simulation {
             vec![(key, Value::Int(left))],
         );
         Ok(())
+    }
+
+    /// The order a data request is for: the request that called it (None from outside).
+    fn order_of(&self, inv: InvId) -> Option<u32> {
+        let (call, _) = self.invocations[inv.0 as usize].caller?;
+        Some(self.calls[call.0 as usize].caller.0)
+    }
+
+    /// Undoes one reservation (or one charge) of the request's order, when it has one left:
+    /// false when there is nothing to undo, so a compensation can be repeated safely.
+    fn take_back(&mut self, inv: InvId, held: Held) -> bool {
+        let Some(order) = self.order_of(inv) else {
+            return false;
+        };
+        match self.ledger.held(held).get_mut(&order) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Gives one unit back to the stock of the service's reserving operation (validation made
@@ -1312,28 +1377,48 @@ impl Simulation {
         match effect {
             Some(DataEffect::Charge) => {}
             Some(DataEffect::Refund) => {
-                self.truth.refunds += 1;
+                let (message, fields) = if self.take_back(inv, Held::Charge) {
+                    self.truth.refunds += 1;
+                    ("payment refunded", vec![(amount_key, Value::Int(amount))])
+                } else {
+                    ("refund skipped, nothing charged for this order", vec![])
+                };
                 self.log(
                     service,
                     instance,
                     Level::Info,
                     Some((trace_id, span_id)),
-                    "payment refunded",
-                    vec![(amount_key, Value::Int(amount))],
+                    message,
+                    fields,
                 );
                 return;
             }
             Some(DataEffect::Release) => {
-                let left = i64::from(self.release_stock(service));
-                let key = self.intern_static("stock_left");
+                let (message, fields) = if self.take_back(inv, Held::Reservation) {
+                    let left = i64::from(self.release_stock(service));
+                    let key = self.intern_static("stock_left");
+                    ("stock released", vec![(key, Value::Int(left))])
+                } else {
+                    ("release skipped, nothing reserved for this order", vec![])
+                };
                 self.log(
                     service,
                     instance,
                     Level::Info,
                     Some((trace_id, span_id)),
-                    "stock released",
-                    vec![(key, Value::Int(left))],
+                    message,
+                    fields,
                 );
+                return;
+            }
+            Some(DataEffect::Insert) => {
+                if let Some(order) = self.order_of(inv) {
+                    *self.ledger.rows_by_order.entry(order).or_default() += 1;
+                }
+                return;
+            }
+            Some(DataEffect::Delete) => {
+                self.take_back(inv, Held::Row);
                 return;
             }
             _ => return,
@@ -1357,6 +1442,9 @@ impl Simulation {
         }
         let charges = self.ledger.charges_by_trace.entry(trace_id).or_default();
         *charges += 1;
+        if let Some(order) = self.order_of(inv) {
+            *self.ledger.charged_by_order.entry(order).or_default() += 1;
+        }
         self.log(
             service,
             instance,
@@ -1817,6 +1905,7 @@ impl Simulation {
         }
         let span = c.attempt_span as usize;
         let timeout_ms = c.policy.timeout_ms.unwrap_or_default();
+        self.calls[call.0 as usize].timed_out = true;
         self.record_outcome(call, false);
         let (key, timeout, exception) =
             (self.keys.error_type, self.keys.timeout, self.keys.exception);
@@ -1942,35 +2031,64 @@ impl Simulation {
     }
 
     /// Counts a failed saga in the ground truth, with the steps it left in effect.
-    fn settle_saga(&mut self, inv: InvId) {
-        let i = &self.invocations[inv.0 as usize];
-        let Some(saga) = i.saga.as_ref().filter(|_| i.failure.is_some()) else {
-            return;
-        };
-        self.truth.sagas_failed += 1;
-        if saga.done.is_empty() && saga.stuck.is_empty() {
-            self.truth.sagas_compensated += 1;
-            return;
+    fn settle_saga(&mut self, inv: InvId, status: u16) {
+        if status >= 400 && self.invocations[inv.0 as usize].saga.is_some() {
+            self.ledger.failed_sagas.push(inv);
         }
-        let plan = &self.services[usize::from(i.service)].plans[usize::from(i.operation)];
-        for step in saga.done.iter().chain(&saga.stuck) {
-            if let PlanStep::Call {
-                service, operation, ..
-            } = &plan[usize::from(*step)]
-            {
+    }
+
+    /// Counts the failed sagas in the ground truth once the run is over, each step by what the
+    /// ledger says is still in effect for its order (a timed-out step may have landed, and an
+    /// undo that timed out may have landed too); a step whose operation keeps no ledger counts
+    /// as left when its compensation never succeeded.
+    fn count_failed_sagas(&mut self) {
+        for inv in std::mem::take(&mut self.ledger.failed_sagas) {
+            let i = &self.invocations[inv.0 as usize];
+            let saga = i.saga.as_ref().expect("a failed saga");
+            let plan = &self.services[usize::from(i.service)].plans[usize::from(i.operation)];
+            let mut left = 0;
+            for (k, step) in plan.iter().enumerate().take(usize::from(i.step) + 1) {
+                let PlanStep::Call {
+                    service,
+                    operation,
+                    compensate: Some(_),
+                    ..
+                } = step
+                else {
+                    continue;
+                };
                 let spec = &self.scenario.services[usize::from(*service)];
-                let name = format!(
-                    "{}:{}",
-                    spec.name,
-                    spec.operations[usize::from(*operation)].name
-                );
-                *self.truth.saga_steps_left.entry(name).or_default() += 1;
+                let held = match spec.operations[usize::from(*operation)].effect {
+                    Some(DataEffect::Reserve { .. }) => Some(Held::Reservation),
+                    Some(DataEffect::Charge) => Some(Held::Charge),
+                    Some(DataEffect::Insert) => Some(Held::Row),
+                    _ => None,
+                };
+                let k = k as u16;
+                let in_effect = match held {
+                    Some(held) => self.ledger.held(held).get(&inv.0).is_some_and(|n| *n > 0),
+                    None => {
+                        saga.done.contains(&k) || saga.stuck.contains(&k) || saga.undoing == Some(k)
+                    }
+                };
+                if in_effect {
+                    left += 1;
+                    let name = format!(
+                        "{}:{}",
+                        spec.name,
+                        spec.operations[usize::from(*operation)].name
+                    );
+                    *self.truth.saga_steps_left.entry(name).or_default() += 1;
+                }
+            }
+            self.truth.sagas_failed += 1;
+            if left == 0 {
+                self.truth.sagas_compensated += 1;
             }
         }
     }
 
     fn complete(&mut self, inv: InvId) {
-        self.settle_saga(inv);
         let i = &self.invocations[inv.0 as usize];
         let (service, instance) = (i.service, i.instance);
         let mut status = i.failure.unwrap_or(200);
@@ -2004,6 +2122,9 @@ impl Simulation {
         if self.locks.enabled {
             status = self.release_lock(inv, status);
         }
+        // Settled on the final status: a saga failing after its last step (an injected error,
+        // a rejected write) answers at once, its steps left in effect.
+        self.settle_saga(inv, status);
         let i = &self.invocations[inv.0 as usize];
         let (trace_id, span, caller, arrived, holds_worker) = (
             i.trace_id,

@@ -1124,3 +1124,54 @@ fn consumer_stall_grows_queue_lag_while_request_traces_look_fine() {
     assert!(waited.is_subset(&stall.affected_traces));
     assert!(stall.affected_traces.len() <= waited.len() + 3);
 }
+
+#[test]
+fn a_saga_undoes_a_timed_out_charge_that_went_through_and_counts_by_the_ledger() {
+    // Payments answers after the orders-to-payments timeout (1 s): each charge times out on
+    // the caller's side yet goes through. The saga must treat the step as maybe done and
+    // refund it; the refund itself times out from the caller's view but lands too.
+    let mut scenario = default_mesh(30.0, 8_000);
+    scenario.faults = vec![FaultSpec {
+        service: "payments".into(),
+        instance: None,
+        from_ms: 0,
+        until_ms: 20_000,
+        effect: FaultEffect::Latency { extra_ms: 1_050 },
+    }];
+    let (t, truth) = run(scenario);
+    assert!(truth.sagas_failed > 10, "{}", truth.sagas_failed);
+    let charged = logs(&t, r#"{service="payments"} |= "payment charged""#) as u32;
+    assert!(charged >= truth.sagas_failed, "{charged}");
+    assert_eq!(
+        truth.refunds, charged,
+        "every charge that landed was refunded"
+    );
+    // The orchestrator saw its refund time out and reported the saga stuck, but the ledger
+    // says otherwise: nothing is left in effect.
+    assert!(logs(&t, r#"{service="orders"} |= "saga compensation failed""#) > 0);
+    assert!(
+        truth.saga_steps_left.is_empty(),
+        "{:?}",
+        truth.saga_steps_left
+    );
+    assert_eq!(truth.sagas_compensated, truth.sagas_failed);
+}
+
+#[test]
+fn a_saga_that_fails_after_its_last_step_is_counted_with_its_steps_in_effect() {
+    // The orchestrator itself fails half its answers after doing all its steps.
+    let (t, truth) = run(with_fault(
+        "orders",
+        None,
+        0,
+        20_000,
+        FaultEffect::ErrorRate { rate: 0.5 },
+    ));
+    let failed_creates = traces(&t, "http.route=create http.response.status_code=500") as u32;
+    assert!(failed_creates > 10, "{failed_creates}");
+    assert_eq!(truth.sagas_failed, failed_creates);
+    assert_eq!(truth.sagas_compensated, 0);
+    for step in ["database:insert", "inventory:reserve", "payments:charge"] {
+        assert_eq!(truth.saga_steps_left[step], failed_creates, "{step}");
+    }
+}
