@@ -10,7 +10,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 const DEFAULT_MESH_SEED_7: &str =
     "84cf9c1883c4c2c9eeeb3525cbc45fdae2f3da70077643335b35de61e9407dd3";
 const FAULTY_MESH_SEED_42: &str =
-    "e3c4be70cdd8446a7c0c832aa3d1450e89ff0304695d34ca2c808d00f6faf3c3";
+    "63f07023994c566f167e05fa3f9d6f25a99bab8cf205b07c34bc09e4896af3d0";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)
