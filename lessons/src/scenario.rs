@@ -54,6 +54,35 @@ rate_per_s = 20.0
 entries = [{ service = "front", operation = "GET /", weight = 1 }]
 "#;
 
+    #[test]
+    fn every_feature_of_the_default_mesh_can_be_written_in_toml() {
+        // The default mesh uses every mechanism (sagas, caches, queues, locks, runtimes):
+        // written out as TOML and read back, it is the same scenario.
+        let mut mesh = faultline_engine::mesh::default_mesh(50.0, 10_000);
+        mesh.faults = faultline_engine::scenario::FAULT_CATALOG
+            .iter()
+            .filter_map(|name| example_fault(name))
+            .collect();
+        let text = toml::to_string(&mesh).unwrap();
+        let back = crate::error::from_toml::<faultline_engine::Scenario>("mesh.toml", &text)
+            .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert_eq!(back, mesh);
+        assert!(text.contains("compensate = \"release\""), "{text}");
+    }
+
+    /// One fault of each kind that takes no target-specific settings beyond its kind.
+    fn example_fault(kind: &str) -> Option<faultline_engine::scenario::FaultSpec> {
+        let effect: faultline_engine::scenario::FaultEffect =
+            toml::from_str(&format!("kind = \"{kind}\"")).ok()?;
+        Some(faultline_engine::scenario::FaultSpec {
+            service: "orders".into(),
+            instance: None,
+            from_ms: 1_000,
+            until_ms: 2_000,
+            effect,
+        })
+    }
+
     fn errors(text: &str) -> Vec<String> {
         match parse_scenario("s.toml", text) {
             Ok(_) => vec![],
