@@ -541,6 +541,13 @@ pub const HEAP_MB_MAX: u32 = 65_536;
 pub const ALLOC_MB_PER_S_MAX: u32 = 100_000;
 pub const PAUSE_MS_PER_GB_MAX: u32 = 60_000;
 pub const RESTART_MS_MAX: u64 = 600_000;
+/// A heap must take at least this long to fill from live data alone (the shortest time the
+/// collector leaves between two collections).
+pub const HEAP_FILL_US_MIN: u64 = 1_000;
+/// Most faults in a scenario, and operations in one service (both indexed by `u16` in the
+/// engine, and scanned per event).
+pub const FAULTS_MAX: usize = 256;
+pub const OPERATIONS_MAX: usize = 256;
 /// Shortest period of a scheduled job; longest lease and lease-expiry pause.
 pub const EVERY_MS_MIN: u64 = 10;
 pub const LEASE_MS_MAX: u64 = 600_000;
@@ -598,6 +605,12 @@ impl Scenario {
                     format!("at most {QUEUE_LIMIT_MAX}"),
                 );
             }
+            if service.operations.len() > OPERATIONS_MAX {
+                bad(
+                    format!("{at}.operations"),
+                    format!("at most {OPERATIONS_MAX} operations"),
+                );
+            }
             if service.workers == 0 || service.workers > WORKERS_MAX {
                 bad(
                     format!("{at}.workers"),
@@ -636,6 +649,18 @@ impl Scenario {
                     bad(
                         format!("{at}.alloc_mb_per_s"),
                         format!("must be 1..={ALLOC_MB_PER_S_MAX}"),
+                    );
+                } else if u64::from(gc.live_mb) * 10 < u64::from(gc.heap_mb) * 9
+                    && u64::from(gc.heap_mb - gc.live_mb) * 1_000_000
+                        < u64::from(gc.alloc_mb_per_s) * HEAP_FILL_US_MIN
+                {
+                    bad(
+                        format!("{at}.alloc_mb_per_s"),
+                        format!(
+                            "fills the free heap (heap_mb - live_mb) in under {} ms; at most {} MB/s",
+                            HEAP_FILL_US_MIN / 1_000,
+                            u64::from(gc.heap_mb - gc.live_mb) * 1_000_000 / HEAP_FILL_US_MIN
+                        ),
                     );
                 }
                 if gc.pause_ms_per_gb > PAUSE_MS_PER_GB_MAX {
@@ -899,6 +924,9 @@ impl Scenario {
             if let Err(problem) = self.operation(&entry.service, &entry.operation) {
                 bad(format!("workload.entries[{e}].service"), problem);
             }
+        }
+        if self.faults.len() > FAULTS_MAX {
+            bad("faults".into(), format!("at most {FAULTS_MAX} faults"));
         }
         for (f, fault) in self.faults.iter().enumerate() {
             let at = format!("faults[{f}]");

@@ -73,8 +73,10 @@ impl Simulation {
                     // (i + 1) / (n + 1) of a healthy interval.
                     let first_us = interval_us * (u64::from(i) + 1) / (n + 1);
                     first.push((s as u16, i, first_us));
+                    // (At least the live data: the collection gap may outlast the fill.)
+                    let filled_kb = rate_kb_per_s.saturating_mul(first_us) / 1_000_000;
                     Heap {
-                        after_kb: heap_kb - rate_kb_per_s * first_us / 1_000_000,
+                        after_kb: heap_kb.saturating_sub(filled_kb).max(live_kb),
                         rate_kb_per_s,
                         ..Heap::default()
                     }
@@ -545,6 +547,63 @@ mod tests {
             faults: vec![],
         };
         crate::run(&scenario, 3).unwrap()
+    }
+
+    #[test]
+    fn a_heap_filling_within_the_collection_gap_is_refused_at_the_boundary() {
+        // Regression: instances start part-filled, by the allocation over their first interval,
+        // and with a heap that fills in under the 1 ms gap that came to more than the heap
+        // (an overflow, a panic in debug builds), on a scenario that validated.
+        let mut s = default_mesh(10.0, 1_000);
+        let gc = |alloc_mb_per_s| GcSpec {
+            heap_mb: 1,
+            live_mb: 0,
+            alloc_mb_per_s,
+            pause_ms_per_gb: 100,
+            restart_ms: 1_000,
+        };
+        s.services[2].gc = Some(gc(100_000));
+        let fields: Vec<String> = s.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["services[2].gc.alloc_mb_per_s"]);
+        // The fastest that validates (the heap fills in exactly 1 ms) runs.
+        s.services[2].gc = Some(gc(1_000));
+        assert!(s.validate().is_empty());
+        let t = crate::run(&s, 5).unwrap();
+        assert!(t.logs.iter().any(|l| t.text(l.message) == "GC pause"));
+    }
+
+    #[test]
+    fn faults_and_operations_are_bounded_by_what_the_engine_indexes() {
+        // Regression: a fault's index travels as a u16 (the lease_expiry stall), so 65,536
+        // faults or more were truncated; operations are indexed the same way.
+        let mut s = default_mesh(10.0, 1_000);
+        let latency = FaultSpec {
+            service: "auth".into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 10,
+            effect: FaultEffect::Latency { extra_ms: 1 },
+        };
+        s.faults = vec![latency; crate::scenario::FAULTS_MAX];
+        let op = s.services[1].operations[0].clone();
+        s.services[1].operations = (0..crate::scenario::OPERATIONS_MAX)
+            .map(|n| OperationSpec {
+                name: if n == 0 {
+                    op.name.clone()
+                } else {
+                    format!("op{n}")
+                },
+                ..op.clone()
+            })
+            .collect();
+        assert_eq!(s.validate(), []);
+        s.faults.push(s.faults[0].clone());
+        s.services[1].operations.push(OperationSpec {
+            name: "one too many".into(),
+            ..op
+        });
+        let fields: Vec<String> = s.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["services[1].operations", "faults"]);
     }
 
     #[test]
