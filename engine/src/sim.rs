@@ -144,7 +144,11 @@ struct Call {
     caller: InvId,
     service: u16,
     operation: u16,
-    policy: CallPolicy,
+    /// The caller's plan step this call runs (a compensation: the step it undoes), which
+    /// holds its policy: looked up, not copied per call.
+    step: u16,
+    /// Its edge in `Simulation::edges`, resolved once when the call is made.
+    edge: u32,
     attempt: u32,
     attempt_span: u32,
     done: bool,
@@ -302,7 +306,10 @@ pub struct Simulation {
     services: Vec<ServiceRuntime>,
     invocations: Vec<Invocation>,
     calls: Vec<Call>,
-    edges: BTreeMap<EdgeKey, EdgeState>,
+    /// Breakers, bulkheads and retry budgets per edge, by the id `edge_ids` gives it.
+    edges: Vec<EdgeState>,
+    /// Edge ids by key, in key order (breaker samples go out in this order).
+    edge_ids: BTreeMap<EdgeKey, u32>,
     telemetry: Telemetry,
     entry_weight_total: u64,
     /// The workload's entry operations as (service, operation, weight).
@@ -504,7 +511,8 @@ impl Simulation {
             services,
             invocations: Vec::new(),
             calls: Vec::new(),
-            edges: BTreeMap::new(),
+            edges: Vec::new(),
+            edge_ids: BTreeMap::new(),
             telemetry,
             entry_weight_total,
             entries,
@@ -948,8 +956,8 @@ impl Simulation {
             self.complete(inv);
             return;
         }
-        match steps[usize::from(i.step)].clone() {
-            PlanStep::Work { p50_ms, p99_ms } => {
+        match &steps[usize::from(i.step)] {
+            &PlanStep::Work { p50_ms, p99_ms } => {
                 let ms = self.random.log_normal(p50_ms, p99_ms);
                 let extra_ms = self.active_latency(i.service, i.instance);
                 let us = ((ms * 1_000.0) as u64).saturating_add(extra_ms.saturating_mul(1_000));
@@ -966,15 +974,15 @@ impl Simulation {
                 let us = self.work_time_us(inv, us);
                 self.schedule(Duration(us), Event::WorkDone(inv));
             }
-            PlanStep::Call {
+            &PlanStep::Call {
                 service,
                 operation,
-                policy,
                 role,
                 ..
             } => {
+                let step = i.step;
                 self.begin_store_call(inv, role);
-                self.call(inv, service, operation, policy, false, role);
+                self.call(inv, service, operation, step, false, role);
             }
         }
     }
@@ -984,16 +992,33 @@ impl Simulation {
         inv: InvId,
         service: u16,
         operation: u16,
-        policy: CallPolicy,
+        step: u16,
         compensation: bool,
         role: CallRole,
     ) {
         let call = CallId(self.calls.len() as u32);
+        let i = &self.invocations[inv.0 as usize];
+        let key = (i.service, i.instance, service, operation);
+        let edge = match self.edge_ids.get(&key) {
+            Some(&edge) => edge,
+            None => {
+                let policy = self.plan_policy(i.service, i.operation, step);
+                let edge = self.edges.len() as u32;
+                self.edges.push(EdgeState {
+                    breaker: policy.breaker.clone().map(Breaker::new),
+                    bulkhead: policy.bulkhead.clone().map(Bulkhead::new),
+                    attempts: VecDeque::new(),
+                });
+                self.edge_ids.insert(key, edge);
+                edge
+            }
+        };
         self.calls.push(Call {
             caller: inv,
             service,
             operation,
-            policy,
+            step,
+            edge,
             attempt: 0,
             attempt_span: 0,
             done: false,
@@ -1009,6 +1034,22 @@ impl Simulation {
             cache_hit: false,
         });
         self.start_attempt(call);
+    }
+
+    /// The policy of a call step in a service operation's plan.
+    fn plan_policy(&self, service: u16, operation: u16, step: u16) -> &CallPolicy {
+        match &self.services[usize::from(service)].plans[usize::from(operation)][usize::from(step)]
+        {
+            PlanStep::Call { policy, .. } => policy,
+            PlanStep::Work { .. } => unreachable!("calls are made by call steps"),
+        }
+    }
+
+    /// A call's client policy (timeout, retries, breaker...), from its caller's plan.
+    fn policy(&self, call: CallId) -> &CallPolicy {
+        let c = &self.calls[call.0 as usize];
+        let i = &self.invocations[c.caller.0 as usize];
+        self.plan_policy(i.service, i.operation, c.step)
     }
 
     /// The current plan step of an invocation, when it is a call with a compensation.
@@ -1149,14 +1190,13 @@ impl Simulation {
         let PlanStep::Call {
             service,
             compensate: Some(undo),
-            policy,
             ..
         } = &plan[usize::from(step)]
         else {
             unreachable!("only steps with a compensation are recorded");
         };
-        let (service, undo, policy) = (*service, *undo, policy.clone());
-        self.call(inv, service, undo, policy, true, CallRole::Plain);
+        let (service, undo) = (*service, *undo);
+        self.call(inv, service, undo, step, true, CallRole::Plain);
     }
 
     /// Faults in force now on one instance.
@@ -1489,7 +1529,7 @@ impl Simulation {
             c.service,
             c.operation,
             c.attempt,
-            c.policy.timeout_ms,
+            self.policy(call).timeout_ms,
         );
         let parent_inv = &self.invocations[caller.0 as usize];
         let (trace_id, parent_span, caller_service, caller_instance) = (
@@ -1543,14 +1583,10 @@ impl Simulation {
             self.schedule(Duration::from_ms(ms), Event::Timeout { call, attempt });
         }
         // Retry wraps breaker wraps bulkhead: the breaker sees bulkhead refusals as failures.
-        let key = self.edge_key(call);
-        let policy = self.calls[call.0 as usize].policy.clone();
-        let edge = self.edges.entry(key).or_insert_with(|| EdgeState {
-            breaker: policy.breaker.map(Breaker::new),
-            bulkhead: policy.bulkhead.map(Bulkhead::new),
-            attempts: VecDeque::new(),
-        });
-        if policy.retry_budget.is_some() {
+        let edge_id = self.calls[call.0 as usize].edge as usize;
+        let budget = self.policy(call).retry_budget.is_some();
+        let edge = &mut self.edges[edge_id];
+        if budget {
             let horizon = SimTime(self.now.0.saturating_sub(RETRY_BUDGET_WINDOW.0));
             while edge.attempts.front().is_some_and(|(t, _)| *t < horizon) {
                 edge.attempts.pop_front();
@@ -1570,7 +1606,7 @@ impl Simulation {
                 Admission::Allowed { probe } => self.calls[call.0 as usize].probe = probe,
             }
         }
-        let edge = self.edges.get_mut(&key).expect("inserted above");
+        let edge = &mut self.edges[edge_id];
         if let Some(bulkhead) = &mut edge.bulkhead {
             match bulkhead.enter(call.0) {
                 Entry::Run => self.calls[call.0 as usize].holds_slot = true,
@@ -1716,7 +1752,7 @@ impl Simulation {
         if let Some(fault) = dropped {
             self.fault_acted(fault, trace_id);
         }
-        let propagates = self.calls[call.0 as usize].policy.propagate_context && dropped.is_none();
+        let propagates = self.policy(call).propagate_context && dropped.is_none();
         let (trace_id, parent) = if propagates {
             (trace_id, Some(client_span_id))
         } else {
@@ -1738,7 +1774,7 @@ impl Simulation {
         if let Some(fault) = unkeyed.filter(|_| attempt > 0) {
             self.fault_acted(fault, trace_id);
         }
-        if self.calls[call.0 as usize].policy.idempotency_key && unkeyed.is_none() {
+        if self.policy(call).idempotency_key && unkeyed.is_none() {
             // One key per call, so every retry of it carries the same one.
             let key = u64::from(call.0) + 1;
             self.invocations[child.0 as usize].idempotency_key = Some(key);
@@ -1755,12 +1791,6 @@ impl Simulation {
         self.telemetry.spans[child_span].start = self.now.after(delay);
         self.invocations[child.0 as usize].arrived = self.now.after(delay);
         self.schedule(delay, Event::Arrive(child));
-    }
-
-    fn edge_key(&self, call: CallId) -> EdgeKey {
-        let c = &self.calls[call.0 as usize];
-        let caller = &self.invocations[c.caller.0 as usize];
-        (caller.service, caller.instance, c.service, c.operation)
     }
 
     /// Refuses an attempt on the client side; handled as an event so refusals never recurse.
@@ -1800,7 +1830,7 @@ impl Simulation {
     /// the next waiting call) and tells the breaker how it went.
     fn record_outcome(&mut self, call: CallId, succeeded: bool) {
         self.return_connection(call);
-        let key = self.edge_key(call);
+        let edge_id = self.calls[call.0 as usize].edge as usize;
         let (probe, holds_slot, queued) = {
             let c = &mut self.calls[call.0 as usize];
             c.settled = true;
@@ -1808,9 +1838,7 @@ impl Simulation {
             (c.probe, c.holds_slot, c.queued) = (None, false, false);
             flags
         };
-        let Some(edge) = self.edges.get_mut(&key) else {
-            return;
-        };
+        let edge = &mut self.edges[edge_id];
         let mut next = None;
         if let Some(bulkhead) = &mut edge.bulkhead {
             if holds_slot {
@@ -1904,7 +1932,7 @@ impl Simulation {
             return;
         }
         let span = c.attempt_span as usize;
-        let timeout_ms = c.policy.timeout_ms.unwrap_or_default();
+        let timeout_ms = self.policy(call).timeout_ms.unwrap_or_default();
         self.calls[call.0 as usize].timed_out = true;
         self.record_outcome(call, false);
         let (key, timeout, exception) =
@@ -1930,7 +1958,15 @@ impl Simulation {
     /// After a failed attempt: retry with backoff if the policy allows, else fail the caller.
     fn attempt_failed(&mut self, call: CallId, status: u16, reason: &str) {
         let c = &self.calls[call.0 as usize];
-        let (caller, attempt, policy, service) = (c.caller, c.attempt, c.policy.clone(), c.service);
+        let (caller, attempt, service, edge) = (c.caller, c.attempt, c.service, c.edge);
+        let p = self.policy(call);
+        let (mut retries, mut backoff_base_ms, backoff_max_ms, mut jitter, mut retry_budget) = (
+            p.retries,
+            p.backoff_base_ms,
+            p.backoff_max_ms,
+            p.jitter,
+            p.retry_budget,
+        );
         let inv = &self.invocations[caller.0 as usize];
         let (trace_id, span_id) = (
             inv.trace_id,
@@ -1947,25 +1983,23 @@ impl Simulation {
         let storm = self
             .active_fault_indexes(caller_service, caller_instance)
             .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::RetryStorm));
-        let mut policy = policy;
         if storm.is_some() {
             // Retry at once, three times, with nothing to hold it back.
-            policy.retries = policy.retries.max(3);
-            (policy.backoff_base_ms, policy.jitter, policy.retry_budget) = (0, false, None);
+            retries = retries.max(3);
+            (backoff_base_ms, jitter, retry_budget) = (0, false, None);
         }
-        let retries = match self.non_idempotent_retry(caller_service, caller_instance) {
-            Some(_) => policy.retries.max(1),
-            None => policy.retries,
-        };
-        let within_budget = match policy.retry_budget {
+        if self
+            .non_idempotent_retry(caller_service, caller_instance)
+            .is_some()
+        {
+            retries = retries.max(1);
+        }
+        let within_budget = match retry_budget {
             None => true,
             Some(ratio) => {
-                let key = self.edge_key(call);
-                let attempts = self.edges.get(&key).map(|e| &e.attempts);
-                let (retries_sent, firsts) = attempts.map_or((0, 0), |a| {
-                    let r = a.iter().filter(|(_, retry)| *retry).count();
-                    (r, a.len() - r)
-                });
+                let a = &self.edges[edge as usize].attempts;
+                let retries_sent = a.iter().filter(|(_, retry)| *retry).count();
+                let firsts = a.len() - retries_sent;
                 (retries_sent + 1) as f64 <= ratio * firsts as f64
             }
         };
@@ -1982,11 +2016,10 @@ impl Simulation {
                 .metrics
                 .observe_retry(ServiceId(caller_service), caller_instance, now);
             let exponent = attempt.min(20);
-            let backoff_ms = policy
-                .backoff_base_ms
+            let backoff_ms = backoff_base_ms
                 .saturating_mul(1 << exponent)
-                .min(policy.backoff_max_ms);
-            let wait_us = if policy.jitter {
+                .min(backoff_max_ms);
+            let wait_us = if jitter {
                 self.random.below(backoff_ms * 1_000 + 1)
             } else {
                 backoff_ms * 1_000
@@ -2268,8 +2301,8 @@ impl Simulation {
             }
         }
         self.sample_stores(bucket);
-        for ((service, instance, peer, operation), edge) in &self.edges {
-            if let Some(breaker) = &edge.breaker {
+        for (&(service, instance, peer, operation), &edge) in &self.edge_ids {
+            if let Some(breaker) = &self.edges[edge as usize].breaker {
                 let state = match breaker.state() {
                     crate::edge::BreakerState::Closed => 0,
                     crate::edge::BreakerState::HalfOpen => 1,
@@ -2277,11 +2310,11 @@ impl Simulation {
                 };
                 self.telemetry.metrics.breakers.push(BreakerSample {
                     bucket,
-                    service: ServiceId(*service),
-                    instance: *instance,
-                    peer: ServiceId(*peer),
-                    operation: self.services[usize::from(*peer)].operation_names
-                        [usize::from(*operation)],
+                    service: ServiceId(service),
+                    instance,
+                    peer: ServiceId(peer),
+                    operation: self.services[usize::from(peer)].operation_names
+                        [usize::from(operation)],
                     state,
                 });
             }
