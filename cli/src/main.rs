@@ -375,8 +375,14 @@ fn bench(args: &[String]) -> Result<(), String> {
         .spans
         .iter()
         .map(|s| {
+            // Attributes past the inline ones live on the heap.
+            let heap = if s.attributes.spilled() {
+                s.attributes.capacity()
+            } else {
+                0
+            };
             std::mem::size_of_val(s)
-                + s.attributes.capacity()
+                + heap
                     * std::mem::size_of::<(
                         faultline_engine::telemetry::Sym,
                         faultline_engine::telemetry::Value,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use crate::telemetry::{
-    ServiceId, Span, SpanId, SpanKind, SpanStatus, Sym, Telemetry, TraceId, Value,
+    Attributes, Fields, ServiceId, Span, SpanId, SpanKind, SpanStatus, Telemetry, TraceId, Value,
 };
 use crate::time::SimTime;
 
@@ -359,7 +359,7 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
             .entry((service, s.instance.clone().unwrap_or_default()))
             .or_insert(next_instance);
         let (span_id, hex) = hex_or_hash_u64(&s.span);
-        let mut attributes: Vec<(Sym, Value)> = s
+        let mut attributes: Attributes = s
             .attributes
             .iter()
             .map(|(k, v)| {
@@ -447,7 +447,7 @@ pub fn import_ndjson_logs(text: &str) -> Result<Telemetry, String> {
             .and_then(parse_rfc3339_us)
             .ok_or_else(|| at("no RFC 3339 `ts`"))?;
         let epoch = *epoch.get_or_insert(unix_us);
-        let mut fields = Vec::new();
+        let mut fields = Fields::new();
         for (k, v) in object {
             if matches!(
                 k.as_str(),

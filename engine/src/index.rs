@@ -316,7 +316,7 @@ impl fmt::Debug for IndexCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{Span, SpanId, SpanKind};
+    use crate::telemetry::{Span, SpanId, SpanKind, smallvec};
 
     fn span(t: &mut Telemetry, trace: u128, id: u64, start: u64, end: Option<u64>) {
         let key = t.strings.intern("http.response.status_code");
@@ -331,7 +331,7 @@ mod tests {
             start: SimTime(start),
             end: end.map(SimTime),
             status: SpanStatus::Unset,
-            attributes: vec![(key, Value::Int(200))],
+            attributes: smallvec![(key, Value::Int(200))],
             events: Vec::new(),
         });
     }

@@ -13,8 +13,8 @@ use crate::scenario::{
     Balancer, CallPolicy, DataEffect, FaultEffect, LogLevel, Scenario, ScenarioError, Step,
 };
 use crate::telemetry::{
-    Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind, SpanStatus, Sym, Telemetry,
-    TraceId, Value,
+    Attributes, Fields, Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind, SpanStatus,
+    Sym, Telemetry, TraceId, Value, smallvec,
 };
 use crate::time::{Duration, SimTime};
 
@@ -764,6 +764,11 @@ impl Simulation {
         let i = &mut self.invocations[inv.0 as usize];
         (i.user, i.client_attempt) = (user, client_attempt);
         let span = i.span as usize;
+        // Room for exactly what this root span will carry: no growth slack past two.
+        let extra = usize::from(user.is_some()) + usize::from(client_attempt > 0);
+        self.telemetry.spans[span]
+            .attributes
+            .reserve_exact(extra + 1);
         if let Some(user) = user {
             let key = self.intern_static("user.id");
             let value = self.telemetry.strings.intern(&format!("user-{user}"));
@@ -822,8 +827,7 @@ impl Simulation {
             start: self.now,
             end: None,
             status: SpanStatus::Unset,
-            // Server and client spans carry two or three attributes: no growth slack.
-            attributes: Vec::with_capacity(3),
+            attributes: Attributes::new(),
             events: Vec::new(),
         });
         index
@@ -932,7 +936,7 @@ impl Simulation {
                 Level::Debug,
                 Some((trace, span_id)),
                 "request started",
-                vec![],
+                smallvec![],
             );
         }
         let i = &mut self.invocations[inv.0 as usize];
@@ -956,8 +960,8 @@ impl Simulation {
             self.complete(inv);
             return;
         }
-        match &steps[usize::from(i.step)] {
-            &PlanStep::Work { p50_ms, p99_ms } => {
+        match steps[usize::from(i.step)] {
+            PlanStep::Work { p50_ms, p99_ms } => {
                 let ms = self.random.log_normal(p50_ms, p99_ms);
                 let extra_ms = self.active_latency(i.service, i.instance);
                 let us = ((ms * 1_000.0) as u64).saturating_add(extra_ms.saturating_mul(1_000));
@@ -974,7 +978,7 @@ impl Simulation {
                 let us = self.work_time_us(inv, us);
                 self.schedule(Duration(us), Event::WorkDone(inv));
             }
-            &PlanStep::Call {
+            PlanStep::Call {
                 service,
                 operation,
                 role,
@@ -1147,7 +1151,7 @@ impl Simulation {
             Level::Warn,
             Some((trace_id, span_id)),
             "saga step failed, compensating",
-            vec![
+            smallvec![
                 (self.keys.peer_service, Value::Str(peer)),
                 (undo_key, Value::Int(undo as i64)),
             ],
@@ -1180,7 +1184,7 @@ impl Simulation {
                 level,
                 Some((trace_id, span_id)),
                 message,
-                vec![(key, Value::Int(stuck as i64))],
+                smallvec![(key, Value::Int(stuck as i64))],
             );
             self.complete(inv);
             return;
@@ -1299,7 +1303,7 @@ impl Simulation {
                 Level::Warn,
                 Some((trace, span_id)),
                 "out of stock",
-                vec![],
+                smallvec![],
             );
             return Err(409);
         }
@@ -1317,7 +1321,7 @@ impl Simulation {
                 Level::Info,
                 Some((trace, span_id)),
                 "stock version conflict, retried",
-                vec![],
+                smallvec![],
             );
         }
         if let Some(fault) = race.filter(|_| lost_update) {
@@ -1330,7 +1334,7 @@ impl Simulation {
             Level::Info,
             Some((trace, span_id)),
             "stock reserved",
-            vec![(key, Value::Int(left))],
+            smallvec![(key, Value::Int(left))],
         );
         Ok(())
     }
@@ -1419,9 +1423,9 @@ impl Simulation {
             Some(DataEffect::Refund) => {
                 let (message, fields) = if self.take_back(inv, Held::Charge) {
                     self.truth.refunds += 1;
-                    ("payment refunded", vec![(amount_key, Value::Int(amount))])
+                    ("payment refunded", smallvec![(amount_key, Value::Int(amount))])
                 } else {
-                    ("refund skipped, nothing charged for this order", vec![])
+                    ("refund skipped, nothing charged for this order", smallvec![])
                 };
                 self.log(
                     service,
@@ -1437,9 +1441,9 @@ impl Simulation {
                 let (message, fields) = if self.take_back(inv, Held::Reservation) {
                     let left = i64::from(self.release_stock(service));
                     let key = self.intern_static("stock_left");
-                    ("stock released", vec![(key, Value::Int(left))])
+                    ("stock released", smallvec![(key, Value::Int(left))])
                 } else {
-                    ("release skipped, nothing reserved for this order", vec![])
+                    ("release skipped, nothing reserved for this order", smallvec![])
                 };
                 self.log(
                     service,
@@ -1465,7 +1469,7 @@ impl Simulation {
         }
         if let Some(key) = key {
             if !self.ledger.charged_keys.insert(key) {
-                let fields = vec![(
+                let fields = smallvec![(
                     self.intern_static("idempotency.key"),
                     Value::Int(key as i64),
                 )];
@@ -1491,7 +1495,7 @@ impl Simulation {
             Level::Info,
             Some((trace_id, span_id)),
             "payment charged",
-            vec![(amount_key, Value::Int(amount))],
+            smallvec![(amount_key, Value::Int(amount))],
         );
     }
 
@@ -1548,7 +1552,13 @@ impl Simulation {
             SpanKind::Client,
         );
         let peer = self.telemetry.service_names[usize::from(service)];
+        let c = &self.calls[call.0 as usize];
+        // Room for exactly what this client span will carry: peer, outcome and the rest.
+        let extra = usize::from(attempt > 0)
+            + usize::from(c.compensation)
+            + cache_queue::store_attribute_count(c.role);
         let attrs = &mut self.telemetry.spans[span as usize].attributes;
+        attrs.reserve_exact(extra + 2);
         attrs.push((self.keys.peer_service, Value::Str(peer)));
         if attempt > 0 {
             attrs.push((self.keys.retry_attempt, Value::Int(i64::from(attempt))));
@@ -1887,7 +1897,7 @@ impl Simulation {
         } else {
             Level::Warn
         };
-        let fields = vec![
+        let fields = smallvec![
             (self.keys.peer_service, Value::Str(peer)),
             (from_key, Value::Str(from)),
             (to_key, Value::Str(to)),
@@ -1975,7 +1985,7 @@ impl Simulation {
         let (caller_service, caller_instance) = (inv.service, inv.instance);
         let peer = self.telemetry.service_names[usize::from(service)];
         let reason = self.telemetry.strings.intern(reason);
-        let mut fields = vec![
+        let mut fields = smallvec![
             (self.keys.peer_service, Value::Str(peer)),
             (self.keys.error_type, Value::Str(reason)),
             (self.keys.retry_attempt, Value::Int(i64::from(attempt))),
@@ -2204,7 +2214,7 @@ impl Simulation {
             Some(group) => self.consumer_log(group, status, elapsed),
             None => (
                 message,
-                vec![
+                smallvec![
                     (
                         self.keys.route,
                         Value::Str(
@@ -2351,7 +2361,7 @@ impl Simulation {
         level: Level,
         context: Option<(TraceId, SpanId)>,
         message: &'static str,
-        fields: Vec<(Sym, Value)>,
+        fields: Fields,
     ) {
         let threshold = match self.scenario.services[usize::from(service)].log_level {
             LogLevel::Debug => Level::Debug,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
+pub use smallvec::smallvec;
 
 use crate::index::{Index, IndexCell};
 use crate::metrics::Metrics;
@@ -63,6 +65,13 @@ pub enum Value {
     Bool(bool),
 }
 
+/// A span's attributes: two inline, as most spans carry two; more go to the heap. (Inline
+/// storage saves an allocation per span, and bytes: spans are most of a run's memory.)
+pub type Attributes = SmallVec<[(Sym, Value); 2]>;
+
+/// A log line's fields: three inline, as most lines carry three; more go to the heap.
+pub type Fields = SmallVec<[(Sym, Value); 3]>;
+
 /// Something that happened at an instant inside a span: a retry, a timeout, an exception.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpanEvent {
@@ -86,7 +95,7 @@ pub struct Span {
     /// None while the span is still open (only seen mid-run, through `step_until`).
     pub end: Option<SimTime>,
     pub status: SpanStatus,
-    pub attributes: Vec<(Sym, Value)>,
+    pub attributes: Attributes,
     pub events: Vec<SpanEvent>,
 }
 
@@ -145,7 +154,7 @@ pub struct LogLine {
     pub trace_id: Option<TraceId>,
     pub span_id: Option<SpanId>,
     pub message: Sym,
-    pub fields: Vec<(Sym, Value)>,
+    pub fields: Fields,
 }
 
 /// Interns strings so each distinct one is stored once; symbols are numbered in first-seen

@@ -322,7 +322,7 @@ mod tests {
                 start: SimTime::from_ms(start),
                 end: Some(SimTime::from_ms(end)),
                 status: SpanStatus::Unset,
-                attributes: vec![],
+                attributes: Default::default(),
                 events: vec![],
             });
         }

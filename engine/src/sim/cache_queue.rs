@@ -202,6 +202,17 @@ pub(super) fn plan(
     plan
 }
 
+/// How many attributes `store_call_attributes` and `steps_after_success` add to a call's
+/// client span in `role`.
+pub(super) fn store_attribute_count(role: CallRole) -> usize {
+    match role {
+        CallRole::Plain => 0,
+        CallRole::CacheGet { .. } => 3,
+        CallRole::CacheSet { .. } => 2,
+        CallRole::Publish { .. } => 3,
+    }
+}
+
 impl Simulation {
     /// A cache lookup draws its key when the call is made, once for all its attempts.
     pub(super) fn begin_store_call(&mut self, inv: InvId, role: CallRole) {
@@ -272,7 +283,7 @@ impl Simulation {
     /// A cache call that failed for good does not fail the request, as read-through code
     /// catches it: a lookup counts as a miss and the backing read runs; a lost store is
     /// dropped. False for other calls, which fail their caller as usual.
-    pub(super) fn cache_call_gave_up(&mut self, call: CallId, fields: Vec<(Sym, Value)>) -> bool {
+    pub(super) fn cache_call_gave_up(&mut self, call: CallId, fields: Fields) -> bool {
         let c = &self.calls[call.0 as usize];
         let message = match c.role {
             CallRole::CacheGet { .. } => "cache unavailable, reading through",
@@ -429,14 +440,14 @@ impl Simulation {
         group: u16,
         status: u16,
         elapsed: Duration,
-    ) -> (&'static str, Vec<(Sym, Value)>) {
+    ) -> (&'static str, Fields) {
         let message = if status >= 500 {
             "message processing failed"
         } else {
             "message processed"
         };
         let topic = self.stores.groups[usize::from(group)].topic;
-        let fields = vec![
+        let fields = smallvec![
             (
                 self.intern_static("messaging.destination.name"),
                 Value::Str(topic),

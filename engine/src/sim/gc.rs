@@ -5,7 +5,7 @@
 use super::{Event, InvId, Simulation};
 use crate::metrics::RuntimeSample;
 use crate::scenario::FaultEffect;
-use crate::telemetry::{Level, ServiceId, Value};
+use crate::telemetry::{Level, ServiceId, Value, smallvec};
 use crate::time::{Duration, SimTime};
 
 /// A collection pausing the world this long or longer is logged as a warning.
@@ -324,7 +324,7 @@ impl Simulation {
                 Level::Error,
                 None,
                 "out of memory: heap exhausted, instance killed",
-                vec![(used_key, mb(after_kb)), (max_key, mb(heap_kb))],
+                smallvec![(used_key, mb(after_kb)), (max_key, mb(heap_kb))],
             );
             // Requests waiting for a worker die with the process.
             let waiting = std::mem::take(
@@ -347,7 +347,7 @@ impl Simulation {
         } else {
             Level::Info
         };
-        let fields = vec![
+        let fields = smallvec![
             (
                 self.intern_static("pause_ms"),
                 Value::Int(((pause_us + 500) / 1_000) as i64),
@@ -381,7 +381,7 @@ impl Simulation {
         self.truth.faults[fault].first_effect.get_or_insert(now);
         self.pause(service, instance, pause, Some(fault));
         let mb = |kb: u64| Value::Int((kb / KB_PER_MB) as i64);
-        let fields = vec![
+        let fields = smallvec![
             (
                 self.intern_static("pause_ms"),
                 Value::Int((pause.0 / 1_000) as i64),
@@ -426,7 +426,7 @@ impl Simulation {
             Level::Info,
             None,
             "instance restarted",
-            vec![],
+            smallvec![],
         );
         self.schedule_collection(
             service,

@@ -4,7 +4,7 @@
 
 use super::{Event, InvId, Simulation};
 use crate::scenario::FaultEffect;
-use crate::telemetry::{Level, SpanKind, SpanStatus, Sym, TraceId, Value};
+use crate::telemetry::{Level, SpanKind, SpanStatus, Sym, TraceId, Value, smallvec};
 use crate::time::{Duration, SimTime};
 
 /// One lock, shared by every operation that names it.
@@ -187,7 +187,7 @@ impl Simulation {
                     (keys.3, Value::Bool(false)),
                     (keys.4, Value::Str(holder)),
                 ]);
-                let fields = vec![(keys.0, Value::Str(name)), (keys.4, Value::Str(holder))];
+                let fields = smallvec![(keys.0, Value::Str(name)), (keys.4, Value::Str(holder))];
                 if self.locks.running.contains(&inv) {
                     self.log(
                         service,
@@ -213,7 +213,7 @@ impl Simulation {
                 }
                 return;
             }
-            let fields = vec![
+            let fields = smallvec![
                 (keys.0, Value::Str(name)),
                 (keys.4, Value::Str(holder)),
                 (keys.1, Value::Int(old_token as i64)),
@@ -240,7 +240,7 @@ impl Simulation {
             (keys.1, Value::Int(token as i64)),
             (keys.2, Value::Int(spec.lease_ms as i64)),
         ]);
-        let fields = vec![
+        let fields = smallvec![
             (keys.0, Value::Str(name)),
             (keys.1, Value::Int(token as i64)),
             (keys.2, Value::Int(spec.lease_ms as i64)),
@@ -312,7 +312,7 @@ impl Simulation {
                 _ => {
                     // Its lease ran out while it worked, and someone else may hold it now.
                     let span_id = self.telemetry.spans[span as usize].span_id;
-                    let fields = vec![
+                    let fields = smallvec![
                         (self.intern_static(LOCK_NAME), Value::Str(name)),
                         (
                             self.intern_static(FENCING_TOKEN),
@@ -381,7 +381,7 @@ impl Simulation {
             let s = &mut self.telemetry.spans[child as usize];
             s.status = SpanStatus::Error;
             s.attributes.push((error_key, Value::Str(stale)));
-            let fields = vec![
+            let fields = smallvec![
                 (name_key, Value::Str(name)),
                 (token_key, token),
                 (highest_key, Value::Int(highest as i64)),
@@ -402,7 +402,7 @@ impl Simulation {
         }
         let lock = &mut self.locks.locks[usize::from(holding.lock)];
         lock.highest_written = lock.highest_written.max(holding.token);
-        let fields = vec![(name_key, Value::Str(name)), (token_key, token)];
+        let fields = smallvec![(name_key, Value::Str(name)), (token_key, token)];
         self.log(
             service,
             instance,
