@@ -3,7 +3,6 @@
 //! and calls carry the client policy (timeout, retries with backoff). Spans and logs are
 //! written as things happen.
 
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
@@ -94,6 +93,40 @@ enum Event {
     },
     /// The fault holding consumer group `n` back has ended.
     ConsumersWake(u16),
+}
+
+/// An event in the queue. Ordered by its key alone, (time, sequence number) packed in one
+/// integer, and reversed so the max-heap `BinaryHeap` pops the earliest first: the heap
+/// compares one number, never the event.
+struct Scheduled {
+    key: u128,
+    event: Event,
+}
+
+impl Scheduled {
+    fn at(&self) -> SimTime {
+        SimTime((self.key >> 64) as u64)
+    }
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key.cmp(&self.key)
+    }
 }
 
 /// A request being served by one instance.
@@ -302,7 +335,7 @@ pub struct Simulation {
     random: Random,
     now: SimTime,
     sequence: u64,
-    queue: BinaryHeap<Reverse<(SimTime, u64, Event)>>,
+    queue: BinaryHeap<Scheduled>,
     services: Vec<ServiceRuntime>,
     invocations: Vec<Invocation>,
     calls: Vec<Call>,
@@ -572,8 +605,8 @@ impl Simulation {
 
     /// Runs every event at or before `until`, then sets the clock to `until`.
     pub fn step_until(&mut self, until: SimTime) {
-        while let Some(Reverse((at, _, _))) = self.queue.peek() {
-            if *at > until {
+        while let Some(next) = self.queue.peek() {
+            if next.at() > until {
                 break;
             }
             if self.events >= EVENTS_PER_RUN_MAX {
@@ -581,9 +614,10 @@ impl Simulation {
                 self.queue.clear();
                 break;
             }
-            let Some(Reverse((at, _, event))) = self.queue.pop() else {
+            let Some(next) = self.queue.pop() else {
                 break;
             };
+            let (at, event) = (next.at(), next.event);
             assert!(
                 at >= self.now,
                 "time ran backwards: {at:?} < {:?}",
@@ -632,8 +666,9 @@ impl Simulation {
 
     fn schedule(&mut self, delay: Duration, event: Event) {
         self.sequence += 1;
-        self.queue
-            .push(Reverse((self.now.after(delay), self.sequence, event)));
+        let at = self.now.after(delay);
+        let key = (u128::from(at.0) << 64) | u128::from(self.sequence);
+        self.queue.push(Scheduled { key, event });
     }
 
     fn handle(&mut self, event: Event) {
