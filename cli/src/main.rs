@@ -387,8 +387,7 @@ fn bench(args: &[String]) -> Result<(), String> {
                         faultline_engine::telemetry::Sym,
                         faultline_engine::telemetry::Value,
                     )>()
-                + s.events.capacity()
-                    * std::mem::size_of::<faultline_engine::telemetry::SpanEvent>()
+                + s.events.heap_bytes()
         })
         .sum();
     println!(

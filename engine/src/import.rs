@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use crate::telemetry::{
-    Attributes, Fields, ServiceId, Span, SpanId, SpanKind, SpanStatus, Telemetry, TraceId, Value,
+    Attributes, Events, Fields, ServiceId, Span, SpanId, SpanKind, SpanStatus, Telemetry, TraceId,
+    Value,
 };
 use crate::time::SimTime;
 
@@ -399,7 +400,7 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
                 SpanStatus::Unset
             },
             attributes,
-            events: Vec::new(),
+            events: Events::new(),
         });
     }
     Imported {

@@ -332,7 +332,7 @@ mod tests {
             end: end.map(SimTime),
             status: SpanStatus::Unset,
             attributes: smallvec![(key, Value::Int(200))],
-            events: Vec::new(),
+            events: Default::default(),
         });
     }
 

@@ -12,8 +12,8 @@ use crate::scenario::{
     Balancer, CallPolicy, DataEffect, FaultEffect, LogLevel, Scenario, ScenarioError, Step,
 };
 use crate::telemetry::{
-    Attributes, Fields, Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind, SpanStatus,
-    Sym, Telemetry, TraceId, Value, smallvec,
+    Attributes, Events, Fields, Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind,
+    SpanStatus, Sym, Telemetry, TraceId, Value, smallvec,
 };
 use crate::time::{Duration, SimTime};
 
@@ -863,7 +863,7 @@ impl Simulation {
             end: None,
             status: SpanStatus::Unset,
             attributes: Attributes::new(),
-            events: Vec::new(),
+            events: Events::new(),
         });
         index
     }
@@ -913,6 +913,8 @@ impl Simulation {
         let route = &self.services[usize::from(service)].routes[usize::from(operation)];
         let (path, method) = (route.path, route.method);
         let attributes = &mut self.telemetry.spans[span as usize].attributes;
+        // Room for exactly method, route and status: past two they go to the heap.
+        attributes.reserve_exact(usize::from(method.is_some()) + 2);
         if let Some(method) = method {
             attributes.push((self.keys.method, Value::Str(method)));
         }
@@ -1458,9 +1460,15 @@ impl Simulation {
             Some(DataEffect::Refund) => {
                 let (message, fields) = if self.take_back(inv, Held::Charge) {
                     self.truth.refunds += 1;
-                    ("payment refunded", smallvec![(amount_key, Value::Int(amount))])
+                    (
+                        "payment refunded",
+                        smallvec![(amount_key, Value::Int(amount))],
+                    )
                 } else {
-                    ("refund skipped, nothing charged for this order", smallvec![])
+                    (
+                        "refund skipped, nothing charged for this order",
+                        smallvec![],
+                    )
                 };
                 self.log(
                     service,
@@ -1478,7 +1486,10 @@ impl Simulation {
                     let key = self.intern_static("stock_left");
                     ("stock released", smallvec![(key, Value::Int(left))])
                 } else {
-                    ("release skipped, nothing reserved for this order", smallvec![])
+                    (
+                        "release skipped, nothing reserved for this order",
+                        smallvec![],
+                    )
                 };
                 self.log(
                     service,
@@ -1588,9 +1599,14 @@ impl Simulation {
         );
         let peer = self.telemetry.service_names[usize::from(service)];
         let c = &self.calls[call.0 as usize];
+        let callee = &self.services[usize::from(service)];
+        let db_system = callee
+            .db_system
+            .filter(|_| matches!(c.role, CallRole::Plain));
         // Room for exactly what this client span will carry: peer, outcome and the rest.
         let extra = usize::from(attempt > 0)
             + usize::from(c.compensation)
+            + 2 * usize::from(db_system.is_some())
             + cache_queue::store_attribute_count(c.role);
         let attrs = &mut self.telemetry.spans[span as usize].attributes;
         attrs.reserve_exact(extra + 2);
@@ -1605,10 +1621,8 @@ impl Simulation {
                 .push((key, Value::Bool(true)));
         }
         self.store_call_attributes(call, span);
-        let callee = &self.services[usize::from(service)];
-        if let (Some(system), CallRole::Plain) =
-            (callee.db_system, self.calls[call.0 as usize].role)
-        {
+        if let Some(system) = db_system {
+            let callee = &self.services[usize::from(service)];
             let db_operation = callee.routes[usize::from(operation)].db_operation;
             let (system_key, operation_key) = (
                 self.intern_static("db.system"),
@@ -1825,10 +1839,9 @@ impl Simulation {
             self.invocations[child.0 as usize].idempotency_key = Some(key);
             let span = self.invocations[child.0 as usize].span as usize;
             let name = self.intern_static("idempotency.key");
-
-            self.telemetry.spans[span]
-                .attributes
-                .push((name, Value::Int(key as i64)));
+            let attributes = &mut self.telemetry.spans[span].attributes;
+            attributes.reserve_exact(2); // the key, then the status
+            attributes.push((name, Value::Int(key as i64)));
         }
         let delay = self.network_delay();
         // The child's span starts when the request reaches it, after the network hop.

@@ -80,6 +80,56 @@ pub struct SpanEvent {
     pub attributes: Vec<(Sym, Value)>,
 }
 
+/// A span's events. Most spans have none, so this is one pointer, and the list is boxed
+/// only when the first event comes: it reads as a slice, and `push` adds one.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[allow(clippy::box_collection)] // on purpose: a thin pointer in every span, the Vec only in some
+pub struct Events(Option<Box<Vec<SpanEvent>>>);
+
+impl Events {
+    pub fn new() -> Events {
+        Events(None)
+    }
+
+    pub fn push(&mut self, event: SpanEvent) {
+        // Spans have one event or a few: grow one at a time, no slack.
+        let events = self.0.get_or_insert_default();
+        events.reserve_exact(1);
+        events.push(event);
+    }
+
+    /// Bytes it holds on the heap, the events' own attributes left out.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| {
+            std::mem::size_of::<Vec<SpanEvent>>() + v.capacity() * std::mem::size_of::<SpanEvent>()
+        })
+    }
+}
+
+impl std::ops::Deref for Events {
+    type Target = [SpanEvent];
+
+    fn deref(&self) -> &[SpanEvent] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = &'a SpanEvent;
+    type IntoIter = std::slice::Iter<'a, SpanEvent>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl FromIterator<SpanEvent> for Events {
+    fn from_iter<I: IntoIterator<Item = SpanEvent>>(iter: I) -> Events {
+        let events: Vec<SpanEvent> = iter.into_iter().collect();
+        Events((!events.is_empty()).then(|| Box::new(events)))
+    }
+}
+
 /// One unit of work. The simulation fills in `end`, `status`, the attributes and events as the
 /// work goes on; once `end` is set it changes nothing more (the index relies on this).
 #[derive(Clone, Debug, PartialEq)]
@@ -96,7 +146,7 @@ pub struct Span {
     pub end: Option<SimTime>,
     pub status: SpanStatus,
     pub attributes: Attributes,
-    pub events: Vec<SpanEvent>,
+    pub events: Events,
 }
 
 impl Span {

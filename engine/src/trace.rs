@@ -323,7 +323,7 @@ mod tests {
                 end: Some(SimTime::from_ms(end)),
                 status: SpanStatus::Unset,
                 attributes: Default::default(),
-                events: vec![],
+                events: Default::default(),
             });
         }
         t
