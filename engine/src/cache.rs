@@ -58,7 +58,12 @@ impl Cache {
         self.lost.remove(&key).is_some_and(|expires| expires > now)
     }
 
-    /// Keys stored, including expired ones not yet evicted.
+    /// Drops every key expired by `now`, as Redis's active expiry does between lookups.
+    pub fn expire(&mut self, now: SimTime) {
+        self.entries.retain(|_, expires| *expires > now);
+    }
+
+    /// Keys stored, including expired ones not yet evicted (see `expire`).
     pub fn len(&self) -> u32 {
         u32::try_from(self.entries.len()).unwrap_or(u32::MAX)
     }
@@ -102,6 +107,20 @@ mod tests {
         assert!(!c.lost_to_wipe(1, SimTime::from_ms(260))); // counted once
         assert!(!c.lost_to_wipe(2, SimTime::from_ms(300))); // would have expired anyway
         assert_eq!((c.hits, c.misses, c.len()), (1, 2, 0));
+    }
+
+    #[test]
+    fn expiry_drops_keys_nobody_looks_up() {
+        let mut c = Cache::default();
+        c.set(1, SimTime::from_ms(0), Duration::from_ms(100));
+        c.set(2, SimTime::from_ms(0), Duration::from_ms(300));
+        c.expire(SimTime::from_ms(99));
+        assert_eq!(c.len(), 2);
+        c.expire(SimTime::from_ms(100));
+        assert_eq!(c.len(), 1);
+        assert!(c.get(2, SimTime::from_ms(200)));
+        c.expire(SimTime::from_ms(300));
+        assert!(c.is_empty());
     }
 
     #[test]

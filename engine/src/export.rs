@@ -437,7 +437,8 @@ pub fn prometheus(t: &Telemetry) -> String {
     out
 }
 
-/// The cache and queue series, named as the Redis and Kafka exporters' users would expect.
+/// The cache and queue series, named as users of the Redis exporter and of RabbitMQ's
+/// Prometheus plugin would expect.
 fn cache_and_queue_series(t: &Telemetry, out: &mut String) {
     let m = &t.metrics;
     let ts =
@@ -476,30 +477,48 @@ fn cache_and_queue_series(t: &Telemetry, out: &mut String) {
         }
     }
     type QueueField = fn(&crate::metrics::QueueSample) -> String;
-    let queues: [(&str, &str, &str, QueueField); 4] = [
+    let queues: [(&str, &str, &str, QueueField); 7] = [
         (
-            "faultline_messages_waiting",
+            "faultline_queue_messages_ready",
             "gauge",
-            "Messages waiting for a consumer group.",
+            "Messages ready to be delivered to a consumer.",
             |q| q.depth.to_string(),
         ),
         (
-            "faultline_consumer_lag_seconds",
+            "faultline_queue_messages_unacked",
             "gauge",
-            "Age of the oldest message a consumer group has not taken.",
+            "Messages delivered to a consumer and not yet acknowledged.",
+            |q| q.unacked.to_string(),
+        ),
+        (
+            "faultline_queue_head_message_age_seconds",
+            "gauge",
+            "Age of the oldest ready message.",
             |q| format!("{}", q.lag_us as f64 / 1e6),
         ),
         (
-            "faultline_messages_published_total",
+            "faultline_queue_messages_published_total",
             "counter",
-            "Messages published to a topic.",
+            "Messages routed to the queue from its exchange.",
             |q| q.published_total.to_string(),
         ),
         (
-            "faultline_messages_consumed_total",
+            "faultline_queue_messages_acked_total",
             "counter",
-            "Messages a consumer group has processed.",
+            "Messages processed and acknowledged by a consumer.",
             |q| q.consumed_total.to_string(),
+        ),
+        (
+            "faultline_queue_messages_redelivered_total",
+            "counter",
+            "Deliveries that ended unacknowledged, requeued for another try.",
+            |q| q.redelivered_total.to_string(),
+        ),
+        (
+            "faultline_queue_messages_dead_lettered_total",
+            "counter",
+            "Messages dead-lettered after their last delivery failed.",
+            |q| q.dead_lettered_total.to_string(),
         ),
     ];
     for (name, kind, help, value) in queues {
@@ -507,10 +526,11 @@ fn cache_and_queue_series(t: &Telemetry, out: &mut String) {
         for q in &m.queues {
             let _ = writeln!(
                 out,
-                "{name}{{queue=\"{}\",topic=\"{}\",consumer_group=\"{}\"}} {} {}",
+                "{name}{{broker=\"{}\",exchange=\"{}\",queue=\"{}.{}\"}} {} {}",
                 label(t.service_name(q.queue)),
                 label(t.text(q.topic)),
                 label(t.service_name(q.group)),
+                label(t.text(q.topic)),
                 value(q),
                 ts(q.bucket)
             );

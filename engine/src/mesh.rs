@@ -270,13 +270,16 @@ pub fn default_mesh(rate_per_s: f64, duration_ms: u64) -> Scenario {
                 ),
                 8,
             ),
-            // Emails go out from the queue: four consumers take each order.created message.
+            // Emails go out from the queue: four consumers take each order.created message; a
+            // failed one is redelivered after 0.5 s, 1 s, 2 s, 4 s, then dead-lettered.
             ServiceSpec {
                 consumer: Some(ConsumerSpec {
                     queue: "queue".into(),
                     topic: "order.created".into(),
                     operation: "send".into(),
                     concurrency: 4,
+                    max_deliveries: ConsumerSpec::default_max_deliveries(),
+                    redelivery_delay_ms: ConsumerSpec::default_redelivery_delay_ms(),
                 }),
                 ..service(
                     "notifications",

@@ -154,28 +154,34 @@ pub struct BreakerSample {
 pub struct CacheSample {
     pub bucket: u32,
     pub service: ServiceId,
-    /// Keys stored, expired ones not yet evicted included (as Redis counts them).
+    /// Keys stored; expired keys are dropped before each sample, as Redis expires keys actively.
     pub keys: u32,
     /// Lookups since the start of the run, as counters.
     pub hits_total: u64,
     pub misses_total: u64,
 }
 
-/// One consumer group's view of a queue topic, sampled at the end of a time bucket.
+/// One queue (an exchange's messages for one consuming service), sampled at the end of a time
+/// bucket, as the RabbitMQ Prometheus plugin reports a queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueSample {
     pub bucket: u32,
-    /// The queue service, and the consumer group (the consuming service).
+    /// The broker service, the exchange (topic), and the consuming service.
     pub queue: ServiceId,
     pub topic: Sym,
     pub group: ServiceId,
-    /// Messages waiting to be taken by a consumer.
+    /// Messages ready, waiting to be delivered to a consumer.
     pub depth: u32,
-    /// Age of the oldest waiting message in microseconds; 0 when none waits.
+    /// Messages delivered to a consumer and not yet acknowledged.
+    pub unacked: u32,
+    /// Age of the oldest ready message in microseconds; 0 when none waits.
     pub lag_us: u64,
-    /// Messages published to the topic, and processed by the group, since the start of the run.
+    /// Since the start of the run: messages published to the exchange, processed and
+    /// acknowledged, requeued after a failed delivery, and dead-lettered after the last one.
     pub published_total: u64,
     pub consumed_total: u64,
+    pub redelivered_total: u64,
+    pub dead_lettered_total: u64,
 }
 
 /// (service, instance, route)

@@ -1,39 +1,65 @@
-//! A message queue as the simulation keeps it: per topic and consumer group, the messages
-//! waiting in publish order (each carrying its trace context), the consumers busy on each
-//! instance of the group, and the counts behind the depth and lag metrics.
+//! A RabbitMQ-style queue as the simulation keeps it: per exchange (topic) and consuming
+//! service, one queue whose ready messages wait in order (each with its trace context), the
+//! messages delivered to each consumer instance and not yet acknowledged (at most the prefetch
+//! count), and the counts behind the ready, unacked, redelivered and dead-lettered metrics.
 
 use std::collections::VecDeque;
 
 use crate::telemetry::{SpanId, Sym, TraceId};
 use crate::time::{Duration, SimTime};
 
-/// A published message: when, and the trace context it carries.
+/// The longest wait before a redelivery.
+pub const REDELIVERY_WAIT_MAX: Duration = Duration(60_000_000);
+
+/// A published message: when, the trace context it carries, and how often it was delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Message {
-    /// Its offset in the group's log, from 0.
-    pub offset: u64,
+    /// Its place in publish order, from 0.
+    pub sequence: u64,
     pub published: SimTime,
     pub trace: TraceId,
     /// The producer span, the consumer span's parent; None when context was not propagated.
     pub parent: Option<SpanId>,
+    /// Deliveries so far that ended without an acknowledgement (as `x-delivery-count`).
+    pub deliveries: u16,
 }
 
-/// One consumer group reading one topic of one queue service.
+/// One queue bound to one exchange (topic) of one broker service, and the service whose
+/// instances consume from it, competing for its messages.
 #[derive(Debug)]
 pub struct Group {
     pub queue: u16,
     pub topic: Sym,
+    /// The queue's name, `{consumer service}.{topic}`.
+    pub name: Sym,
     /// The consuming service and the operation it runs per message.
     pub service: u16,
     pub operation: u16,
-    /// Consumers per instance.
-    pub concurrency: u16,
-    pub waiting: VecDeque<Message>,
-    /// Messages in processing, per instance of the consuming service.
-    pub busy: Vec<u16>,
+    /// Unacknowledged messages the broker lets each instance hold (`basic.qos` prefetch):
+    /// one per consumer.
+    pub prefetch: u16,
+    /// Deliveries after which a message that keeps failing is dead-lettered.
+    pub max_deliveries: u16,
+    /// Before redelivery n (n from 1), a failed message waits `redelivery_delay * 2^(n-1)`,
+    /// at most `REDELIVERY_WAIT_MAX`.
+    pub redelivery_delay: Duration,
+    pub ready: VecDeque<Message>,
+    /// Messages delivered and not yet acknowledged, per instance.
+    pub unacked: Vec<u16>,
+    /// Messages delivered to an instance whose consumers are stalled: they wait there,
+    /// unacknowledged, until the stall ends.
+    pub parked: Vec<VecDeque<Message>>,
+    /// The last delivery tag used on each instance's channel.
+    pub delivery_tags: Vec<u64>,
+    /// The instance the last delivery went to.
+    pub last_picked: u16,
     pub published: u64,
+    /// Messages processed and acknowledged.
     pub consumed: u64,
-    /// Messages up to this offset were held back while consumers were stalled, by that fault.
+    pub redelivered: u64,
+    pub dead_lettered: u64,
+    /// Messages up to this sequence number were held back while consumers were stalled, by
+    /// that fault.
     pub held: Option<(u64, usize)>,
     /// A wake-up is scheduled for this time (when the fault holding consumers back ends).
     pub wake_at: Option<SimTime>,
@@ -43,55 +69,85 @@ impl Group {
     pub fn new(
         queue: u16,
         topic: Sym,
-        service: u16,
-        operation: u16,
-        concurrency: u16,
+        name: Sym,
+        (service, operation): (u16, u16),
         instances: u16,
     ) -> Group {
         Group {
             queue,
             topic,
+            name,
             service,
             operation,
-            concurrency,
-            waiting: VecDeque::new(),
-            busy: vec![0; usize::from(instances)],
+            prefetch: 1,
+            max_deliveries: 1,
+            redelivery_delay: Duration::ZERO,
+            ready: VecDeque::new(),
+            unacked: vec![0; usize::from(instances)],
+            parked: vec![VecDeque::new(); usize::from(instances)],
+            delivery_tags: vec![0; usize::from(instances)],
+            last_picked: instances.saturating_sub(1),
             published: 0,
             consumed: 0,
+            redelivered: 0,
+            dead_lettered: 0,
             held: None,
             wake_at: None,
         }
     }
 
-    /// Appends a message to the group's log.
+    /// Appends a message to the queue.
     pub fn publish(&mut self, at: SimTime, trace: TraceId, parent: Option<SpanId>) {
-        self.waiting.push_back(Message {
-            offset: self.published,
+        self.ready.push_back(Message {
+            sequence: self.published,
             published: at,
             trace,
             parent,
+            deliveries: 0,
         });
         self.published += 1;
     }
 
-    /// The offset of the last message published, if any.
-    pub fn last_offset(&self) -> Option<u64> {
+    /// The sequence number of the last message published, if any.
+    pub fn last_sequence(&self) -> Option<u64> {
         self.published.checked_sub(1)
     }
 
-    /// Age of the oldest waiting message.
+    /// Age of the oldest ready message.
     pub fn lag(&self, now: SimTime) -> Duration {
-        self.waiting
+        self.ready
             .front()
             .map_or(Duration::ZERO, |m| now.since(m.published))
     }
 
-    /// The instance with a free consumer and the fewest busy ones (lowest index on ties),
-    /// among those `usable` allows.
-    pub fn free_instance(&self, usable: impl Fn(u16) -> bool) -> Option<u16> {
-        (0..self.busy.len() as u16)
-            .filter(|&i| self.busy[usize::from(i)] < self.concurrency && usable(i))
-            .min_by_key(|&i| (self.busy[usize::from(i)], i))
+    /// Messages delivered and not yet acknowledged, over all instances.
+    pub fn unacked_total(&self) -> u32 {
+        self.unacked.iter().map(|n| u32::from(*n)).sum()
+    }
+
+    /// The next instance, round-robin from the one after the last picked, with room under its
+    /// prefetch count among those `connected` allows, as RabbitMQ takes its consumers in turn.
+    /// The caller records the delivery in `last_picked`.
+    pub fn next_instance(&self, connected: impl Fn(u16) -> bool) -> Option<u16> {
+        let n = self.unacked.len() as u16;
+        (1..=n)
+            .map(|k| (self.last_picked + k) % n)
+            .find(|&i| self.unacked[usize::from(i)] < self.prefetch && connected(i))
+    }
+
+    /// What becomes of a message whose delivery ended unacknowledged: redelivered after the
+    /// returned wait, or dead-lettered (None) once it has been delivered `max_deliveries`
+    /// times.
+    pub fn nack(&mut self, message: &mut Message) -> Option<Duration> {
+        message.deliveries = message.deliveries.saturating_add(1);
+        if message.deliveries >= self.max_deliveries {
+            self.dead_lettered += 1;
+            return None;
+        }
+        self.redelivered += 1;
+        let exponent = u32::from(message.deliveries - 1).min(16);
+        let wait = self.redelivery_delay.0.saturating_mul(1 << exponent);
+        Some(Duration(wait.min(REDELIVERY_WAIT_MAX.0)))
     }
 }
 
@@ -101,23 +157,44 @@ mod tests {
 
     #[test]
     fn messages_keep_their_order_and_lag_is_the_oldest_ones_age() {
-        let mut g = Group::new(0, Sym(0), 1, 0, 2, 2);
+        let mut g = Group::new(0, Sym(0), Sym(1), (1, 0), 2);
         assert_eq!(g.lag(SimTime::from_ms(5)), Duration::ZERO);
-        assert_eq!(g.last_offset(), None);
+        assert_eq!(g.last_sequence(), None);
         g.publish(SimTime::from_ms(10), TraceId(1), None);
         g.publish(SimTime::from_ms(30), TraceId(2), Some(SpanId(3)));
         assert_eq!(g.lag(SimTime::from_ms(50)), Duration::from_ms(40));
-        assert_eq!(g.waiting.pop_front().map(|m| m.offset), Some(0));
+        assert_eq!(g.ready.pop_front().map(|m| m.sequence), Some(0));
         assert_eq!(g.lag(SimTime::from_ms(50)), Duration::from_ms(20));
-        assert_eq!(g.last_offset(), Some(1));
+        assert_eq!(g.last_sequence(), Some(1));
     }
 
     #[test]
-    fn the_least_busy_usable_instance_takes_the_next_message() {
-        let mut g = Group::new(0, Sym(0), 1, 0, 2, 3);
-        g.busy = vec![1, 0, 2];
-        assert_eq!(g.free_instance(|_| true), Some(1));
-        assert_eq!(g.free_instance(|i| i != 1), Some(0));
-        assert_eq!(g.free_instance(|i| i == 2), None); // full
+    fn connected_instances_with_prefetch_room_take_messages_in_turn() {
+        let mut g = Group::new(0, Sym(0), Sym(1), (1, 0), 3);
+        g.prefetch = 2;
+        g.unacked = vec![1, 0, 2];
+        assert_eq!(g.unacked_total(), 3);
+        let take = |g: &mut Group, connected: fn(u16) -> bool| {
+            let pick = g.next_instance(connected);
+            g.last_picked = pick.unwrap_or(g.last_picked);
+            pick
+        };
+        assert_eq!(take(&mut g, |_| true), Some(0));
+        assert_eq!(take(&mut g, |_| true), Some(1)); // 2's prefetch is full
+        assert_eq!(take(&mut g, |_| true), Some(0));
+        assert_eq!(take(&mut g, |i| i != 1), Some(0));
+        assert_eq!(take(&mut g, |i| i == 2), None);
+    }
+
+    #[test]
+    fn a_failing_message_is_redelivered_with_backoff_then_dead_lettered() {
+        let mut g = Group::new(0, Sym(0), Sym(1), (1, 0), 1);
+        (g.max_deliveries, g.redelivery_delay) = (3, Duration::from_ms(100));
+        g.publish(SimTime::ZERO, TraceId(1), None);
+        let mut m = g.ready.pop_front().unwrap();
+        assert_eq!(g.nack(&mut m), Some(Duration::from_ms(100)));
+        assert_eq!(g.nack(&mut m), Some(Duration::from_ms(200)));
+        assert_eq!(g.nack(&mut m), None);
+        assert_eq!((m.deliveries, g.redelivered, g.dead_lettered), (3, 2, 1));
     }
 }

@@ -85,7 +85,25 @@ pub struct ConsumerSpec {
     pub topic: String,
     /// This service's operation that processes one message.
     pub operation: String,
+    /// Consumers per instance, each with a prefetch count of one: the broker lets an instance
+    /// hold this many unacknowledged messages.
     pub concurrency: u16,
+    /// A message whose processing fails is requeued; after this many deliveries it is
+    /// dead-lettered instead (a quorum queue's delivery limit).
+    #[serde(default = "ConsumerSpec::default_max_deliveries")]
+    pub max_deliveries: u16,
+    /// The wait before the first redelivery, doubled for each one after, up to a minute.
+    #[serde(default = "ConsumerSpec::default_redelivery_delay_ms")]
+    pub redelivery_delay_ms: u64,
+}
+
+impl ConsumerSpec {
+    pub fn default_max_deliveries() -> u16 {
+        5
+    }
+    pub fn default_redelivery_delay_ms() -> u64 {
+        500
+    }
 }
 
 /// How often each key of a cache's key space is asked for.
@@ -464,7 +482,9 @@ pub enum FaultEffect {
     /// The cache service is down: connections to it are refused and its contents are lost,
     /// so every read falls through to what backs it, and it comes back cold.
     CacheOutage,
-    /// The service's consumers stop taking messages: the backlog grows until the window ends.
+    /// The service's consumers stop processing messages while staying connected: the broker
+    /// fills their prefetch, those messages wait unacknowledged, and (when every instance
+    /// stalls) the backlog grows until the window ends.
     ConsumerStall,
 }
 
@@ -557,6 +577,10 @@ pub const CALL_DEPTH_MAX: usize = 16;
 pub const CACHE_KEYS_MAX: u32 = 100_000;
 pub const CACHE_TTL_MS_MAX: u64 = 86_400_000;
 pub const CONSUMER_CONCURRENCY_MAX: u16 = 1_024;
+/// Deliveries of one message before it is dead-lettered, and the first redelivery's wait
+/// (doubled each time, up to a minute).
+pub const MAX_DELIVERIES_MAX: u16 = 20;
+pub const REDELIVERY_DELAY_MS_MAX: u64 = 60_000;
 
 /// One problem in a scenario, with the path of the field that has it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -693,6 +717,18 @@ impl Scenario {
                     bad(
                         format!("{at}.consumer.concurrency"),
                         format!("must be 1..={CONSUMER_CONCURRENCY_MAX}"),
+                    );
+                }
+                if c.max_deliveries == 0 || c.max_deliveries > MAX_DELIVERIES_MAX {
+                    bad(
+                        format!("{at}.consumer.max_deliveries"),
+                        format!("must be 1..={MAX_DELIVERIES_MAX}"),
+                    );
+                }
+                if c.redelivery_delay_ms > REDELIVERY_DELAY_MS_MAX {
+                    bad(
+                        format!("{at}.consumer.redelivery_delay_ms"),
+                        format!("at most {REDELIVERY_DELAY_MS_MAX}"),
                     );
                 }
             }

@@ -93,6 +93,9 @@ enum Event {
     },
     /// The fault holding consumer group `n` back has ended.
     ConsumersWake(u16),
+    /// A message reaches a consumer instance, or is requeued after a failed delivery (see
+    /// `cache_queue`: the number keys the message in flight).
+    Message(u32),
 }
 
 /// An event in the queue. Ordered by its key alone, (time, sequence number) packed in one
@@ -425,6 +428,10 @@ pub struct GroundTruth {
     /// holder writing after its lease ran out), that the storage accepted or rejected.
     pub stale_writes_accepted: u32,
     pub stale_writes_rejected: u32,
+    /// Message deliveries that ended unacknowledged and were requeued, and messages
+    /// dead-lettered after their last delivery failed.
+    pub messages_redelivered: u32,
+    pub messages_dead_lettered: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -730,6 +737,7 @@ impl Simulation {
                 fault,
             } => self.on_stall(service, instance, fault),
             Event::ConsumersWake(group) => self.on_consumers_wake(group),
+            Event::Message(flight) => self.on_message(flight),
         }
     }
 
@@ -954,7 +962,11 @@ impl Simulation {
         let slot = &mut runtime.instances[instance];
         if slot.busy < workers {
             self.start(inv);
-        } else if slot.waiting.len() < queue_limit {
+        } else if slot.waiting.len() < queue_limit
+            || self.invocations[inv.0 as usize].consumer.is_some()
+        {
+            // A message the broker delivered waits in the client's buffer (at most the
+            // prefetch count of them), never rejected.
             slot.waiting.push_back(inv);
         } else {
             self.invocations[inv.0 as usize].failure = Some(503);
@@ -1967,10 +1979,12 @@ impl Simulation {
         }
         let span = c.attempt_span as usize;
         self.record_outcome(call, status < 500);
-        let key = self.keys.status_code;
+        let (key, http) = (self.keys.status_code, self.call_is_http(call));
         let s = &mut self.telemetry.spans[span];
         s.end = Some(self.now);
-        s.attributes.push((key, Value::Int(i64::from(status))));
+        if http {
+            s.attributes.push((key, Value::Int(i64::from(status))));
+        }
         if (400..500).contains(&status) {
             // A client error (out of stock, a version conflict) is an answer, not a fault to
             // retry: the caller fails with it.

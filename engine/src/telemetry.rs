@@ -396,9 +396,12 @@ impl Canonical<'_> {
             self.text(q.topic);
             self.text(service(q.group));
             self.u64(u64::from(q.depth));
+            self.u64(u64::from(q.unacked));
             self.u64(q.lag_us);
             self.u64(q.published_total);
             self.u64(q.consumed_total);
+            self.u64(q.redelivered_total);
+            self.u64(q.dead_lettered_total);
         }
     }
 

@@ -287,6 +287,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                             topic: "t".into(),
                                             operation: "op".into(),
                                             concurrency: consumers,
+                                            // Derived, to keep the tuple small: from one
+                                            // delivery (dead-lettered at once) to four.
+                                            max_deliveries: 1 + consumers % 4,
+                                            redelivery_delay_ms: u64::from(consumers) * 40,
                                         }
                                     }),
                                     db_system: (s + 1 == n).then(|| "postgresql".into()),
@@ -404,14 +408,19 @@ proptest! {
                 .contains(&first.text(line.message));
             prop_assert!(line.trace_id.map_or(runtime_line, |t| by_trace.contains_key(&t)), "seed {}: log outside any trace", seed);
         }
-        // Every fault window ends, so every message published was processed by the end; the
-        // last sample is taken after the last event.
+        // Every fault window ends, so every message published was processed or dead-lettered
+        // by the end, and none is left ready or unacknowledged; the last sample is taken after
+        // the last event.
         let mut last_queue = BTreeMap::new();
         for q in &first.metrics.queues {
-            last_queue.insert((q.queue, q.topic, q.group), (q.published_total, q.consumed_total, q.depth));
+            last_queue.insert((q.queue, q.topic, q.group), *q);
         }
-        for ((_, _, group), (published, consumed, depth)) in last_queue {
-            prop_assert_eq!((published, depth), (consumed, 0), "seed {}: group {:?} left messages", seed, group);
+        for ((_, _, group), q) in last_queue {
+            prop_assert_eq!(
+                (q.published_total, q.depth, q.unacked),
+                (q.consumed_total + q.dead_lettered_total, 0, 0),
+                "seed {}: group {:?} left messages", seed, group
+            );
         }
         // The index files every span under its trace and every line under its stream.
         let index = first.index();

@@ -1061,9 +1061,13 @@ fn consumer_stall_grows_queue_lag_while_request_traces_look_fine() {
         8_000,
         FaultEffect::ConsumerStall,
     ));
-    // Queue metrics, as a Kafka exporter shows them: depth and lag climb through the window
-    // by about the publish rate, then drain.
+    // Queue metrics, as RabbitMQ's Prometheus plugin shows them: the stalled consumers hold
+    // their four prefetched messages unacknowledged, and ready messages and the head
+    // message's age climb through the window by about the publish rate, then drain.
     let depth: Vec<u32> = t.metrics.queues.iter().map(|q| q.depth).collect();
+    let unacked: Vec<u32> = t.metrics.queues.iter().map(|q| q.unacked).collect();
+    assert!(unacked[4..8].iter().all(|u| *u == 4), "{unacked:?}");
+    assert_eq!(unacked[10], 0, "{unacked:?}");
     let lag_s: Vec<f64> = t
         .metrics
         .queues
@@ -1077,14 +1081,14 @@ fn consumer_stall_grows_queue_lag_while_request_traces_look_fine() {
     assert_eq!(depth[10], 0, "{depth:?}");
     let prometheus = faultline_engine::export::prometheus(&t);
     assert!(prometheus.contains(
-        "faultline_consumer_lag_seconds{queue=\"queue\",topic=\"order.created\",consumer_group=\"notifications\"}"
+        "faultline_queue_head_message_age_seconds{broker=\"queue\",exchange=\"order.created\",queue=\"notifications.order.created\"}"
     ));
     // Producers are unaffected: orders publishes and answers as before.
     assert_eq!(traces(&t, "peer.service=queue error=true"), 0);
     let create = red(&t, "orders", Some("create"));
     assert!(create[4..8].iter().all(|p| p.error_ratio == 0.0));
     // The consumers' own RED: nothing processed in the window, a burst when it ends.
-    let send = red(&t, "notifications", Some("send"));
+    let send = red(&t, "notifications", Some("process order.created"));
     assert!(
         send[5..8].iter().all(|p| p.requests_per_s == 0.0),
         "{send:?}"

@@ -9,6 +9,9 @@ use crate::queue::{Group, Message};
 use crate::scenario::{DURATION_MS_MAX, OperationSpec, Popularity};
 use crate::telemetry::Strings;
 
+/// The broker the queue services stand for, as `messaging.system` names it.
+const MESSAGING_SYSTEM: &str = "rabbitmq";
+
 /// What a call is for, beyond reaching its callee.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum CallRole {
@@ -35,6 +38,21 @@ pub(super) enum CallRole {
 pub(super) struct Stores {
     caches: Vec<Option<Cache>>,
     groups: Vec<Group>,
+    /// Per exchange (topic): its producer and consumer span names, `publish {topic}` and
+    /// `process {topic}`, interned once.
+    span_names: BTreeMap<Sym, (Sym, Sym)>,
+    /// Messages on their way (see `Event::Message`), by number, and the next number.
+    flights: BTreeMap<u32, Flight>,
+    next_flight: u32,
+    /// The message each consumer invocation processes, by invocation.
+    processing: BTreeMap<u32, Message>,
+}
+
+/// A message on its way to a consumer instance of a group, or (`to` None) back to its queue.
+struct Flight {
+    group: u16,
+    to: Option<u16>,
+    message: Message,
 }
 
 /// Where a cache step's keys start: its (service, operation, step) in the high bits, so steps
@@ -81,17 +99,27 @@ impl Stores {
                 let c = s.consumer.as_ref()?;
                 let (service, operation) = resolve(scenario, &s.name, &c.operation);
                 let queue = scenario.services.iter().position(|q| q.name == c.queue)? as u16;
-                Some(Group::new(
+                let mut group = Group::new(
                     queue,
                     strings.intern(&c.topic),
-                    service,
-                    operation,
-                    c.concurrency,
+                    strings.intern(&format!("{}.{}", s.name, c.topic)),
+                    (service, operation),
                     s.instances,
-                ))
+                );
+                group.prefetch = c.concurrency;
+                group.max_deliveries = c.max_deliveries;
+                group.redelivery_delay = Duration::from_ms(c.redelivery_delay_ms);
+                Some(group)
             })
             .collect();
-        Stores { caches, groups }
+        Stores {
+            caches,
+            groups,
+            span_names: BTreeMap::new(),
+            flights: BTreeMap::new(),
+            next_flight: 0,
+            processing: BTreeMap::new(),
+        }
     }
 }
 
@@ -229,39 +257,83 @@ impl Simulation {
         }
     }
 
-    /// The attributes a cache or queue client span carries; a publish is a producer span.
+    /// The name and attributes a cache or queue client span carries: a Redis command span is
+    /// named by its command (`GET`, `SET`), a publish is a producer span named
+    /// `publish {exchange}`, as the OpenTelemetry database and messaging conventions name them.
     pub(super) fn store_call_attributes(&mut self, call: CallId, span: u32) {
-        let pairs: [(&'static str, &'static str); 3] = match self.calls[call.0 as usize].role {
+        let c = &self.calls[call.0 as usize];
+        let (role, server) = (c.role, self.telemetry.service_names[usize::from(c.service)]);
+        let (name, pairs): (Sym, [(&'static str, &'static str); 3]) = match role {
             CallRole::Plain => return,
-            CallRole::CacheGet { .. } => [
-                ("db.system", "redis"),
-                ("db.operation.name", "GET"),
-                ("", ""),
-            ],
-            CallRole::CacheSet { .. } => [
-                ("db.system", "redis"),
-                ("db.operation.name", "SET"),
-                ("", ""),
-            ],
+            CallRole::CacheGet { .. } | CallRole::CacheSet { .. } => {
+                let command = if matches!(role, CallRole::CacheGet { .. }) {
+                    "GET"
+                } else {
+                    "SET"
+                };
+                (
+                    self.intern_static(command),
+                    [
+                        ("db.system", "redis"),
+                        ("db.operation.name", command),
+                        // Redis's database index: the default one.
+                        ("db.namespace", "0"),
+                    ],
+                )
+            }
             CallRole::Publish { topic } => {
-                self.telemetry.spans[span as usize].kind = SpanKind::Producer;
+                let name = self.producer_name(topic);
                 let key = self.intern_static("messaging.destination.name");
-                self.telemetry.spans[span as usize]
-                    .attributes
-                    .push((key, Value::Str(topic)));
-                [
-                    ("messaging.system", "kafka"),
-                    ("messaging.operation", "publish"),
-                    ("", ""),
-                ]
+                let s = &mut self.telemetry.spans[span as usize];
+                s.kind = SpanKind::Producer;
+                s.attributes.push((key, Value::Str(topic)));
+                (
+                    name,
+                    [
+                        ("messaging.system", MESSAGING_SYSTEM),
+                        ("messaging.operation.type", "send"),
+                        ("messaging.operation.name", "publish"),
+                    ],
+                )
             }
         };
-        for (key, value) in pairs.into_iter().filter(|(k, _)| !k.is_empty()) {
+        let server_key = self.intern_static("server.address");
+        let s = &mut self.telemetry.spans[span as usize];
+        s.operation = name;
+        // These four, and a lookup's `cache.hit` later.
+        let hit = usize::from(matches!(role, CallRole::CacheGet { .. }));
+        s.attributes.reserve_exact(4 + hit);
+        s.attributes.push((server_key, Value::Str(server)));
+        for (key, value) in pairs {
             let (key, value) = (self.intern_static(key), self.intern_static(value));
             self.telemetry.spans[span as usize]
                 .attributes
                 .push((key, Value::Str(value)));
         }
+    }
+
+    /// The producer and consumer span names for `topic`.
+    fn messaging_span_names(&mut self, topic: Sym) -> (Sym, Sym) {
+        if let Some(names) = self.stores.span_names.get(&topic) {
+            return *names;
+        }
+        let strings = &mut self.telemetry.strings;
+        let text = strings.get(topic).to_owned();
+        let names = (
+            strings.intern(&format!("publish {text}")),
+            strings.intern(&format!("process {text}")),
+        );
+        self.stores.span_names.insert(topic, names);
+        names
+    }
+
+    fn producer_name(&mut self, topic: Sym) -> Sym {
+        self.messaging_span_names(topic).0
+    }
+
+    /// Whether a client span answers with an HTTP status: not a Redis command or a publish.
+    pub(super) fn call_is_http(&self, call: CallId) -> bool {
+        matches!(self.calls[call.0 as usize].role, CallRole::Plain)
     }
 
     /// How many steps the caller moves on after a call that succeeded: past the backing read
@@ -302,6 +374,7 @@ impl Simulation {
             message,
             fields,
         );
+        self.calls[call.0 as usize].done = true;
         self.invocations[caller.0 as usize].step += 1;
         self.run_step(caller);
         true
@@ -347,25 +420,41 @@ impl Simulation {
     }
 
     /// What a cache, a queue or a consumer does once it has answered: the cache looks the key
-    /// up or stores it, the queue appends the message for each consumer group of its topic,
-    /// and a consumer acknowledges its message and takes the next.
+    /// up or stores it, the broker appends the message to each queue bound to its exchange,
+    /// and a consumer acknowledges its message (or, when processing failed, rejects it to be
+    /// redelivered or dead-lettered) and takes the next.
     pub(super) fn served(&mut self, inv: InvId, status: u16) {
         let i = &self.invocations[inv.0 as usize];
         let (service, span, trace) = (i.service, i.span as usize, i.trace_id);
         if let Some(g) = i.consumer {
-            let instance = i.instance;
+            let (g, instance) = (usize::from(g), usize::from(i.instance));
             // A consumer span is not an HTTP request: drop the status the server path wrote.
             let status_key = self.keys.status_code;
             self.telemetry.spans[span]
                 .attributes
                 .retain(|(k, _)| *k != status_key);
-            let group = &mut self.stores.groups[usize::from(g)];
-            group.busy[usize::from(instance)] -= 1;
-            group.consumed += 1;
-            self.deliver(usize::from(g));
+            let mut message = self
+                .stores
+                .processing
+                .remove(&inv.0)
+                .expect("a consumer processes a message");
+            let group = &mut self.stores.groups[g];
+            group.unacked[instance] -= 1;
+            if status < 400 {
+                group.consumed += 1;
+            } else {
+                match group.nack(&mut message) {
+                    Some(wait) => {
+                        self.truth.messages_redelivered += 1;
+                        self.send_message(g, None, message, wait);
+                    }
+                    None => self.truth.messages_dead_lettered += 1,
+                }
+            }
+            self.deliver(g);
             return;
         }
-        let Some((call, _)) = i.caller else {
+        let Some((call, attempt)) = i.caller else {
             return;
         };
         if status >= 300 {
@@ -385,7 +474,12 @@ impl Simulation {
                 let hit = !down && cache.get(key, now);
                 let lost = !hit && cache.lost_to_wipe(key, now);
                 let wiped_by = cache.wiped.map(|(_, f)| f);
-                self.calls[call.0 as usize].cache_hit = hit;
+                // An earlier attempt answering late (its caller timed out and retried) must not
+                // overwrite what the current attempt found.
+                let c = &mut self.calls[call.0 as usize];
+                if c.attempt == attempt {
+                    c.cache_hit = hit;
+                }
                 if let Some(fault) = wiped_by.filter(|_| lost) {
                     // Cold after the outage: this key would still have been there.
                     self.fault_acted(fault, trace);
@@ -423,8 +517,8 @@ impl Simulation {
                         group.publish(now, trace, parent);
                         // Queued behind messages a stall held back: held back by it too.
                         if let Some((up_to, fault)) = group.held {
-                            if group.waiting.front().is_some_and(|m| m.offset <= up_to) {
-                                group.held = group.last_offset().map(|last| (last, fault));
+                            if group.ready.front().is_some_and(|m| m.sequence <= up_to) {
+                                group.held = group.last_sequence().map(|last| (last, fault));
                             }
                         }
                         self.deliver(g);
@@ -441,7 +535,7 @@ impl Simulation {
         status: u16,
         elapsed: Duration,
     ) -> (&'static str, Fields) {
-        let message = if status >= 500 {
+        let message = if status >= 400 {
             "message processing failed"
         } else {
             "message processed"
@@ -460,15 +554,12 @@ impl Simulation {
         (message, fields)
     }
 
-    /// What keeps one consumer instance from taking messages, and until when: a stall or a
-    /// crash (the fault), or an instance killed out of memory and not yet restarted.
-    fn consumer_blocked(&self, service: u16, instance: u16) -> Option<(Option<usize>, u64)> {
-        let fault = self.active_fault_indexes(service, instance).find(|f| {
-            matches!(
-                self.scenario.faults[*f].effect,
-                FaultEffect::ConsumerStall | FaultEffect::Crash
-            )
-        });
+    /// What cuts one consumer instance's connection to the broker, and until when: a crash
+    /// (the fault), or an instance killed out of memory and not yet restarted.
+    fn consumer_disconnected(&self, service: u16, instance: u16) -> Option<(Option<usize>, u64)> {
+        let fault = self
+            .active_fault_indexes(service, instance)
+            .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::Crash));
         if let Some(f) = fault {
             return Some((Some(f), self.scenario.faults[f].until_ms));
         }
@@ -480,45 +571,82 @@ impl Simulation {
         None
     }
 
-    /// Hands waiting messages to free consumers of group `g`; when only consumers held back
-    /// by a fault are free, notes that the fault holds the backlog and wakes up when it ends.
+    /// The consumer_stall fault holding one instance's consumers, and when it ends: they stay
+    /// connected, so the broker still delivers to them up to their prefetch count.
+    fn consumer_stalled(&self, service: u16, instance: u16) -> Option<(usize, u64)> {
+        self.active_fault_indexes(service, instance)
+            .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::ConsumerStall))
+            .map(|f| (f, self.scenario.faults[f].until_ms))
+    }
+
+    /// Puts a message on its way after `delay`: to a consumer instance, or (`to` None) back
+    /// into its queue.
+    fn send_message(&mut self, g: usize, to: Option<u16>, message: Message, delay: Duration) {
+        let id = self.stores.next_flight;
+        self.stores.next_flight += 1;
+        self.stores.flights.insert(
+            id,
+            Flight {
+                group: g as u16,
+                to,
+                message,
+            },
+        );
+        self.schedule(delay, Event::Message(id));
+    }
+
+    /// Delivers ready messages of group `g` to connected instances with room under their
+    /// prefetch count, as a RabbitMQ queue pushes to its consumers: a stalled instance still
+    /// gets its share until its prefetch is full. When every instance is held back by a
+    /// fault, notes that the fault holds the backlog and wakes up when it ends.
     pub(super) fn deliver(&mut self, g: usize) {
         loop {
             let group = &self.stores.groups[g];
-            let Some(front) = group.waiting.front().copied() else {
+            let Some(front) = group.ready.front().copied() else {
                 return;
             };
             let service = group.service;
-            let pick = group.free_instance(|i| self.consumer_blocked(service, i).is_none());
+            let pick = group.next_instance(|i| self.consumer_disconnected(service, i).is_none());
             let Some(instance) = pick else {
-                let held = (0..group.busy.len() as u16)
-                    .filter(|&i| group.busy[usize::from(i)] < group.concurrency)
-                    .find_map(|i| self.consumer_blocked(service, i));
-                if let Some((fault, until_ms)) = held {
-                    self.hold(g, fault, until_ms, front);
+                let mut blocked = (0..group.unacked.len() as u16).map(|i| {
+                    self.consumer_disconnected(service, i)
+                        .or_else(|| self.consumer_stalled(service, i).map(|(f, u)| (Some(f), u)))
+                });
+                let first = blocked.next().flatten();
+                if blocked.all(|b| b.is_some()) {
+                    if let Some((fault, until_ms)) = first {
+                        self.hold(g, fault, until_ms, front);
+                    }
                 }
                 return;
             };
             let group = &mut self.stores.groups[g];
-            let message = group.waiting.pop_front().expect("front exists");
-            group.busy[usize::from(instance)] += 1;
+            let message = group.ready.pop_front().expect("front exists");
+            group.unacked[usize::from(instance)] += 1;
+            group.last_picked = instance;
             if let Some((up_to, fault)) = group.held {
-                if message.offset <= up_to {
+                if message.sequence <= up_to {
                     self.fault_acted(fault, message.trace);
                 }
             }
-            self.start_consumer(g, instance, message);
+            let delay = self.network_delay();
+            self.send_message(g, Some(instance), message, delay);
         }
     }
 
     /// Consumers are held back until `until_ms` (by `fault`, when one is to blame): so is
-    /// every message now waiting in group `g`.
+    /// every message now ready in group `g`.
     fn hold(&mut self, g: usize, fault: Option<usize>, until_ms: u64, front: Message) {
         if let Some(fault) = fault {
             let group = &mut self.stores.groups[g];
-            group.held = group.last_offset().map(|last| (last, fault));
+            group.held = group.last_sequence().map(|last| (last, fault));
             self.fault_acted(fault, front.trace);
         }
+        self.wake_at(g, until_ms);
+    }
+
+    /// Wakes group `g` up at `until_ms`, unless a wake-up comes before then already.
+    fn wake_at(&mut self, g: usize, until_ms: u64) {
         // A window that ends past any bounded run leaves the backlog where it is.
         if until_ms > DURATION_MS_MAX {
             return;
@@ -532,11 +660,65 @@ impl Simulation {
         }
     }
 
+    /// A message arrives: at a consumer instance, which processes it, holds it while stalled,
+    /// or, its connection gone, never sees it (the broker requeues it); or back in its queue
+    /// after a failed delivery's wait.
+    pub(super) fn on_message(&mut self, id: u32) {
+        let Flight { group, to, message } = self
+            .stores
+            .flights
+            .remove(&id)
+            .expect("a message in flight");
+        let g = usize::from(group);
+        let Some(instance) = to else {
+            self.stores.groups[g].ready.push_back(message);
+            self.deliver(g);
+            return;
+        };
+        let service = self.stores.groups[g].service;
+        if let Some((fault, _)) = self.consumer_disconnected(service, instance) {
+            if let Some(f) = fault {
+                self.fault_acted(f, message.trace);
+            }
+            self.requeue_unseen(g, instance, std::iter::once(message));
+            return;
+        }
+        if let Some((fault, until_ms)) = self.consumer_stalled(service, instance) {
+            self.fault_acted(fault, message.trace);
+            self.stores.groups[g].parked[usize::from(instance)].push_back(message);
+            self.wake_at(g, until_ms);
+            return;
+        }
+        self.start_consumer(g, instance, message);
+    }
+
+    /// Messages delivered to `instance` that it never processed, its connection gone: the
+    /// broker requeues them at the head of the queue, marked redelivered (no failed processing
+    /// counts toward their delivery limit), and delivers them elsewhere.
+    fn requeue_unseen(
+        &mut self,
+        g: usize,
+        instance: u16,
+        messages: impl DoubleEndedIterator<Item = Message>,
+    ) {
+        let group = &mut self.stores.groups[g];
+        for message in messages.rev() {
+            group.unacked[usize::from(instance)] -= 1;
+            group.redelivered += 1;
+            group.ready.push_front(message);
+            self.truth.messages_redelivered += 1;
+        }
+        self.deliver(g);
+    }
+
     /// A consumer of group `g` on `instance` takes `message`: a consumer span in the
-    /// producer's trace, after a network hop.
+    /// producer's trace, named `process {exchange}`, that queues for a worker as requests do.
     fn start_consumer(&mut self, g: usize, instance: u16, message: Message) {
-        let group = &self.stores.groups[g];
-        let (service, operation, topic) = (group.service, group.operation, group.topic);
+        let group = &mut self.stores.groups[g];
+        let (service, operation, topic, queue) =
+            (group.service, group.operation, group.topic, group.name);
+        group.delivery_tags[usize::from(instance)] += 1;
+        let tag = group.delivery_tags[usize::from(instance)];
         let inv = self.new_invocation(
             service,
             instance,
@@ -546,45 +728,75 @@ impl Simulation {
             None,
         );
         self.invocations[inv.0 as usize].consumer = Some(g as u16);
-        let delay = self.network_delay();
+        self.stores.processing.insert(inv.0, message);
+        let name = self.messaging_span_names(topic).1;
         let span = self.invocations[inv.0 as usize].span as usize;
         let attributes = [
             (
                 self.intern_static("messaging.system"),
-                Value::Str(self.intern_static("kafka")),
+                Value::Str(self.intern_static(MESSAGING_SYSTEM)),
             ),
             (
                 self.intern_static("messaging.destination.name"),
                 Value::Str(topic),
             ),
             (
-                self.intern_static("messaging.operation"),
+                self.intern_static("messaging.destination.subscription.name"),
+                Value::Str(queue),
+            ),
+            (
+                self.intern_static("messaging.operation.type"),
                 Value::Str(self.intern_static("process")),
             ),
             (
-                self.intern_static("messaging.consumer.group.name"),
-                Value::Str(self.telemetry.service_names[usize::from(service)]),
+                self.intern_static("messaging.operation.name"),
+                Value::Str(self.intern_static("process")),
             ),
             (
-                self.intern_static("messaging.kafka.message.offset"),
-                Value::Int(message.offset as i64),
+                self.intern_static("messaging.rabbitmq.message.delivery_tag"),
+                Value::Int(tag as i64),
+            ),
+            (
+                self.intern_static("messaging.rabbitmq.message.delivery_count"),
+                Value::Int(i64::from(message.deliveries) + 1),
             ),
         ];
         let s = &mut self.telemetry.spans[span];
         s.kind = SpanKind::Consumer;
-        // No http.route: it is not an HTTP request. Exactly these five, no growth slack.
+        s.operation = name;
+        // No http.route: it is not an HTTP request. Exactly these, no growth slack.
         s.attributes = Attributes::new();
         s.attributes.reserve_exact(attributes.len());
         s.attributes.extend(attributes);
-        s.start = self.now.after(delay);
-        self.invocations[inv.0 as usize].arrived = self.now.after(delay);
-        self.schedule(delay, Event::Arrive(inv));
+        // Through `Arrive`, so a process paused or killed at this instant is seen to be.
+        self.schedule(Duration::ZERO, Event::Arrive(inv));
     }
 
-    /// The end of a window that held consumers back: they take messages again.
+    /// The end of a window that held consumers back: a stalled instance processes the
+    /// messages it was holding, a disconnected one's go back to the queue, and delivery
+    /// goes on.
     pub(super) fn on_consumers_wake(&mut self, g: u16) {
-        self.stores.groups[usize::from(g)].wake_at = None;
-        self.deliver(usize::from(g));
+        let g = usize::from(g);
+        self.stores.groups[g].wake_at = None;
+        let service = self.stores.groups[g].service;
+        for instance in 0..self.stores.groups[g].parked.len() as u16 {
+            if self.stores.groups[g].parked[usize::from(instance)].is_empty() {
+                continue;
+            }
+            if self.consumer_disconnected(service, instance).is_some() {
+                let parked =
+                    std::mem::take(&mut self.stores.groups[g].parked[usize::from(instance)]);
+                self.requeue_unseen(g, instance, parked.into_iter());
+            } else if let Some((_, until_ms)) = self.consumer_stalled(service, instance) {
+                self.wake_at(g, until_ms);
+            } else {
+                while let Some(m) = self.stores.groups[g].parked[usize::from(instance)].pop_front()
+                {
+                    self.start_consumer(g, instance, m);
+                }
+            }
+        }
+        self.deliver(g);
     }
 
     /// Samples each cache's keys and lookups and each consumer group's depth and lag.
@@ -594,7 +806,9 @@ impl Simulation {
                 continue;
             }
             self.wipe_if_outage_began(s as u16);
-            let cache = self.stores.caches[s].as_ref().expect("checked");
+            let now = self.now;
+            let cache = self.stores.caches[s].as_mut().expect("checked");
+            cache.expire(now);
             self.telemetry.metrics.caches.push(CacheSample {
                 bucket,
                 service: ServiceId(s as u16),
@@ -609,10 +823,13 @@ impl Simulation {
                 queue: ServiceId(group.queue),
                 topic: group.topic,
                 group: ServiceId(group.service),
-                depth: u32::try_from(group.waiting.len()).unwrap_or(u32::MAX),
+                depth: u32::try_from(group.ready.len()).unwrap_or(u32::MAX),
+                unacked: group.unacked_total(),
                 lag_us: group.lag(self.now).0,
                 published_total: group.published,
                 consumed_total: group.consumed,
+                redelivered_total: group.redelivered,
+                dead_lettered_total: group.dead_lettered,
             });
         }
     }
@@ -625,6 +842,7 @@ mod tests {
     use crate::mesh::default_mesh;
     use crate::scenario::{FaultEffect, FaultSpec, Scenario, Step};
     use crate::telemetry::{Span, SpanId, SpanKind, Telemetry, TraceId, Value};
+    use crate::time::SimTime;
 
     fn run(scenario: &Scenario, seed: u64) -> Telemetry {
         crate::run(scenario, seed).unwrap_or_else(|e| panic!("{e:?}"))
@@ -657,7 +875,7 @@ mod tests {
             let calls = &children[&(get.trace_id, get.span_id)];
             let lookup = calls
                 .iter()
-                .find(|c| named(&t, c, "orders", "get") && c.kind == SpanKind::Client)
+                .find(|c| named(&t, c, "orders", "GET") && c.kind == SpanKind::Client)
                 .expect("a lookup");
             let redis = t.strings.lookup("redis").unwrap();
             assert_eq!(attribute(&t, lookup, "db.system"), Some(&Value::Str(redis)));
@@ -667,7 +885,7 @@ mod tests {
                 .count();
             let stores = calls
                 .iter()
-                .filter(|c| t.text(c.operation) == "set")
+                .filter(|c| t.text(c.operation) == "SET")
                 .count();
             match attribute(&t, lookup, "cache.hit") {
                 Some(Value::Bool(true)) => {
@@ -688,6 +906,171 @@ mod tests {
         );
         let last = t.metrics.caches.last().unwrap();
         assert!(last.hits_total > 0 && last.misses_total > 0);
+    }
+
+    /// Every cache step of the default mesh, edited.
+    fn edit_cache_steps(scenario: &mut Scenario, edit: impl Fn(&mut Step)) {
+        for service in &mut scenario.services {
+            for op in &mut service.operations {
+                for step in &mut op.steps {
+                    if matches!(step, Step::CacheGet { .. }) {
+                        edit(step);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn redis_and_producer_spans_are_named_by_command_and_carry_no_http_status() {
+        let t = run(&default_mesh(50.0, 3_000), 4);
+        let status = t.strings.lookup("http.response.status_code").unwrap();
+        let (mut redis, mut producers) = (0, 0);
+        for s in t.spans.iter().filter(|s| s.kind != SpanKind::Server) {
+            let name = t.text(s.operation);
+            let system = attribute(&t, s, "db.system").map(|v| t.value_text(v));
+            if system.as_deref() == Some("redis") {
+                redis += 1;
+                assert!(name == "GET" || name == "SET", "{name}");
+                assert_eq!(
+                    attribute(&t, s, "db.operation.name").map(|v| t.value_text(v)),
+                    Some(name.to_owned())
+                );
+                assert_eq!(
+                    attribute(&t, s, "db.namespace").map(|v| t.value_text(v)),
+                    Some("0".to_owned())
+                );
+            } else if s.kind == SpanKind::Producer {
+                producers += 1;
+                assert_eq!(name, "publish order.created");
+                let text = |key| attribute(&t, s, key).map(|v| t.value_text(v));
+                assert_eq!(text("messaging.operation.type").as_deref(), Some("send"));
+                assert_eq!(text("messaging.operation.name").as_deref(), Some("publish"));
+                assert_eq!(text("messaging.system").as_deref(), Some("rabbitmq"));
+                assert!(attribute(&t, s, "messaging.operation").is_none());
+            } else {
+                continue;
+            }
+            assert!(s.attributes.iter().all(|(k, _)| *k != status), "{name}");
+            assert_eq!(
+                attribute(&t, s, "server.address").map(|v| t.value_text(v)),
+                Some(
+                    if redis > 0 && s.kind == SpanKind::Client {
+                        "cache"
+                    } else {
+                        "queue"
+                    }
+                    .to_owned()
+                )
+            );
+        }
+        assert!(redis > 100 && producers > 10, "{redis} {producers}");
+        // Plain calls still answer with an HTTP status.
+        let plain = t
+            .spans
+            .iter()
+            .find(|s| s.kind == SpanKind::Client && t.text(s.operation) == "select")
+            .unwrap();
+        assert!(attribute(&t, plain, "http.response.status_code").is_some());
+    }
+
+    #[test]
+    fn a_late_answer_to_an_old_lookup_attempt_does_not_decide_the_hit() {
+        // A slow cache with a short timeout: lookups are retried while earlier attempts are
+        // still running, over a few keys that expire every few milliseconds.
+        let mut scenario = default_mesh(200.0, 4_000);
+        edit_cache_steps(&mut scenario, |step| {
+            if let Step::CacheGet {
+                keys,
+                ttl_ms,
+                policy,
+                ..
+            } = step
+            {
+                (*keys, *ttl_ms) = (3, 5);
+                policy.timeout_ms = Some(3);
+                (policy.retries, policy.backoff_base_ms, policy.jitter) = (3, 0, false);
+            }
+        });
+        let cache = scenario
+            .services
+            .iter_mut()
+            .find(|s| s.name == "cache")
+            .unwrap();
+        cache.operations[0].steps = vec![Step::Work {
+            p50_ms: 2.0,
+            p99_ms: 8.0,
+        }];
+        let t = run(&scenario, 6);
+        let server: BTreeMap<(TraceId, SpanId), &Span> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server)
+            .filter_map(|s| Some(((s.trace_id, s.parent?), s)))
+            .collect();
+        let mut checked = 0;
+        for client in t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Client && t.text(s.operation) == "GET")
+        {
+            let Some(hit) = attribute(&t, client, "cache.hit") else {
+                continue;
+            };
+            // The hit the caller acted on is the one its own attempt's server found.
+            let answer = server[&(client.trace_id, client.span_id)];
+            assert_eq!(Some(hit), attribute(&t, answer, "cache.hit"));
+            checked += 1;
+        }
+        assert!(checked > 100, "{checked}");
+    }
+
+    #[test]
+    fn a_cache_call_that_gave_up_is_done() {
+        let mut scenario = default_mesh(50.0, 4_000);
+        scenario.faults.push(FaultSpec {
+            service: "cache".into(),
+            instance: None,
+            from_ms: 1_000,
+            until_ms: 2_000,
+            effect: FaultEffect::CacheOutage,
+        });
+        let mut sim = crate::Simulation::new(scenario, 2).unwrap();
+        sim.step_until(crate::SimTime(u64::MAX));
+        let gave_up = sim
+            .calls
+            .iter()
+            .filter(|c| !matches!(c.role, super::CallRole::Plain) && c.settled)
+            .count();
+        assert!(gave_up > 50, "{gave_up}");
+        let open: Vec<_> = sim
+            .calls
+            .iter()
+            .filter(|c| !c.done)
+            .map(|c| c.role)
+            .collect();
+        assert!(
+            open.is_empty(),
+            "{} calls never done: {:?}",
+            open.len(),
+            &open[..1]
+        );
+    }
+
+    #[test]
+    fn expired_keys_leave_the_keys_gauge() {
+        // Keys that live 500 ms: the warm start's keys are gone within a second, and only
+        // what recent misses stored remains.
+        let mut scenario = default_mesh(20.0, 4_000);
+        edit_cache_steps(&mut scenario, |step| {
+            if let Step::CacheGet { ttl_ms, .. } = step {
+                *ttl_ms = 500;
+            }
+        });
+        let t = run(&scenario, 3);
+        let keys: Vec<u32> = t.metrics.caches.iter().map(|c| c.keys).collect();
+        assert!(keys[0] < 100, "{keys:?}");
+        assert!(keys[3] < 100, "{keys:?}");
     }
 
     #[test]
@@ -713,16 +1096,32 @@ mod tests {
             for key in [
                 "messaging.system",
                 "messaging.destination.name",
-                "messaging.operation",
+                "messaging.operation.type",
+                "messaging.operation.name",
             ] {
                 assert!(attribute(&t, c, key).is_some(), "{key}");
                 assert!(attribute(&t, p, key).is_some(), "{key}");
             }
+            let text = |key| attribute(&t, c, key).map(|v| t.value_text(v));
+            assert_eq!(t.text(c.operation), "process order.created");
+            assert_eq!(text("messaging.system").as_deref(), Some("rabbitmq"));
+            assert_eq!(text("messaging.operation.type").as_deref(), Some("process"));
+            assert_eq!(
+                text("messaging.destination.subscription.name").as_deref(),
+                Some("notifications.order.created")
+            );
+            assert_eq!(
+                text("messaging.rabbitmq.message.delivery_count").as_deref(),
+                Some("1")
+            );
+            assert!(attribute(&t, c, "messaging.rabbitmq.message.delivery_tag").is_some());
+            assert!(attribute(&t, c, "messaging.operation").is_none());
             assert!(attribute(&t, c, "http.route").is_none());
         }
         // Healthy: every message is consumed, and none waits long.
         let queue = t.metrics.queues.last().unwrap();
         assert_eq!(queue.published_total, queue.consumed_total);
+        assert_eq!((queue.redelivered_total, queue.dead_lettered_total), (0, 0));
         assert_eq!(queue.consumed_total, consumers.len() as u64);
         assert!(t.metrics.queues.iter().all(|q| q.lag_us < 500_000));
         let processed: Vec<_> = t
@@ -764,6 +1163,228 @@ mod tests {
         let stall = &truth.faults[0];
         assert!(stall.first_effect.unwrap().0 >= 2_000_000);
         assert!(stall.affected_traces.len() as u32 > depth[4]);
+    }
+
+    fn fault(
+        service: &str,
+        instance: Option<u16>,
+        from_ms: u64,
+        until_ms: u64,
+        effect: FaultEffect,
+    ) -> FaultSpec {
+        FaultSpec {
+            service: service.into(),
+            instance,
+            from_ms,
+            until_ms,
+            effect,
+        }
+    }
+
+    fn notifications(scenario: &mut Scenario) -> &mut crate::scenario::ServiceSpec {
+        scenario
+            .services
+            .iter_mut()
+            .find(|s| s.name == "notifications")
+            .unwrap()
+    }
+
+    fn int(t: &Telemetry, s: &Span, key: &str) -> i64 {
+        match attribute(t, s, key) {
+            Some(Value::Int(n)) => *n,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn failed_messages_are_redelivered_with_backoff_then_dead_lettered() {
+        // Every message fails from 2 s to 4 s; before and after, a quarter of them do.
+        let mut scenario = default_mesh(50.0, 10_000);
+        scenario.faults.push(fault(
+            "notifications",
+            None,
+            0,
+            10_000,
+            FaultEffect::ErrorRate { rate: 0.25 },
+        ));
+        scenario.faults.push(fault(
+            "notifications",
+            None,
+            2_000,
+            4_000,
+            FaultEffect::ErrorRate { rate: 1.0 },
+        ));
+        let (t, truth) = crate::Simulation::new(scenario, 12).unwrap().finish();
+        let consumers: Vec<&Span> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Consumer)
+            .collect();
+        let mut by_trace: BTreeMap<TraceId, Vec<&Span>> = BTreeMap::new();
+        for c in &consumers {
+            by_trace.entry(c.trace_id).or_default().push(c);
+        }
+        let (mut acked, mut dead) = (0, 0);
+        for deliveries in by_trace.values() {
+            // Each delivery counts the ones before it; only the last may succeed; the wait
+            // before redelivery n is 0.5 s * 2^(n-1).
+            for (n, c) in deliveries.iter().enumerate() {
+                assert_eq!(
+                    int(&t, c, "messaging.rabbitmq.message.delivery_count"),
+                    n as i64 + 1
+                );
+                if n + 1 < deliveries.len() {
+                    assert_eq!(c.status, crate::telemetry::SpanStatus::Error);
+                    let wait = deliveries[n + 1].start.since(c.end.unwrap()).0;
+                    let backoff = 500_000 << n;
+                    assert!(wait >= backoff && wait < backoff + 20_000, "{n}: {wait}");
+                }
+            }
+            let last = deliveries.last().unwrap();
+            if last.status == crate::telemetry::SpanStatus::Error {
+                assert_eq!(deliveries.len(), 5); // the delivery limit
+                dead += 1;
+            } else {
+                acked += 1;
+            }
+        }
+        let q = t.metrics.queues.last().unwrap();
+        assert_eq!(q.published_total, by_trace.len() as u64);
+        assert_eq!((q.consumed_total, q.dead_lettered_total), (acked, dead));
+        assert_eq!(
+            q.redelivered_total,
+            (consumers.len() - by_trace.len()) as u64
+        );
+        assert_eq!(u64::from(truth.messages_redelivered), q.redelivered_total);
+        assert_eq!(u64::from(truth.messages_dead_lettered), dead);
+        assert!(dead > 0 && q.redelivered_total > 100, "{q:?}");
+        assert_eq!(q.published_total, q.consumed_total + q.dead_lettered_total);
+        let failed = t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message) == "message processing failed")
+            .count();
+        assert_eq!(failed as u64, q.redelivered_total + dead);
+        let text = crate::export::prometheus(&t);
+        for family in [
+            "faultline_queue_messages_redelivered_total",
+            "faultline_queue_messages_dead_lettered_total",
+            "faultline_queue_messages_unacked",
+        ] {
+            assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
+        }
+    }
+
+    #[test]
+    fn a_consumer_takes_messages_into_its_own_buffer_never_rejecting_them() {
+        // One worker and no request queue, four consumers: the prefetched messages wait for
+        // the worker in the client, none is answered 503 by its own instance.
+        let mut scenario = default_mesh(60.0, 5_000);
+        let n = notifications(&mut scenario);
+        (n.workers, n.queue_limit) = (1, 0);
+        let (t, truth) = crate::Simulation::new(scenario, 8).unwrap().finish();
+        let q = t.metrics.queues.last().unwrap();
+        assert_eq!(q.published_total, q.consumed_total);
+        assert_eq!(truth.messages_redelivered, 0);
+        assert!(
+            t.logs
+                .iter()
+                .all(|l| t.text(l.message) != "request rejected, queue full")
+        );
+        // One at a time: the backlog stands in the unacked count, not in ready messages.
+        assert!(
+            t.metrics.queues.iter().any(|q| q.unacked >= 2),
+            "{:?}",
+            t.metrics.queues
+        );
+    }
+
+    #[test]
+    fn a_message_on_its_way_when_its_consumer_crashes_goes_to_another() {
+        let mut scenario = default_mesh(80.0, 5_000);
+        notifications(&mut scenario).instances = 2;
+        // Find a message delivered to instance 1 just before a millisecond boundary that it
+        // reached after it; a crash starting at that boundary catches it on the wire.
+        let t = run(&scenario, 21);
+        let broker_end: BTreeMap<SpanId, SimTime> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server && t.service_name(s.service) == "queue")
+            .filter_map(|s| Some((s.parent?, s.end?)))
+            .collect();
+        let (trace, boundary_ms) = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Consumer && s.instance == 1 && s.start.0 > 1_000_000)
+            .find_map(|c| {
+                let sent = broker_end[&c.parent?];
+                (sent.0 / 1_000 < c.start.0 / 1_000).then_some((c.trace_id, c.start.0 / 1_000))
+            })
+            .expect("a message crossing a millisecond boundary");
+        scenario.faults.push(fault(
+            "notifications",
+            Some(1),
+            boundary_ms,
+            boundary_ms + 500,
+            FaultEffect::Crash,
+        ));
+        let (t, truth) = crate::Simulation::new(scenario, 21).unwrap().finish();
+        let window = SimTime::from_ms(boundary_ms)..SimTime::from_ms(boundary_ms + 500);
+        let consumers: Vec<&Span> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Consumer)
+            .collect();
+        assert!(
+            consumers
+                .iter()
+                .all(|s| s.instance == 0 || !window.contains(&s.start))
+        );
+        let taken: Vec<&&Span> = consumers.iter().filter(|s| s.trace_id == trace).collect();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].instance, 0);
+        assert!(truth.messages_redelivered >= 1);
+        assert!(truth.faults[0].affected_traces.contains(&trace));
+        let q = t.metrics.queues.last().unwrap();
+        assert_eq!(q.published_total, q.consumed_total);
+    }
+
+    #[test]
+    fn a_stalled_instance_holds_its_prefetched_messages_while_the_others_take_the_rest() {
+        // One of two instances stalls: as RabbitMQ does, the broker keeps its four prefetched
+        // messages unacknowledged there and hands everything else to the other instance.
+        let mut scenario = default_mesh(50.0, 8_000);
+        notifications(&mut scenario).instances = 2;
+        scenario.faults.push(fault(
+            "notifications",
+            Some(1),
+            2_000,
+            5_000,
+            FaultEffect::ConsumerStall,
+        ));
+        let (t, truth) = crate::Simulation::new(scenario, 9).unwrap().finish();
+        let q = &t.metrics.queues;
+        // Buckets 2, 3 and 4 end inside the window: four unacked (or a few more in processing
+        // on the other instance), and no backlog of ready messages.
+        for b in 2..5 {
+            assert!(q[b].unacked >= 4 && q[b].depth <= 2, "{b}: {q:?}");
+        }
+        let held: Vec<&Span> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Consumer && s.instance == 1)
+            .filter(|s| s.start >= SimTime::from_ms(2_000) && s.start < SimTime::from_ms(5_100))
+            .collect();
+        assert_eq!(held.len(), 4, "{held:?}");
+        assert!(held.iter().all(|s| s.start >= SimTime::from_ms(5_000)));
+        let stall = &truth.faults[0];
+        assert!(
+            held.iter()
+                .all(|s| stall.affected_traces.contains(&s.trace_id))
+        );
+        assert_eq!(stall.affected_traces.len(), 4);
+        let last = q.last().unwrap();
+        assert_eq!(last.published_total, last.consumed_total);
     }
 
     #[test]
