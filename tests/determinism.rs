@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "84cf9c1883c4c2c9eeeb3525cbc45fdae2f3da70077643335b35de61e9407dd3";
+    "fcbcc892cb0d440f611ed743b2c011a97bad414540e5d5af73cc9317d0a784c9";
 const FAULTY_MESH_SEED_42: &str =
-    "63f07023994c566f167e05fa3f9d6f25a99bab8cf205b07c34bc09e4896af3d0";
+    "e3a173adc81efc4c7bbc6b148fad9eaeabd4a6022d79e89040830d88ad6526a2";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)
