@@ -44,8 +44,8 @@ pub struct ServiceSpec {
     /// instance collects when its heap fills, stopping the world for a pause.
     #[serde(default)]
     pub gc: Option<GcSpec>,
-    /// A consumer group: each instance runs `concurrency` consumers that take messages
-    /// published to `topic` on the `queue` service and run `operation` for each.
+    /// Competing consumers of this service's queue bound to `topic` on the `queue` broker: each
+    /// instance runs `concurrency` consumers that take messages and run `operation` for each.
     #[serde(default)]
     pub consumer: Option<ConsumerSpec>,
     /// The database system the service is, as OpenTelemetry's `db.system` names it
@@ -244,8 +244,8 @@ pub enum Step {
         #[serde(default)]
         policy: CallPolicy,
     },
-    /// Publishes a message to `topic` on a queue service, carrying the trace context; the
-    /// topic's consumer groups process it later.
+    /// Publishes a message to the `topic` exchange of a queue service, carrying the trace
+    /// context; each consuming service's queue bound to it gets a copy to process later.
     Publish {
         service: String,
         #[serde(default = "default_publish")]

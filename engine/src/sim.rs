@@ -91,7 +91,7 @@ enum Event {
         instance: u16,
         fault: u16,
     },
-    /// The fault holding consumer group `n` back has ended.
+    /// The fault holding the consumers of queue `n` back has ended.
     ConsumersWake(u16),
     /// A message reaches a consumer instance, or is requeued after a failed delivery (see
     /// `cache_queue`: the number keys the message in flight).
@@ -160,7 +160,7 @@ struct Invocation {
     saga: Option<Box<Saga>>,
     /// The key its last cache lookup asked for.
     cache_key: u64,
-    /// For a consumer processing a message: its consumer group.
+    /// For a consumer processing a message: its queue (see `cache_queue`).
     consumer: Option<u16>,
 }
 

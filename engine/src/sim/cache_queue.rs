@@ -1,6 +1,7 @@
-//! The cache and the message queue inside the event loop: how `cache_get` and `publish` steps
-//! become calls, what a cache does with a lookup or a store, how published messages reach a
-//! consumer group, the `cache_outage` and `consumer_stall` faults, and their metrics samples.
+//! The cache and the message broker inside the event loop: how `cache_get` and `publish` steps
+//! become calls, what a cache does with a lookup or a store, how published messages reach
+//! competing consumers (prefetch, redelivery, dead-lettering), the `cache_outage` and
+//! `consumer_stall` faults, and their metrics samples.
 
 use super::*;
 use crate::cache::{Cache, draw_key};
@@ -33,7 +34,7 @@ pub(super) enum CallRole {
     },
 }
 
-/// The caches (by service index) and the consumer groups of a run.
+/// The caches (by service index) and the queues (one per consuming service) of a run.
 #[derive(Default)]
 pub(super) struct Stores {
     caches: Vec<Option<Cache>>,
@@ -799,7 +800,7 @@ impl Simulation {
         self.deliver(g);
     }
 
-    /// Samples each cache's keys and lookups and each consumer group's depth and lag.
+    /// Samples each cache's keys and lookups and each queue's ready, unacked and age.
     pub(super) fn sample_stores(&mut self, bucket: u32) {
         for s in 0..self.stores.caches.len() {
             if self.stores.caches[s].is_none() {
@@ -1347,6 +1348,68 @@ mod tests {
         assert!(truth.faults[0].affected_traces.contains(&trace));
         let q = t.metrics.queues.last().unwrap();
         assert_eq!(q.published_total, q.consumed_total);
+    }
+
+    #[test]
+    fn messages_in_processing_when_their_consumer_is_killed_are_redelivered() {
+        // A leak kills notifications out of memory while its consumers are busy with slow
+        // messages: those fail unacknowledged and come back, and are processed after restart.
+        let mut scenario = default_mesh(50.0, 12_000);
+        let n = notifications(&mut scenario);
+        n.operations[0].steps = vec![Step::Work {
+            p50_ms: 200.0,
+            p99_ms: 400.0,
+        }];
+        n.gc = Some(crate::scenario::GcSpec {
+            heap_mb: 512,
+            live_mb: 64,
+            alloc_mb_per_s: 64,
+            pause_ms_per_gb: 40,
+            restart_ms: 2_000,
+        });
+        scenario.faults.push(fault(
+            "notifications",
+            None,
+            1_000,
+            4_000,
+            FaultEffect::MemoryLeak { mb_per_s: 300 },
+        ));
+        let (t, truth) = crate::Simulation::new(scenario, 5).unwrap().finish();
+        let killed_at = t
+            .logs
+            .iter()
+            .find(|l| t.text(l.message) == "out of memory: heap exhausted, instance killed")
+            .expect("a kill")
+            .time;
+        let consumers: Vec<&Span> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Consumer)
+            .collect();
+        let lost: Vec<&&Span> = consumers
+            .iter()
+            .filter(|s| s.status == crate::telemetry::SpanStatus::Error)
+            .collect();
+        assert!(!lost.is_empty());
+        for s in &lost {
+            assert!(s.start < killed_at);
+            let again = consumers
+                .iter()
+                .find(|r| r.trace_id == s.trace_id && r.start > killed_at)
+                .expect("redelivered");
+            assert_eq!(
+                int(&t, again, "messaging.rabbitmq.message.delivery_count"),
+                2
+            );
+            assert_eq!(again.status, crate::telemetry::SpanStatus::Unset);
+        }
+        assert_eq!(truth.messages_redelivered as usize, lost.len());
+        assert!(truth.faults[0].affected_traces.contains(&lost[0].trace_id));
+        let q = t.metrics.queues.last().unwrap();
+        assert_eq!(
+            (q.published_total, q.dead_lettered_total),
+            (q.consumed_total, 0)
+        );
     }
 
     #[test]
