@@ -797,6 +797,29 @@ impl Scenario {
                     if lock.name.is_empty() {
                         bad(format!("{at}.lock.name"), "must not be empty".into());
                     }
+                    // One lock guards one storage, which checks tokens or does not.
+                    let earlier = self.services[..=s]
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(t, other)| {
+                            let upto = if t == s { o } else { other.operations.len() };
+                            other.operations[..upto]
+                                .iter()
+                                .enumerate()
+                                .map(move |(p, op)| (t, p, op))
+                        });
+                    let first = earlier
+                        .filter_map(|(t, p, op)| op.lock.as_ref().map(|l| (t, p, l)))
+                        .find(|(_, _, l)| l.name == lock.name);
+                    if let Some((t, p, first)) = first.filter(|f| f.2.fencing != lock.fencing) {
+                        bad(
+                            format!("{at}.lock.fencing"),
+                            format!(
+                                "lock `{}` has fencing = {} in services[{t}].operations[{p}]; every operation taking it must agree",
+                                lock.name, first.fencing
+                            ),
+                        );
+                    }
                     if lock.lease_ms == 0 || lock.lease_ms > LEASE_MS_MAX {
                         bad(
                             format!("{at}.lock.lease_ms"),

@@ -2224,6 +2224,7 @@ impl Simulation {
         }
         // A scheduled job's run is no request: no request metrics, and its own log line.
         let job = self.locks.enabled && self.is_job_run(inv);
+        let skipped = job && self.job_run_skipped(inv);
         if self.locks.enabled {
             status = self.release_lock(inv, status);
         }
@@ -2266,6 +2267,7 @@ impl Simulation {
         let (level, message) = match status {
             s if job && s >= 500 => (Level::Error, "job run failed"),
             s if job && s >= 400 => (Level::Warn, "job run refused"),
+            _ if skipped => (Level::Info, "job run skipped"),
             _ if job => (Level::Info, "job run completed"),
             503 => (Level::Warn, "request rejected, queue full"),
             s if (400..500).contains(&s) => (Level::Warn, "request refused"),

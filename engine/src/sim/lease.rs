@@ -10,6 +10,8 @@ use crate::time::{Duration, SimTime};
 /// One lock, shared by every operation that names it.
 struct Lock {
     name: Sym,
+    /// Whether the storage its holders write to checks their fencing tokens.
+    fencing: bool,
     /// The holder's invocation, and where it runs, until `expires`.
     holder: Option<(InvId, u16, u16)>,
     expires: SimTime,
@@ -38,6 +40,8 @@ pub(super) struct Locks {
     holdings: Vec<Holding>,
     /// Job runs in progress, by invocation.
     running: Vec<InvId>,
+    /// Of those, the ones that found the lock held and skip their work.
+    skipped: Vec<InvId>,
 }
 
 /// Attribute and field names.
@@ -61,6 +65,8 @@ impl Simulation {
                         None => {
                             locks.push(Lock {
                                 name,
+                                // Validated: every operation naming a lock agrees on this.
+                                fencing: lock.fencing,
                                 holder: None,
                                 expires: SimTime::ZERO,
                                 token: 0,
@@ -119,6 +125,11 @@ impl Simulation {
     /// Whether the invocation is a scheduled job's run (not a request).
     pub(super) fn is_job_run(&self, inv: InvId) -> bool {
         self.locks.running.contains(&inv)
+    }
+
+    /// Whether the job run found its lock held elsewhere and skipped its work.
+    pub(super) fn job_run_skipped(&self, inv: InvId) -> bool {
+        self.locks.skipped.contains(&inv)
     }
 
     fn schedule_job(&mut self, service: u16, operation: u16, instance: u16) {
@@ -200,6 +211,7 @@ impl Simulation {
                     let steps =
                         self.services[usize::from(service)].plans[usize::from(operation)].len();
                     self.invocations[inv.0 as usize].step = steps as u16;
+                    self.locks.skipped.push(inv);
                 } else {
                     self.log(
                         service,
@@ -279,12 +291,16 @@ impl Simulation {
         });
     }
 
-    /// The lease_expiry fault's pause begins, just after the lock was taken.
+    /// The lease_expiry fault's pause begins, just after the lock was taken (unless the
+    /// instance was killed meanwhile: a process that is gone does not pause).
     pub(super) fn on_stall(&mut self, service: u16, instance: u16, fault: u16) {
         let FaultEffect::LeaseExpiry { pause_ms } = self.scenario.faults[usize::from(fault)].effect
         else {
             return;
         };
+        if self.instance_down(service, instance) {
+            return;
+        }
         self.full_collection(
             service,
             instance,
@@ -330,6 +346,9 @@ impl Simulation {
                 }
             }
         }
+        if let Some(at) = self.locks.skipped.iter().position(|r| *r == inv) {
+            self.locks.skipped.swap_remove(at);
+        }
         if let Some(at) = self.locks.running.iter().position(|r| *r == inv) {
             self.locks.running.swap_remove(at);
             let i = &self.invocations[inv.0 as usize];
@@ -342,15 +361,10 @@ impl Simulation {
     /// The write an operation makes under its lock, carrying its fencing token.
     fn fenced_write(&mut self, holding: &Holding) -> u16 {
         let i = &self.invocations[holding.inv.0 as usize];
-        let (service, instance, operation, trace, span) =
-            (i.service, i.instance, i.operation, i.trace_id, i.span);
-        let fencing = self.scenario.services[usize::from(service)].operations
-            [usize::from(operation)]
-        .lock
-        .as_ref()
-        .is_some_and(|l| l.fencing);
+        let (service, instance, trace, span) = (i.service, i.instance, i.trace_id, i.span);
         let lock = &self.locks.locks[usize::from(holding.lock)];
-        let (name, newest, highest) = (lock.name, lock.token, lock.highest_written);
+        let (name, fencing, newest, highest) =
+            (lock.name, lock.fencing, lock.token, lock.highest_written);
         let parent = self.telemetry.spans[span as usize].span_id;
         let write = self.intern_static("write");
         let child = self.open_span(
@@ -509,6 +523,88 @@ mod tests {
                 "faults[2].service",
             ]
         );
+    }
+
+    #[test]
+    fn every_operation_taking_a_lock_agrees_on_fencing() {
+        // Regression: whether the storage checked tokens came from each writer's own setting.
+        let mut s = default_mesh(10.0, 1_000);
+        let (o, settle) = s.services[3]
+            .operations
+            .iter()
+            .enumerate()
+            .find(|(_, op)| op.lock.is_some())
+            .map(|(o, op)| (o, op.clone()))
+            .expect("payments settles under a lock");
+        let fencing = settle.lock.as_ref().unwrap().fencing;
+        let mut other = settle;
+        other.name = "settle again".into();
+        other.lock.as_mut().unwrap().fencing = !fencing;
+        s.services[3].operations.push(other);
+        let errors = s.validate();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let n = s.services[3].operations.len() - 1;
+        assert_eq!(
+            fields,
+            [format!("services[3].operations[{n}].lock.fencing")]
+        );
+        assert!(
+            errors[0]
+                .problem
+                .contains(&format!("services[3].operations[{o}]"))
+        );
+    }
+
+    #[test]
+    fn a_job_run_that_finds_the_lock_held_is_logged_as_skipped() {
+        // payments-0 holds the lock, paused, from 4.5 s to 9.5 s under a 10 s lease:
+        // payments-1's runs in between find it held.
+        let mut s = paused_holder(true);
+        for op in &mut s.services[3].operations {
+            if let Some(lock) = &mut op.lock {
+                lock.lease_ms = 10_000;
+            }
+        }
+        let (t, _) = run(s);
+        let skipped: Vec<_> = t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message) == "job run skipped")
+            .collect();
+        assert!(!skipped.is_empty());
+        // Each in a trace whose lease was held elsewhere, where nothing else ends the run.
+        for line in skipped {
+            let trace = line.trace_id;
+            let ends: Vec<&str> = t
+                .logs
+                .iter()
+                .filter(|l| l.trace_id == trace && t.text(l.message).starts_with("job run"))
+                .map(|l| t.text(l.message))
+                .collect();
+            assert_eq!(ends, ["job run skipped"]);
+            let refused = t.spans.iter().any(|s| {
+                Some(s.trace_id) == trace
+                    && t.text(s.operation) == "acquire lease"
+                    && s.attributes
+                        .iter()
+                        .any(|(k, v)| t.text(*k) == "lock.acquired" && *v == Value::Bool(false))
+            });
+            assert!(refused);
+        }
+    }
+
+    #[test]
+    fn an_instance_that_is_down_does_not_stall() {
+        // The stall is scheduled when the lock is taken; the instance may be killed out of
+        // memory before it begins.
+        let mut sim = Simulation::new(paused_holder(true), 17).unwrap();
+        sim.step_until(crate::time::SimTime::from_ms(4_000));
+        let heap = &mut sim.heaps.by_service[3][0];
+        heap.down_until = crate::time::SimTime::from_ms(6_000);
+        let (paused_until, lines) = (heap.paused_until, sim.telemetry.logs.len());
+        sim.on_stall(3, 0, 0);
+        assert_eq!(sim.heaps.by_service[3][0].paused_until, paused_until);
+        assert_eq!(sim.telemetry.logs.len(), lines);
     }
 
     #[test]
