@@ -110,6 +110,11 @@ impl Breaker {
         self.state
     }
 
+    /// The breaker of a process started afresh: closed, with no history and no probes out.
+    pub fn reset(&mut self) {
+        *self = Breaker::new(self.policy.clone());
+    }
+
     /// Asks to make a call at `now`; an open breaker past its open time turns half-open first.
     pub fn admit(&mut self, now: SimTime) -> (Admission, Option<Transition>) {
         let mut transition = None;
@@ -250,6 +255,12 @@ impl Bulkhead {
                 None
             }
         }
+    }
+
+    /// Empties it: the process whose calls held and awaited its slots is gone.
+    pub fn reset(&mut self) {
+        self.active = 0;
+        self.waiting.clear();
     }
 
     /// Takes a waiting call out of the queue (it timed out while waiting).

@@ -12,7 +12,7 @@ use faultline_engine::scenario::{
     Balancer, CallPolicy, ConsumerSpec, DataEffect, Entry, FaultEffect, FaultSpec, GcSpec,
     LockSpec, LogLevel, OperationSpec, PoolSpec, Popularity, Scenario, ServiceSpec, Step, Workload,
 };
-use faultline_engine::telemetry::{SpanId, SpanStatus, Telemetry, TraceId};
+use faultline_engine::telemetry::{SpanId, SpanKind, SpanStatus, Telemetry, TraceId};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -220,7 +220,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                         0usize..3,
                         gc(),
                         prop::option::of(10u64..700),
-                        prop::option::of((0u8..2, 1u64..500, any::<bool>())),
+                        prop::option::of((0u8..2, 1u64..500)),
                         1u16..4,
                     )
                         .prop_map(
@@ -247,11 +247,12 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                                             steps,
                                             effect: (s == n - 1).then_some(DataEffect::Charge),
                                             every_ms,
-                                            // Two lock names, so services share one sometimes.
-                                            lock: lock.map(|(name, lease_ms, fencing)| LockSpec {
+                                            // Two lock names, so services share one sometimes;
+                                            // all that take one agree on its fencing.
+                                            lock: lock.map(|(name, lease_ms)| LockSpec {
                                                 name: format!("lock{name}"),
                                                 lease_ms,
-                                                fencing,
+                                                fencing: name == 0,
                                             }),
                                         },
                                         // What a saga calls to undo `op`.
@@ -404,9 +405,34 @@ proptest! {
         for line in &first.logs {
             // Only a runtime's own lines (collections, out-of-memory kills, restarts) stand
             // outside any trace.
-            let runtime_line = ["GC pause", "out of memory: heap exhausted, instance killed", "instance restarted"]
-                .contains(&first.text(line.message));
+            let runtime_line = [
+                "GC pause",
+                "out of memory: heap exhausted",
+                "instance killed: out of memory (exit 137)",
+                "instance restarted",
+            ]
+            .contains(&first.text(line.message));
             prop_assert!(line.trace_id.map_or(runtime_line, |t| by_trace.contains_key(&t)), "seed {}: log outside any trace", seed);
+        }
+        // An instance killed out of memory ends every request it held at the kill, and makes
+        // no call and logs nothing of its own until it is back (requests that reach it meanwhile
+        // are reset, as the connection is).
+        let kills = first.logs.iter().filter(|l| first.text(l.message) == "instance killed: out of memory (exit 137)");
+        for kill_line in kills {
+            let (at, kill) = ((kill_line.service, kill_line.instance), &kill_line.time);
+            {
+                let gc = scenario.services[usize::from(at.0.0)].gc.as_ref().expect("a runtime");
+                let until = kill.after(faultline_engine::time::Duration::from_ms(gc.restart_ms));
+                let down = |t: SimTime| t > *kill && t < until;
+                for s in first.spans.iter().filter(|s| (s.service, s.instance) == at) {
+                    prop_assert!(s.kind != SpanKind::Client || !down(s.start), "seed {}: a call from a dead process {:?}", seed, s);
+                    prop_assert!(s.start >= *kill || s.end.is_some_and(|e| e <= *kill), "seed {}: {:?} outlived its process", seed, s);
+                }
+                for line in first.logs.iter().filter(|l| (l.service, l.instance) == at && down(l.time)) {
+                    let reset = ["request failed", "message processing failed"].contains(&first.text(line.message));
+                    prop_assert!(reset, "seed {}: {:?}", seed, line);
+                }
+            }
         }
         // Every fault window ends, so every message published was processed or dead-lettered
         // by the end, and none is left ready or unacknowledged; the last sample is taken after

@@ -685,6 +685,29 @@ fn memory_leak_lengthens_gc_pauses_until_the_instance_is_killed_out_of_memory() 
         ),
         1
     );
+    // The kill itself, as the orchestrator reports it, on the same stream.
+    assert_eq!(
+        logs(
+            &t,
+            &format!(r#"{orders1} |= "instance killed" | reason="OOMKilled" and exit_code=137"#)
+        ),
+        1
+    );
+    // The requests orders-1 held failed with it, marked so.
+    let killed = search_traces(
+        &t,
+        &TraceQuery {
+            tags: vec![("error.type".into(), "out_of_memory".into())],
+            limit: u32::MAX,
+            ..TraceQuery::default()
+        },
+    );
+    assert!(!killed.is_empty());
+    assert!(
+        killed
+            .iter()
+            .all(|r| truth.faults[0].affected_traces.contains(&r.trace_id))
+    );
     assert_eq!(
         logs(&t, &format!(r#"{orders1} |= "instance restarted""#)),
         1

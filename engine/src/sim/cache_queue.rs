@@ -1378,7 +1378,7 @@ mod tests {
         let killed_at = t
             .logs
             .iter()
-            .find(|l| t.text(l.message) == "out of memory: heap exhausted, instance killed")
+            .find(|l| t.text(l.message) == "out of memory: heap exhausted")
             .expect("a kill")
             .time;
         let consumers: Vec<&Span> = t

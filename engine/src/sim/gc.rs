@@ -1,12 +1,19 @@
 //! Managed runtimes: each instance of a service that declares `gc` fills its heap, collects
 //! with a stop-the-world pause (while paused the instance's events wait, and work in progress
-//! ends later by the pause), and is killed out of memory when its live heap fills it.
+//! ends later by the pause), and is killed out of memory when its live heap fills it: every
+//! request it holds fails at once, and it restarts clean.
 
 use super::{Event, InvId, Simulation};
 use crate::metrics::RuntimeSample;
 use crate::scenario::FaultEffect;
-use crate::telemetry::{Level, ServiceId, Value, smallvec};
+use crate::telemetry::{Level, ServiceId, SpanStatus, Value, smallvec};
 use crate::time::{Duration, SimTime};
+
+/// `error.type` of the requests and calls a process killed out of memory held.
+const OUT_OF_MEMORY: &str = "out_of_memory";
+/// What an orchestrator reports for a container killed out of memory (128 + SIGKILL).
+const OOM_KILLED: &str = "OOMKilled";
+const OOM_EXIT_CODE: i64 = 137;
 
 /// A collection pausing the world this long or longer is logged as a warning.
 const LONG_PAUSE_US: u64 = 100_000;
@@ -23,10 +30,13 @@ pub(super) struct Heap {
     pub paused_total_us: u64,
     /// The fault credited for the current pause, if one caused or lengthened it.
     pub pause_fault: Option<usize>,
-    /// Killed out of memory: down until then, and requests that arrived before `killed_at`
-    /// belonged to the dead process.
+    /// Killed out of memory: down until then, and requests that arrived at `killed_at` or
+    /// before belonged to the dead process (all ended when it was killed).
     pub down_until: SimTime,
     pub killed_at: Option<SimTime>,
+    /// How many invocations and calls there were when the current process started: its
+    /// requests and calls come after those.
+    pub process_start: (u32, u32),
     /// The leak that grew this heap (and killed it, when it did).
     pub leak_fault: Option<usize>,
     /// Heap in use after the last collection (live data plus leaked), in KB.
@@ -141,17 +151,20 @@ impl Simulation {
         let now = self.now;
         let heap = self.heap(service, instance);
         let until = now.after(pause).max(heap.paused_until);
-        heap.paused_total_us += until.since(heap.paused_until.max(now)).0;
+        // Only the time this pause adds to one already running stops the world longer.
+        let added_us = until.since(heap.paused_until.max(now)).0;
+        heap.paused_total_us += added_us;
         heap.paused_until = until;
         heap.pause_fault = fault;
         heap.collections += 1;
-        heap.pause_us += pause.0;
+        heap.pause_us += added_us;
         heap.filling_since = until;
     }
 
-    /// Holds back an event of an instance whose world is stopped, fails requests of a process
-    /// that was killed, and lets work in progress finish later by the pauses it sat through.
-    /// True when the event was taken care of here.
+    /// Holds back an event of an instance whose world is stopped, resets requests that reach a
+    /// process that was killed, drops what was left of the requests it held, and lets work in
+    /// progress finish later by the pauses it sat through. True when the event was taken care
+    /// of here.
     pub(super) fn stalled(&mut self, event: Event) -> bool {
         let (inv, owner) = match event {
             Event::Arrive(inv) | Event::WorkDone(inv) => (Some(inv), None),
@@ -166,7 +179,14 @@ impl Simulation {
                 }
                 (Some(c.caller), None)
             }
-            Event::Retry(call) => (Some(self.calls[call.0 as usize].caller), None),
+            Event::Retry(call) => {
+                let c = &self.calls[call.0 as usize];
+                if c.done {
+                    // Its caller was killed out of memory while it waited to try again.
+                    return true;
+                }
+                (Some(c.caller), None)
+            }
             Event::Collect { service, instance }
             | Event::Job {
                 service, instance, ..
@@ -203,6 +223,10 @@ impl Simulation {
         let trace = inv.map(|i| self.invocations[i.0 as usize].trace_id);
         if let Event::WorkDone(inv) = event {
             let i = &mut self.invocations[inv.0 as usize];
+            if killed_at.is_some_and(|k| i.arrived <= k) {
+                // Its process was killed, and the request ended with it.
+                return true;
+            }
             let stalled_us = paused_total - i.stall_mark;
             if stalled_us > 0 {
                 i.stall_mark = paused_total;
@@ -219,22 +243,96 @@ impl Simulation {
             self.schedule(paused_until.since(now), event);
             return true;
         }
-        let Some(inv) = inv else {
-            return false;
+        false
+    }
+
+    /// The process of an instance is gone: every request it held fails now (those queued for a
+    /// worker and those running), their calls in progress end and answers to them will be
+    /// dropped, and what they held is let go: workers, pool connections, bulkhead slots. Its
+    /// breakers start closed again. A saga it was undoing leaves its steps in effect.
+    fn kill(&mut self, service: u16, instance: u16, fault: Option<usize>) {
+        let now = self.now;
+        let (first_inv, first_call) = self.heap(service, instance).process_start;
+        let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];
+        let mut dead: Vec<InvId> = std::mem::take(&mut slot.waiting).into();
+        let queued = dead.len();
+        let spans = &self.telemetry.spans;
+        // Every running request of this process arrived after it started (sent to it, or taken
+        // from its queue, while it was up), so the scan starts there.
+        let running = |i: &super::Invocation| {
+            i.service == service
+                && i.instance == instance
+                && i.holds_worker
+                && spans[i.span as usize].end.is_none()
         };
-        let i = &self.invocations[inv.0 as usize];
-        if killed_at.is_some_and(|k| i.arrived < k) {
-            if i.failure.is_none() {
-                self.kill_request(inv, leak_fault);
+        dead.extend(
+            (first_inv..self.invocations.len() as u32)
+                .map(InvId)
+                .filter(|inv| running(&self.invocations[inv.0 as usize])),
+        );
+        let (error_key, oom) = (self.keys.error_type, self.intern_static(OUT_OF_MEMORY));
+        let spans = &mut self.telemetry.spans;
+        for c in &mut self.calls[first_call as usize..] {
+            let caller = &self.invocations[c.caller.0 as usize];
+            let ours = caller.service == service
+                && caller.instance == instance
+                && caller.holds_worker
+                && spans[caller.span as usize].end.is_none();
+            if c.done || !ours {
+                continue;
             }
-            if let Event::Retry(call) = event {
-                // No retry from a dead process: the request ends here.
-                self.calls[call.0 as usize].done = true;
-                self.complete(inv);
-                return true;
+            // Whatever comes back for it, or times out, is stale from now on.
+            c.done = true;
+            if !c.settled {
+                c.settled = true;
+                let s = &mut spans[c.attempt_span as usize];
+                s.end = Some(now);
+                s.status = SpanStatus::Error;
+                s.attributes.push((error_key, Value::Str(oom)));
+            }
+            (c.probe, c.holds_slot, c.queued) = (None, false, false);
+            (c.holds_connection, c.awaits_connection) = (false, false);
+        }
+        let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];
+        if let Some(pool) = &mut slot.pool {
+            // Its connections close with it, leaked ones too.
+            (pool.in_use, pool.waiting) = (0, Default::default());
+        }
+        let keys = (service, instance, 0, 0)..=(service, instance, u16::MAX, u16::MAX);
+        for (_, &id) in self.edge_ids.range(keys) {
+            let edge = &mut self.edges[id as usize];
+            if let Some(breaker) = &mut edge.breaker {
+                breaker.reset();
+            }
+            if let Some(bulkhead) = &mut edge.bulkhead {
+                bulkhead.reset();
+            }
+            edge.attempts.clear();
+        }
+        for &inv in &dead[queued..] {
+            if let Some(saga) = self.invocations[inv.0 as usize].saga.as_mut() {
+                // Its compensating call was abandoned: that step stays in effect too.
+                if let Some(step) = saga.undoing.take() {
+                    saga.stuck.push(step);
+                }
             }
         }
-        false
+        for inv in dead {
+            self.kill_request(inv, fault);
+            self.complete(inv);
+            let span = self.invocations[inv.0 as usize].span as usize;
+            self.telemetry.spans[span]
+                .attributes
+                .push((error_key, Value::Str(oom)));
+        }
+        let slot = &self.services[usize::from(service)].instances[usize::from(instance)];
+        assert_eq!(
+            (slot.busy, slot.waiting.len()),
+            (0, 0),
+            "a killed process holds nothing"
+        );
+        let process_start = (self.invocations.len() as u32, self.calls.len() as u32);
+        self.heap(service, instance).process_start = process_start;
     }
 
     /// Fails a request of a killed process with 500 and credits the fault that killed it.
@@ -318,22 +416,29 @@ impl Simulation {
             let heap = self.heap(service, instance);
             heap.killed_at = Some(now);
             heap.down_until = now.after(Duration::from_ms(gc.restart_ms));
+            // The runtime's last words, then the requests it held fail, then it is killed.
             self.log(
                 service,
                 instance,
                 Level::Error,
                 None,
-                "out of memory: heap exhausted, instance killed",
+                "out of memory: heap exhausted",
                 smallvec![(used_key, mb(after_kb)), (max_key, mb(heap_kb))],
             );
-            // Requests waiting for a worker die with the process.
-            let waiting = std::mem::take(
-                &mut self.services[usize::from(service)].instances[usize::from(instance)].waiting,
+            self.kill(service, instance, credited);
+            let (reason_key, exit_key) = (
+                self.intern_static("reason"),
+                self.intern_static("exit_code"),
             );
-            for inv in waiting {
-                self.kill_request(inv, credited);
-                self.complete(inv);
-            }
+            let reason = Value::Str(self.intern_static(OOM_KILLED));
+            self.log(
+                service,
+                instance,
+                Level::Warn,
+                None,
+                "instance killed: out of memory (exit 137)",
+                smallvec![(reason_key, reason), (exit_key, Value::Int(OOM_EXIT_CODE))],
+            );
             let back = Duration::from_ms(gc.restart_ms);
             if self.now.after(back).0 < self.scenario.duration_ms * 1_000 {
                 self.schedule(back, Event::Restart { service, instance });
@@ -693,5 +798,334 @@ mod tests {
         assert_eq!(fault.kind, "memory_leak");
         assert!(fault.first_effect.unwrap() >= SimTime::from_ms(2_000));
         assert!(fault.affected_traces.len() > 20);
+    }
+}
+
+/// Out-of-memory kills: what the dead process held ends at once, and nothing of it goes on.
+#[cfg(test)]
+mod kill_tests {
+    use crate::scenario::{
+        Burst, CallPolicy, Entry, FaultEffect, FaultSpec, GcSpec, OperationSpec, PoolSpec,
+        Scenario, ServiceSpec, Step, Workload,
+    };
+    use crate::telemetry::{Span, SpanKind, Telemetry, TraceId, Value};
+    use crate::time::{Duration, SimTime};
+    use crate::{GroundTruth, Simulation};
+    use std::collections::BTreeSet;
+
+    const KILL: SimTime = SimTime(500_000);
+    const BACK: SimTime = SimTime(600_000);
+
+    fn service(name: &str, workers: u16, operations: Vec<(&str, Vec<Step>)>) -> ServiceSpec {
+        ServiceSpec {
+            name: name.into(),
+            instances: 1,
+            workers,
+            queue_limit: 8,
+            operations: operations
+                .into_iter()
+                .map(|(name, steps)| OperationSpec {
+                    name: name.into(),
+                    steps,
+                    effect: None,
+                    every_ms: None,
+                    lock: None,
+                })
+                .collect(),
+            balancer: Default::default(),
+            log_level: Default::default(),
+            pool: None,
+            consumer: None,
+            gc: None,
+            db_system: Default::default(),
+        }
+    }
+
+    fn work(ms: f64) -> Step {
+        Step::Work {
+            p50_ms: ms,
+            p99_ms: ms,
+        }
+    }
+
+    fn call(service: &str, operation: &str, policy: CallPolicy, undo: Option<&str>) -> Step {
+        Step::Call {
+            service: service.into(),
+            operation: operation.into(),
+            policy,
+            compensate: undo.map(Into::into),
+        }
+    }
+
+    fn no_timeout() -> CallPolicy {
+        CallPolicy {
+            timeout_ms: None,
+            ..CallPolicy::default()
+        }
+    }
+
+    fn fault(service: &str, until_ms: u64, effect: FaultEffect) -> FaultSpec {
+        FaultSpec {
+            service: service.into(),
+            instance: None,
+            from_ms: 0,
+            until_ms,
+            effect,
+        }
+    }
+
+    /// `services[0]` runs a JVM whose heap a leak fills by 500 ms: it is killed then (its first
+    /// collection), and back at 600 ms. Requests come in bursts at the given times.
+    fn killed_at_500ms(
+        mut services: Vec<ServiceSpec>,
+        mut faults: Vec<FaultSpec>,
+        bursts: &[(u64, u32)],
+    ) -> (Telemetry, GroundTruth) {
+        services[0].gc = Some(GcSpec {
+            heap_mb: 100,
+            live_mb: 50,
+            alloc_mb_per_s: 50,
+            pause_ms_per_gb: 0,
+            restart_ms: 100,
+        });
+        let leak = FaultEffect::MemoryLeak { mb_per_s: 200 };
+        faults.insert(0, fault(&services[0].name, 500, leak));
+        let scenario = Scenario {
+            name: "killed".into(),
+            duration_ms: 1_500,
+            workload: Workload {
+                rate_per_s: 0.001,
+                entries: vec![Entry {
+                    service: services[0].name.clone(),
+                    operation: services[0].operations[0].name.clone(),
+                    weight: 1,
+                }],
+                ramps: vec![],
+                bursts: bursts
+                    .iter()
+                    .map(|&(at_ms, requests)| Burst { at_ms, requests })
+                    .collect(),
+                users: 0,
+                client_retries: 0,
+            },
+            services,
+            faults,
+        };
+        Simulation::new(scenario, 11).unwrap().finish()
+    }
+
+    fn spans<'a>(t: &'a Telemetry, service: &str, kind: SpanKind) -> Vec<&'a Span> {
+        t.spans
+            .iter()
+            .filter(|s| t.service_name(s.service) == service && s.kind == kind)
+            .collect()
+    }
+
+    fn attribute<'a>(t: &Telemetry, s: &'a Span, key: &str) -> Option<&'a Value> {
+        s.attributes
+            .iter()
+            .find(|(k, _)| t.text(*k) == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Nothing of a killed request happens on its instance after the kill, and the instance
+    /// logs nothing while it is down.
+    fn silent_once_killed(t: &Telemetry, service: &str, killed: &BTreeSet<TraceId>) {
+        for l in t
+            .logs
+            .iter()
+            .filter(|l| t.service_name(l.service) == service)
+        {
+            let message = t.text(l.message);
+            assert!(
+                l.time <= KILL || l.time >= BACK,
+                "{message} at {:?}",
+                l.time
+            );
+            let trace = l.trace_id.unwrap_or(TraceId(0));
+            assert!(!killed.contains(&trace) || l.time <= KILL, "{message}");
+        }
+        for s in spans(t, service, SpanKind::Client) {
+            assert!(s.start <= KILL || s.start >= BACK, "{s:?}");
+            assert!(!killed.contains(&s.trace_id) || s.end.is_some_and(|e| e <= KILL));
+        }
+    }
+
+    #[test]
+    fn a_kill_fails_every_request_the_process_held_at_once_and_it_restarts_clean() {
+        // front calls db through a pool with no timeout. Calls sent in the partition (until
+        // 400 ms) are lost and would wait for ever, holding their worker and connection; the
+        // one sent at 420 ms is answered at about 720 ms, after the kill; those of 450 ms wait
+        // for a worker.
+        let mut front = service(
+            "front",
+            3,
+            vec![("op", vec![call("db", "query", no_timeout(), None)])],
+        );
+        front.pool = Some(PoolSpec {
+            target: "db".into(),
+            size: 3,
+            acquire_timeout_ms: 50,
+        });
+        let db = service("db", 16, vec![("query", vec![work(300.0)])]);
+        let partition = FaultEffect::Partition { peer: "db".into() };
+        let (t, truth) = killed_at_500ms(
+            vec![front, db],
+            vec![fault("front", 400, partition)],
+            &[(100, 2), (420, 1), (450, 2), (700, 3)],
+        );
+        let (before, after): (Vec<&Span>, Vec<&Span>) = spans(&t, "front", SpanKind::Server)
+            .into_iter()
+            .partition(|s| s.start < KILL);
+        assert_eq!((before.len(), after.len()), (5, 3));
+        for s in &before {
+            assert_eq!(s.end, Some(KILL), "{s:?}");
+            let status = attribute(&t, s, "http.response.status_code");
+            assert_eq!(status, Some(&Value::Int(500)));
+            let error = attribute(&t, s, "error.type").map(|v| t.value_text(v));
+            assert_eq!(error.as_deref(), Some("out_of_memory"));
+        }
+        // Back at 600 ms with every worker, connection and queue place free.
+        for s in &after {
+            let status = attribute(&t, s, "http.response.status_code");
+            assert_eq!(status, Some(&Value::Int(200)), "{s:?}");
+            assert_eq!(attribute(&t, s, "queue_wait_ms"), None, "{s:?}");
+        }
+        let killed: BTreeSet<TraceId> = before.iter().map(|s| s.trace_id).collect();
+        silent_once_killed(&t, "front", &killed);
+        // The answer to the call of 420 ms still comes, to nobody.
+        let late = spans(&t, "db", SpanKind::Server)
+            .into_iter()
+            .filter(|s| killed.contains(&s.trace_id))
+            .count();
+        assert_eq!(late, 1);
+        assert!(killed.is_subset(&truth.faults[0].affected_traces));
+        // The runtime says it is out of heap, the requests fail, then the orchestrator kills
+        // it, all at the kill.
+        let lines: Vec<&str> = t
+            .logs
+            .iter()
+            .filter(|l| l.time == KILL)
+            .map(|l| t.text(l.message))
+            .collect();
+        assert_eq!(lines.first(), Some(&"out of memory: heap exhausted"));
+        assert_eq!(
+            lines.last(),
+            Some(&"instance killed: out of memory (exit 137)")
+        );
+        assert_eq!(lines.iter().filter(|m| **m == "request failed").count(), 5);
+        let kill = t
+            .logs
+            .iter()
+            .find(|l| t.text(l.message).starts_with("instance killed"));
+        let reason = kill
+            .unwrap()
+            .fields
+            .iter()
+            .find(|(k, _)| t.text(*k) == "reason");
+        assert_eq!(
+            reason.map(|(_, v)| t.value_text(v)).as_deref(),
+            Some("OOMKilled")
+        );
+    }
+
+    /// orch saves with a:do (undone by a:undo, which takes a second), then b:fail fails after
+    /// `fail_ms`: the saga undoes a:do, unless its orchestrator is killed first.
+    fn saga_killed(undo: CallPolicy, fail_ms: f64) -> (Telemetry, GroundTruth) {
+        let orch = service(
+            "orch",
+            4,
+            vec![(
+                "order",
+                vec![
+                    call("a", "do", undo, Some("undo")),
+                    call("b", "fail", no_timeout(), None),
+                ],
+            )],
+        );
+        let a = service(
+            "a",
+            4,
+            vec![("do", vec![work(5.0)]), ("undo", vec![work(1_000.0)])],
+        );
+        let b = service("b", 4, vec![("fail", vec![work(fail_ms)])]);
+        let errors = FaultEffect::ErrorRate { rate: 1.0 };
+        killed_at_500ms(
+            vec![orch, a, b],
+            vec![fault("b", 1_500, errors)],
+            &[(10, 1)],
+        )
+    }
+
+    #[test]
+    fn a_saga_killed_mid_way_stops_and_leaves_its_steps_in_effect() {
+        let retried = CallPolicy {
+            timeout_ms: Some(100),
+            retries: 3,
+            backoff_base_ms: 400,
+            jitter: false,
+            ..CallPolicy::default()
+        };
+        // Killed while a:undo runs (no timeout), while it waits to retry a:undo after a
+        // timeout, and before b:fail answered (so before compensating at all).
+        for (undo, fail_ms) in [(no_timeout(), 5.0), (retried, 5.0), (no_timeout(), 600.0)] {
+            let (t, truth) = saga_killed(undo, fail_ms);
+            let root = spans(&t, "orch", SpanKind::Server);
+            assert_eq!(root.len(), 1);
+            assert_eq!(root[0].end, Some(KILL), "b answers at {fail_ms} ms");
+            let killed = BTreeSet::from([root[0].trace_id]);
+            silent_once_killed(&t, "orch", &killed);
+            assert!(
+                t.logs
+                    .iter()
+                    .all(|l| t.text(l.message) != "saga compensated")
+            );
+            assert_eq!((truth.sagas_failed, truth.sagas_compensated), (1, 0));
+            let left: Vec<(&str, u32)> = truth
+                .saga_steps_left
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect();
+            assert_eq!(left, [("a:do", 1)], "b answers at {fail_ms} ms");
+        }
+    }
+
+    #[test]
+    fn a_stall_on_top_of_a_pause_counts_only_the_time_it_adds() {
+        let mut front = service("front", 1, vec![("op", vec![work(1.0)])]);
+        front.gc = Some(GcSpec {
+            heap_mb: 100,
+            live_mb: 10,
+            alloc_mb_per_s: 1,
+            pause_ms_per_gb: 0,
+            restart_ms: 100,
+        });
+        let scenario = Scenario {
+            name: "pauses".into(),
+            duration_ms: 1_000,
+            services: vec![front],
+            workload: Workload {
+                rate_per_s: 0.001,
+                entries: vec![Entry {
+                    service: "front".into(),
+                    operation: "op".into(),
+                    weight: 1,
+                }],
+                ramps: vec![],
+                bursts: vec![],
+                users: 0,
+                client_retries: 0,
+            },
+            faults: vec![],
+        };
+        let mut sim = Simulation::new(scenario, 1).unwrap();
+        sim.step_until(SimTime::from_ms(100));
+        // A 100 ms collection, and 50 ms into it a 150 ms stall: 200 ms stopped in all.
+        sim.pause(0, 0, Duration::from_ms(100), None);
+        sim.step_until(SimTime::from_ms(150));
+        sim.pause(0, 0, Duration::from_ms(150), None);
+        let heap = &sim.heaps.by_service[0][0];
+        assert_eq!((heap.paused_total_us, heap.pause_us), (200_000, 200_000));
+        assert_eq!(heap.collections, 2);
     }
 }
