@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "fcbcc892cb0d440f611ed743b2c011a97bad414540e5d5af73cc9317d0a784c9";
+    "5da28aff4b444b3d2c7484a08bab2e349b7c5fef7971c5e199b622c25d2ed85f";
 const FAULTY_MESH_SEED_42: &str =
-    "e3a173adc81efc4c7bbc6b148fad9eaeabd4a6022d79e89040830d88ad6526a2";
+    "e97b168028e0670e85b8419ab20f7111aa0cbaf216e2b0f182ad5f52a827293f";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

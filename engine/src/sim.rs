@@ -2817,6 +2817,7 @@ mod tests {
         assert!(database_calls.len() > 50);
         for s in database_calls {
             assert_eq!(attribute(s, "db.system").as_deref(), Some("postgresql"));
+            assert_eq!(attribute(s, "http.response.status_code"), None);
             assert_eq!(
                 attribute(s, "db.operation.name"),
                 Some(t.text(s.operation).to_uppercase())

@@ -332,9 +332,12 @@ impl Simulation {
         self.messaging_span_names(topic).0
     }
 
-    /// Whether a client span answers with an HTTP status: not a Redis command or a publish.
+    /// Whether a client span answers with an HTTP status: not a Redis command, a publish or a
+    /// query to a database service.
     pub(super) fn call_is_http(&self, call: CallId) -> bool {
-        matches!(self.calls[call.0 as usize].role, CallRole::Plain)
+        let c = &self.calls[call.0 as usize];
+        matches!(c.role, CallRole::Plain)
+            && self.services[usize::from(c.service)].db_system.is_none()
     }
 
     /// How many steps the caller moves on after a call that succeeded: past the backing read
@@ -966,13 +969,15 @@ mod tests {
             );
         }
         assert!(redis > 100 && producers > 10, "{redis} {producers}");
-        // Plain calls still answer with an HTTP status.
-        let plain = t
-            .spans
-            .iter()
-            .find(|s| s.kind == SpanKind::Client && t.text(s.operation) == "select")
-            .unwrap();
-        assert!(attribute(&t, plain, "http.response.status_code").is_some());
+        // Plain HTTP calls still answer with a status; database queries do not.
+        let client = |name: &str| {
+            t.spans
+                .iter()
+                .find(|s| s.kind == SpanKind::Client && t.text(s.operation) == name)
+                .unwrap()
+        };
+        assert!(attribute(&t, client("reserve"), "http.response.status_code").is_some());
+        assert!(attribute(&t, client("select"), "http.response.status_code").is_none());
     }
 
     #[test]
