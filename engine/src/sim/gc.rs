@@ -250,7 +250,7 @@ impl Simulation {
     /// worker and those running), their calls in progress end and answers to them will be
     /// dropped, and what they held is let go: workers, pool connections, bulkhead slots. Its
     /// breakers start closed again. A saga it was undoing leaves its steps in effect.
-    fn kill(&mut self, service: u16, instance: u16, fault: Option<usize>) {
+    pub(super) fn kill(&mut self, service: u16, instance: u16, fault: Option<usize>) {
         let now = self.now;
         let (first_inv, first_call) = self.heap(service, instance).process_start;
         let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];

@@ -311,7 +311,8 @@ impl Simulation {
 
     /// When an operation that took a lock ends: if it succeeded it writes under its token (the
     /// storage rejecting a stale one when fencing, with 409), then it releases the lock if it
-    /// still holds it. A job's next run is scheduled. Returns the status after the write.
+    /// still holds it (unless its process was killed: the lease runs out instead). A job's next
+    /// run is scheduled. Returns the status after the write.
     pub(super) fn release_lock(&mut self, inv: InvId, status: u16) -> u16 {
         let mut status = status;
         if let Some(at) = self.locks.holdings.iter().position(|h| h.inv == inv) {
@@ -321,10 +322,14 @@ impl Simulation {
             }
             let i = &self.invocations[inv.0 as usize];
             let (service, instance, trace, span) = (i.service, i.instance, i.trace_id, i.span);
+            // A process killed out of memory releases nothing: its lease has to run out.
+            let gone = self.instance_down(service, instance);
             let lock = &mut self.locks.locks[usize::from(holding.lock)];
             let name = lock.name;
             match lock.holder {
+                Some((holder, _, _)) if holder == inv && gone => {}
                 Some((holder, _, _)) if holder == inv => lock.holder = None,
+                _ if gone => {}
                 _ => {
                     // Its lease ran out while it worked, and someone else may hold it now.
                     let span_id = self.telemetry.spans[span as usize].span_id;
@@ -591,6 +596,34 @@ mod tests {
             });
             assert!(refused);
         }
+    }
+
+    #[test]
+    fn a_holder_killed_out_of_memory_keeps_the_lock_until_its_lease_runs_out() {
+        // Regression: the kill ended the holder's run as if it had returned, releasing the lock.
+        let mut sim = Simulation::new(default_mesh(50.0, 12_000), 17).unwrap();
+        let holder = |sim: &Simulation| sim.locks.locks[0].holder;
+        while holder(&sim).is_none_or(|(_, service, instance)| (service, instance) != (3, 0)) {
+            assert!(sim.now().0 < 10_000_000, "payments-0 takes the lock");
+            sim.step_until(sim.now().after(crate::time::Duration::from_ms(1)));
+        }
+        let (inv, now) = (holder(&sim).unwrap().0, sim.now());
+        let heap = &mut sim.heaps.by_service[3][0];
+        heap.killed_at = Some(now);
+        heap.down_until = now.after(crate::time::Duration::from_ms(5_000));
+        sim.kill(3, 0, None);
+        assert_eq!(holder(&sim).map(|h| h.0), Some(inv));
+        let (t, _) = sim.finish();
+        // The next taker finds the lease run out, the dead instance still named as holder.
+        let expired = tokens(&t, "lease expired");
+        assert!(!expired.is_empty());
+        assert_eq!(expired[0].1, 1);
+        assert!(expired[0].0 >= now.0 / 1_000 + 1_000, "{expired:?}");
+        let lost = t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message) == "lease lost before release");
+        assert_eq!(lost.count(), 0);
     }
 
     #[test]
