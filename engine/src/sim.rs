@@ -1467,52 +1467,30 @@ impl Simulation {
         // An order's amount follows from its trace: a second charge repeats the same sum.
         let amount = 10 + (trace_id.0 % 490) as i64;
         let amount_key = self.intern_static("amount");
-        match effect {
-            Some(DataEffect::Charge) => {}
-            Some(DataEffect::Refund) => {
-                let (message, fields) = if self.take_back(inv, Held::Charge) {
-                    self.truth.refunds += 1;
-                    (
-                        "payment refunded",
-                        smallvec![(amount_key, Value::Int(amount))],
-                    )
-                } else {
-                    (
-                        "refund skipped, nothing charged for this order",
-                        smallvec![],
-                    )
-                };
-                self.log(
-                    service,
-                    instance,
-                    Level::Info,
-                    Some((trace_id, span_id)),
-                    message,
-                    fields,
-                );
-                return;
-            }
-            Some(DataEffect::Release) => {
-                let (message, fields) = if self.take_back(inv, Held::Reservation) {
-                    let left = i64::from(self.release_stock(service));
-                    let key = self.intern_static("stock_left");
-                    ("stock released", smallvec![(key, Value::Int(left))])
-                } else {
-                    (
-                        "release skipped, nothing reserved for this order",
-                        smallvec![],
-                    )
-                };
-                self.log(
-                    service,
-                    instance,
-                    Level::Info,
-                    Some((trace_id, span_id)),
-                    message,
-                    fields,
-                );
-                return;
-            }
+        let undone = match effect {
+            Some(DataEffect::Charge) => None,
+            Some(DataEffect::Refund) => Some(if self.take_back(inv, Held::Charge) {
+                self.truth.refunds += 1;
+                (
+                    "payment refunded",
+                    smallvec![(amount_key, Value::Int(amount))],
+                )
+            } else {
+                (
+                    "refund skipped, nothing charged for this order",
+                    smallvec![],
+                )
+            }),
+            Some(DataEffect::Release) => Some(if self.take_back(inv, Held::Reservation) {
+                let left = i64::from(self.release_stock(service));
+                let key = self.intern_static("stock_left");
+                ("stock released", smallvec![(key, Value::Int(left))])
+            } else {
+                (
+                    "release skipped, nothing reserved for this order",
+                    smallvec![],
+                )
+            }),
             Some(DataEffect::Insert) => {
                 if let Some(order) = self.order_of(inv) {
                     *self.ledger.rows_by_order.entry(order).or_default() += 1;
@@ -1524,6 +1502,11 @@ impl Simulation {
                 return;
             }
             _ => return,
+        };
+        if let Some((message, fields)) = undone {
+            let context = Some((trace_id, span_id));
+            self.log(service, instance, Level::Info, context, message, fields);
+            return;
         }
         if let Some(key) = key {
             if !self.ledger.charged_keys.insert(key) {
