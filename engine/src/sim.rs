@@ -352,6 +352,8 @@ pub struct Simulation {
     entries: Vec<(u16, u16, u64)>,
     /// Literals already interned, by (address, length): see `intern_static`.
     static_syms: Vec<(usize, usize, Sym)>,
+    /// The same, direct-mapped by address: most lookups end here, in one comparison.
+    static_cache: [(usize, usize, Sym); 64],
     events: u64,
     truncated: bool,
     keys: Keys,
@@ -557,6 +559,7 @@ impl Simulation {
             entry_weight_total,
             entries,
             static_syms: Vec::new(),
+            static_cache: [(0, 0, Sym(0)); 64],
             events: 0,
             truncated: false,
             keys,
@@ -832,15 +835,25 @@ impl Simulation {
     /// are interned on every event, and a map lookup by content each time shows in profiles.
     fn intern_static(&mut self, text: &'static str) -> Sym {
         let address = text.as_ptr() as usize;
-        if let Some(&(_, _, sym)) = self
+        // Which slot only decides how fast, never which symbol: output stays the same.
+        let slot = (address ^ (address >> 6) ^ text.len()) % self.static_cache.len();
+        let (a, len, sym) = self.static_cache[slot];
+        if a == address && len == text.len() {
+            return sym;
+        }
+        let sym = match self
             .static_syms
             .iter()
             .find(|(a, len, _)| *a == address && *len == text.len())
         {
-            return sym;
-        }
-        let sym = self.telemetry.strings.intern(text);
-        self.static_syms.push((address, text.len(), sym));
+            Some(&(_, _, sym)) => sym,
+            None => {
+                let sym = self.telemetry.strings.intern(text);
+                self.static_syms.push((address, text.len(), sym));
+                sym
+            }
+        };
+        self.static_cache[slot] = (address, text.len(), sym);
         sym
     }
 
