@@ -1611,13 +1611,15 @@ impl Simulation {
         let db_system = callee
             .db_system
             .filter(|_| matches!(c.role, CallRole::Plain));
-        // Room for exactly what this client span will carry: peer, outcome and the rest.
+        // Room for exactly what this client span will carry when it succeeds: the peer, the
+        // HTTP status if it has one, and the rest.
         let extra = usize::from(attempt > 0)
             + usize::from(c.compensation)
             + 2 * usize::from(db_system.is_some())
-            + cache_queue::store_attribute_count(c.role);
+            + cache_queue::store_attribute_count(c.role)
+            + usize::from(self.call_is_http(call));
         let attrs = &mut self.telemetry.spans[span as usize].attributes;
-        attrs.reserve_exact(extra + 2);
+        attrs.reserve_exact(extra + 1);
         attrs.push((self.keys.peer_service, Value::Str(peer)));
         if attempt > 0 {
             attrs.push((self.keys.retry_attempt, Value::Int(i64::from(attempt))));

@@ -236,9 +236,11 @@ pub(super) fn plan(
 pub(super) fn store_attribute_count(role: CallRole) -> usize {
     match role {
         CallRole::Plain => 0,
-        CallRole::CacheGet { .. } => 3,
-        CallRole::CacheSet { .. } => 2,
-        CallRole::Publish { .. } => 3,
+        // server.address, db.system, db.operation.name, db.namespace, and cache.hit.
+        CallRole::CacheGet { .. } => 5,
+        CallRole::CacheSet { .. } => 4,
+        // messaging.destination.name, server.address, and three messaging.* attributes.
+        CallRole::Publish { .. } => 5,
     }
 }
 
