@@ -150,7 +150,7 @@ struct Invocation {
     user: Option<u32>,
     client_attempt: u32,
     /// The idempotency key the request carries, the same for every attempt of one call.
-    idempotency_key: Option<u64>,
+    idempotency_key: Option<std::num::NonZeroU64>,
     /// For a stock reservation: the (stock, version) it read, once its first call returned.
     stock_read: Option<(u32, u64)>,
     /// Its instance's pause total when its current work step began (see `gc`).
@@ -1473,7 +1473,7 @@ impl Simulation {
             i.instance,
             i.operation,
             i.trace_id,
-            i.idempotency_key,
+            i.idempotency_key.map(std::num::NonZeroU64::get),
         );
         let effect =
             self.scenario.services[usize::from(service)].operations[usize::from(operation)].effect;
@@ -1846,7 +1846,7 @@ impl Simulation {
         if self.policy(call).idempotency_key && unkeyed.is_none() {
             // One key per call, so every retry of it carries the same one.
             let key = u64::from(call.0) + 1;
-            self.invocations[child.0 as usize].idempotency_key = Some(key);
+            self.invocations[child.0 as usize].idempotency_key = std::num::NonZeroU64::new(key);
             let span = self.invocations[child.0 as usize].span as usize;
             let name = self.intern_static("idempotency.key");
             let attributes = &mut self.telemetry.spans[span].attributes;
