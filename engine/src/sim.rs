@@ -180,9 +180,9 @@ struct Call {
     caller: InvId,
     service: u16,
     operation: u16,
-    /// The caller's plan step this call runs (a compensation: the step it undoes), which
-    /// holds its policy: looked up, not copied per call.
-    step: u16,
+    /// Its client policy in `Simulation::policies`: its plan step's (a compensation's: the
+    /// step it undoes), looked up once, not copied per call.
+    policy: u32,
     /// Its edge in `Simulation::edges`, resolved once when the call is made.
     edge: u32,
     attempt: u32,
@@ -342,6 +342,9 @@ pub struct Simulation {
     services: Vec<ServiceRuntime>,
     invocations: Vec<Invocation>,
     calls: Vec<Call>,
+    /// Every call step's policy, once; `policy_ids[service][operation][step]` is its index.
+    policies: Vec<CallPolicy>,
+    policy_ids: Vec<Vec<Vec<u32>>>,
     /// Breakers, bulkheads and retry budgets per edge, by the id `edge_ids` gives it.
     edges: Vec<EdgeState>,
     /// Edge ids by key, in key order (breaker samples go out in this order).
@@ -553,6 +556,8 @@ impl Simulation {
             services,
             invocations: Vec::new(),
             calls: Vec::new(),
+            policies: Vec::new(),
+            policy_ids: Vec::new(),
             edges: Vec::new(),
             edge_ids: BTreeMap::new(),
             telemetry,
@@ -569,6 +574,28 @@ impl Simulation {
             locks: lease::Locks::default(),
             stores,
         };
+        let mut policies = Vec::new();
+        sim.policy_ids = sim
+            .services
+            .iter()
+            .map(|s| {
+                s.plans
+                    .iter()
+                    .map(|plan| {
+                        plan.iter()
+                            .map(|step| match step {
+                                PlanStep::Call { policy, .. } => {
+                                    policies.push(policy.clone());
+                                    (policies.len() - 1) as u32
+                                }
+                                PlanStep::Work { .. } => u32::MAX,
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        sim.policies = policies;
         sim.truth.faults = sim
             .scenario
             .faults
@@ -1065,10 +1092,12 @@ impl Simulation {
         let call = CallId(self.calls.len() as u32);
         let i = &self.invocations[inv.0 as usize];
         let key = (i.service, i.instance, service, operation);
+        let policy_id =
+            self.policy_ids[usize::from(i.service)][usize::from(i.operation)][usize::from(step)];
         let edge = match self.edge_ids.get(&key) {
             Some(&edge) => edge,
             None => {
-                let policy = self.plan_policy(i.service, i.operation, step);
+                let policy = &self.policies[policy_id as usize];
                 let edge = self.edges.len() as u32;
                 self.edges.push(EdgeState {
                     breaker: policy.breaker.clone().map(Breaker::new),
@@ -1083,7 +1112,7 @@ impl Simulation {
             caller: inv,
             service,
             operation,
-            step,
+            policy: policy_id,
             edge,
             attempt: 0,
             attempt_span: 0,
@@ -1102,20 +1131,9 @@ impl Simulation {
         self.start_attempt(call);
     }
 
-    /// The policy of a call step in a service operation's plan.
-    fn plan_policy(&self, service: u16, operation: u16, step: u16) -> &CallPolicy {
-        match &self.services[usize::from(service)].plans[usize::from(operation)][usize::from(step)]
-        {
-            PlanStep::Call { policy, .. } => policy,
-            PlanStep::Work { .. } => unreachable!("calls are made by call steps"),
-        }
-    }
-
-    /// A call's client policy (timeout, retries, breaker...), from its caller's plan.
+    /// A call's client policy (timeout, retries, breaker...), its plan step's.
     fn policy(&self, call: CallId) -> &CallPolicy {
-        let c = &self.calls[call.0 as usize];
-        let i = &self.invocations[c.caller.0 as usize];
-        self.plan_policy(i.service, i.operation, c.step)
+        &self.policies[self.calls[call.0 as usize].policy as usize]
     }
 
     /// The current plan step of an invocation, when it is a call with a compensation.
