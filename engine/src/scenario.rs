@@ -429,6 +429,25 @@ pub struct FaultSpec {
     pub effect: FaultEffect,
 }
 
+impl FaultSpec {
+    /// A fault on `service` (one instance, or all with None) in [from_ms, until_ms).
+    pub fn new(
+        service: &str,
+        instance: Option<u16>,
+        from_ms: u64,
+        until_ms: u64,
+        effect: FaultEffect,
+    ) -> FaultSpec {
+        FaultSpec {
+            service: service.into(),
+            instance,
+            from_ms,
+            until_ms,
+            effect,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultEffect {

@@ -2514,23 +2514,6 @@ mod tests {
     use crate::mesh::default_mesh;
     use crate::scenario::FaultSpec;
 
-    /// A fault on `service` (one instance or all) in [from_ms, until_ms).
-    fn fault(
-        service: &str,
-        instance: Option<u16>,
-        from_ms: u64,
-        until_ms: u64,
-        effect: FaultEffect,
-    ) -> FaultSpec {
-        FaultSpec {
-            service: service.into(),
-            instance,
-            from_ms,
-            until_ms,
-            effect,
-        }
-    }
-
     fn run(scenario: &Scenario, seed: u64) -> Telemetry {
         crate::run(scenario, seed).unwrap_or_else(|e| panic!("{e:?}"))
     }
@@ -2638,7 +2621,7 @@ mod tests {
     #[test]
     fn metrics_count_what_the_spans_show() {
         let mut scenario = default_mesh(50.0, 5_000);
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "auth",
             None,
             0,
@@ -2711,7 +2694,7 @@ mod tests {
     #[test]
     fn latency_fault_shows_in_the_targets_spans_inside_its_window_only() {
         let mut scenario = default_mesh(50.0, 20_000);
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "database",
             None,
             10_000,
@@ -2735,7 +2718,7 @@ mod tests {
     #[test]
     fn error_rate_fault_concentrates_errors_on_its_instance() {
         let mut scenario = default_mesh(80.0, 10_000);
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "orders",
             Some(1),
             0,
@@ -2763,7 +2746,7 @@ mod tests {
     #[test]
     fn retries_carry_their_attempt_number_and_a_warning() {
         let mut scenario = default_mesh(50.0, 5_000);
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "auth",
             None,
             0,
@@ -2858,7 +2841,7 @@ mod tests {
                 }
             }
         }
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "payments",
             None,
             5_000,
@@ -2886,7 +2869,7 @@ mod tests {
     #[test]
     fn ground_truth_names_the_cause_its_first_effect_and_the_traces_it_touched() {
         let mut scenario = default_mesh(50.0, 10_000);
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "inventory",
             Some(1),
             2_000,
@@ -2918,7 +2901,7 @@ mod tests {
         let share_to_slow = |balancer: Balancer| {
             let mut scenario = default_mesh(60.0, 10_000);
             scenario.services[3].balancer = balancer; // payments
-            scenario.faults.push(fault(
+            scenario.faults.push(FaultSpec::new(
                 "payments",
                 Some(0),
                 0,
@@ -2948,7 +2931,7 @@ mod tests {
             policy: CallPolicy::default(),
             compensate: None,
         });
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "orders",
             Some(9),
             5,
@@ -2983,7 +2966,7 @@ mod tests {
             (policy.backoff_base_ms, policy.backoff_max_ms) = (u64::MAX / 999, u64::MAX / 999);
         }
         scenario.faults = vec![
-            fault(
+            FaultSpec::new(
                 "auth",
                 None,
                 0,
@@ -2993,7 +2976,7 @@ mod tests {
                     drift_ppm: i64::MIN,
                 },
             ),
-            fault(
+            FaultSpec::new(
                 "auth",
                 None,
                 0,
@@ -3002,7 +2985,7 @@ mod tests {
                     zone_minutes: i16::MIN,
                 },
             ),
-            fault(
+            FaultSpec::new(
                 "auth",
                 None,
                 0,
@@ -3059,8 +3042,8 @@ mod tests {
             compensate: None,
         }];
         scenario.faults = vec![
-            fault("notifications", None, 0, 20_000, FaultEffect::Crash),
-            fault(
+            FaultSpec::new("notifications", None, 0, 20_000, FaultEffect::Crash),
+            FaultSpec::new(
                 "payments",
                 None,
                 0,
@@ -3153,7 +3136,7 @@ mod tests {
                 ..Default::default()
             });
         });
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "payments",
             None,
             3_000,
@@ -3221,7 +3204,7 @@ mod tests {
                 max_queue: 0,
             });
         });
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "payments",
             None,
             2_000,

@@ -18,13 +18,9 @@ fn with_fault(
     effect: FaultEffect,
 ) -> Scenario {
     let mut scenario = default_mesh(50.0, 12_000);
-    scenario.faults.push(FaultSpec {
-        service: service.into(),
-        instance,
-        from_ms,
-        until_ms,
-        effect,
-    });
+    scenario
+        .faults
+        .push(FaultSpec::new(service, instance, from_ms, until_ms, effect));
     scenario
 }
 

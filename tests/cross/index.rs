@@ -253,13 +253,7 @@ fn assert_same(t: &Telemetry, now: SimTime, context: &str) {
 }
 
 fn fault(service: &str, from_ms: u64, until_ms: u64, effect: FaultEffect) -> FaultSpec {
-    FaultSpec {
-        service: service.into(),
-        instance: None,
-        from_ms,
-        until_ms,
-        effect,
-    }
+    FaultSpec::new(service, None, from_ms, until_ms, effect)
 }
 
 fn scenarios() -> Vec<(Scenario, u64)> {

@@ -1173,22 +1173,6 @@ mod tests {
         assert!(stall.affected_traces.len() as u32 > depth[4]);
     }
 
-    fn fault(
-        service: &str,
-        instance: Option<u16>,
-        from_ms: u64,
-        until_ms: u64,
-        effect: FaultEffect,
-    ) -> FaultSpec {
-        FaultSpec {
-            service: service.into(),
-            instance,
-            from_ms,
-            until_ms,
-            effect,
-        }
-    }
-
     fn notifications(scenario: &mut Scenario) -> &mut crate::scenario::ServiceSpec {
         scenario
             .services
@@ -1208,14 +1192,14 @@ mod tests {
     fn failed_messages_are_redelivered_with_backoff_then_dead_lettered() {
         // Every message fails from 2 s to 4 s; before and after, a quarter of them do.
         let mut scenario = default_mesh(50.0, 10_000);
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "notifications",
             None,
             0,
             10_000,
             FaultEffect::ErrorRate { rate: 0.25 },
         ));
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "notifications",
             None,
             2_000,
@@ -1329,7 +1313,7 @@ mod tests {
                 (sent.0 / 1_000 < c.start.0 / 1_000).then_some((c.trace_id, c.start.0 / 1_000))
             })
             .expect("a message crossing a millisecond boundary");
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "notifications",
             Some(1),
             boundary_ms,
@@ -1374,7 +1358,7 @@ mod tests {
             pause_ms_per_gb: 40,
             restart_ms: 2_000,
         });
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "notifications",
             None,
             1_000,
@@ -1425,7 +1409,7 @@ mod tests {
         // messages unacknowledged there and hands everything else to the other instance.
         let mut scenario = default_mesh(50.0, 8_000);
         notifications(&mut scenario).instances = 2;
-        scenario.faults.push(fault(
+        scenario.faults.push(FaultSpec::new(
             "notifications",
             Some(1),
             2_000,
@@ -1480,29 +1464,34 @@ mod tests {
             problems(&|s| s.services[5].consumer.as_mut().unwrap().operation = "nope".into()),
             ["services[5].consumer.operation"]
         );
-        let fault = |service: &str, instance, effect| FaultSpec {
-            service: service.into(),
-            instance,
-            from_ms: 0,
-            until_ms: 100,
-            effect,
-        };
         assert_eq!(
-            problems(&|s| s
-                .faults
-                .push(fault("orders", None, FaultEffect::CacheOutage))),
+            problems(&|s| s.faults.push(FaultSpec::new(
+                "orders",
+                None,
+                0,
+                100,
+                FaultEffect::CacheOutage
+            ))),
             ["faults[0].service"]
         );
         assert_eq!(
-            problems(&|s| s
-                .faults
-                .push(fault("cache", Some(0), FaultEffect::CacheOutage))),
+            problems(&|s| s.faults.push(FaultSpec::new(
+                "cache",
+                Some(0),
+                0,
+                100,
+                FaultEffect::CacheOutage
+            ))),
             ["faults[0].instance"]
         );
         assert_eq!(
-            problems(&|s| s
-                .faults
-                .push(fault("orders", None, FaultEffect::ConsumerStall))),
+            problems(&|s| s.faults.push(FaultSpec::new(
+                "orders",
+                None,
+                0,
+                100,
+                FaultEffect::ConsumerStall
+            ))),
             ["faults[0].service"]
         );
         // A consumer that publishes would feed the queue from the queue.
