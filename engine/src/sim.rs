@@ -19,6 +19,7 @@ use crate::time::{Duration, SimTime};
 
 mod cache_queue;
 mod gc;
+mod growth;
 mod lease;
 use cache_queue::{CallRole, Stores};
 
@@ -2429,6 +2430,7 @@ impl Simulation {
             let key = self.keys.queue_wait_ms;
             self.telemetry.spans[span]
                 .attributes
+        self.reserve_ahead();
                 .push((key, Value::Int((waited.0 / 1_000) as i64)));
             self.start(next);
         }
