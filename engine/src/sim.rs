@@ -643,29 +643,38 @@ impl Simulation {
 
     /// Runs every event at or before `until`, then sets the clock to `until`.
     pub fn step_until(&mut self, until: SimTime) {
-        while let Some(next) = self.queue.peek() {
-            if next.at() > until {
-                break;
-            }
-            if self.events >= EVENTS_PER_RUN_MAX {
-                self.truncated = true;
-                self.queue.clear();
-                break;
-            }
-            let Some(next) = self.queue.pop() else {
-                break;
-            };
-            let (at, event) = (next.at(), next.event);
-            assert!(
-                at >= self.now,
-                "time ran backwards: {at:?} < {:?}",
-                self.now
-            );
-            self.now = at;
-            self.events += 1;
-            self.handle(event);
-        }
+        while self.step_one(until) {}
         self.now = self.now.max(until);
+    }
+
+    /// Runs the next event if it is at or before `until`; false when there is none to run.
+    /// Its own function in wasm, called per event: V8 swaps in optimized code for a function
+    /// only at its next call (no on-stack replacement), so the loop of a run called once would
+    /// stay in baseline code throughout.
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    fn step_one(&mut self, until: SimTime) -> bool {
+        match self.queue.peek() {
+            Some(next) if next.at() <= until => {}
+            _ => return false,
+        }
+        if self.events >= EVENTS_PER_RUN_MAX {
+            self.truncated = true;
+            self.queue.clear();
+            return false;
+        }
+        let Some(next) = self.queue.pop() else {
+            return false;
+        };
+        let (at, event) = (next.at(), next.event);
+        assert!(
+            at >= self.now,
+            "time ran backwards: {at:?} < {:?}",
+            self.now
+        );
+        self.now = at;
+        self.events += 1;
+        self.handle(event);
+        true
     }
 
     /// Runs to the end: arrivals stop at the scenario's duration and every request finishes.
@@ -789,6 +798,7 @@ impl Simulation {
         Duration((self.random.exponential(mean_us) as u64).saturating_add(1))
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn on_arrival(&mut self) {
         if self.now.0 >= self.scenario.duration_ms * 1_000 {
             return;
@@ -992,6 +1002,7 @@ impl Simulation {
         id
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn on_arrive(&mut self, inv: InvId) {
         let (service, instance) = {
             let i = &self.invocations[inv.0 as usize];
@@ -1043,6 +1054,7 @@ impl Simulation {
         self.run_step(inv);
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn run_step(&mut self, inv: InvId) {
         let i = &self.invocations[inv.0 as usize];
         let steps = &self.services[usize::from(i.service)].plans[usize::from(i.operation)];
@@ -1599,6 +1611,7 @@ impl Simulation {
         Duration(NETWORK_US.0 + self.random.below(NETWORK_US.1 - NETWORK_US.0))
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn start_attempt(&mut self, call: CallId) {
         let c = &self.calls[call.0 as usize];
         let (caller, service, operation, attempt, timeout_ms) = (
@@ -1892,6 +1905,7 @@ impl Simulation {
         );
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn on_refused(&mut self, call: CallId, attempt: u32, reason: Refusal) {
         let c = &self.calls[call.0 as usize];
         if c.done || c.settled || c.attempt != attempt {
@@ -1989,6 +2003,7 @@ impl Simulation {
         );
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn on_response(&mut self, call: CallId, attempt: u32, status: u16) {
         let c = &self.calls[call.0 as usize];
         if c.done || c.settled || c.attempt != attempt {
@@ -2015,6 +2030,7 @@ impl Simulation {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn on_timeout(&mut self, call: CallId, attempt: u32) {
         let c = &self.calls[call.0 as usize];
         if c.done || c.settled || c.attempt != attempt {
@@ -2376,6 +2392,7 @@ impl Simulation {
 
     /// Samples every instance's gauges and every breaker's state for the bucket that just
     /// ended, then schedules the next sample while anything else is still to happen.
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn on_sample(&mut self) {
         let bucket = self.telemetry.metrics.bucket_of(self.now).saturating_sub(1);
         for (s, runtime) in self.services.iter().enumerate() {
@@ -2413,6 +2430,7 @@ impl Simulation {
         if self.heaps.enabled {
             self.sample_heaps(bucket);
         }
+        self.reserve_ahead();
         let arrivals_over = self.now.0 >= self.scenario.duration_ms * 1_000;
         if !arrivals_over || !self.queue.is_empty() {
             let bucket = self.telemetry.metrics.bucket;
@@ -2430,7 +2448,6 @@ impl Simulation {
             let key = self.keys.queue_wait_ms;
             self.telemetry.spans[span]
                 .attributes
-        self.reserve_ahead();
                 .push((key, Value::Int((waited.0 / 1_000) as i64)));
             self.start(next);
         }
