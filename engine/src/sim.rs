@@ -704,10 +704,10 @@ impl Simulation {
             })
             .sum();
         let mut telemetry = self.telemetry;
-        // The run is over: give back the growth slack of the big vectors.
-        telemetry.spans.shrink_to_fit();
-        telemetry.logs.shrink_to_fit();
-        telemetry.metrics.instances.shrink_to_fit();
+        // The run is over: give back the growth slack of the big vectors, where it is worth a copy.
+        growth::give_back_slack(&mut telemetry.spans);
+        growth::give_back_slack(&mut telemetry.logs);
+        growth::give_back_slack(&mut telemetry.metrics.instances);
         (telemetry, truth)
     }
 

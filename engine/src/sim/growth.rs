@@ -50,6 +50,16 @@ fn reserve_to<T>(v: &mut Vec<T>, share: f64) {
     }
 }
 
+/// Shrinks a vector to its length once its unused room is over a quarter of its length. In wasm
+/// shrinking a big vector copies it whole (dlmalloc cannot resize what it took straight from
+/// `memory.grow` in place) and linear memory never shrinks, so the eighth `reserve_ahead` leaves
+/// is kept; the slack of a plain doubling (up to as much again) is still given back.
+pub(super) fn give_back_slack<T>(v: &mut Vec<T>) {
+    if v.capacity() - v.len() > v.len() / 4 {
+        v.shrink_to_fit();
+    }
+}
+
 impl Simulation {
     /// At each metrics sample: a big vector on course to outgrow its room before the run ends
     /// gets room for the whole run at the pace so far, in one copy instead of several.
@@ -89,6 +99,17 @@ mod tests {
         assert_eq!(wanted(100, 190, 0.5), Some(285));
         // Never more than sixteen times what is there.
         assert_eq!(wanted(100, 128, 0.0625), Some(1_600));
+    }
+
+    #[test]
+    fn slack_is_given_back_only_past_a_quarter() {
+        let mut v: Vec<u8> = Vec::with_capacity(125);
+        v.extend([0; 100]);
+        super::give_back_slack(&mut v);
+        assert_eq!(v.capacity(), 125);
+        v.reserve_exact(26);
+        super::give_back_slack(&mut v);
+        assert_eq!(v.capacity(), 100);
     }
 
     #[test]
