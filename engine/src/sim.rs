@@ -181,6 +181,8 @@ struct Call {
     caller: InvId,
     service: u16,
     operation: u16,
+    /// The caller's plan step it serves (a compensation: the step it undoes).
+    step: u16,
     /// Its client policy in `Simulation::policies`: its plan step's (a compensation's: the
     /// step it undoes), looked up once, not copied per call.
     policy: u32,
@@ -378,12 +380,16 @@ struct Ledger {
     /// Units reserved and payments charged (less those refunded) per order, the order being
     /// the request that called for them (a saga), so that undoing one is safe to repeat and
     /// a no-op when the step never took effect.
-    reserved_by_order: BTreeMap<u32, u32>,
-    charged_by_order: BTreeMap<u32, u32>,
-    rows_by_order: BTreeMap<u32, u32>,
+    reserved_by_order: BTreeMap<OrderStep, u32>,
+    charged_by_order: BTreeMap<OrderStep, u32>,
+    rows_by_order: BTreeMap<OrderStep, u32>,
     /// Saga requests that failed, to check against the ledger when the run ends.
     failed_sagas: Vec<InvId>,
 }
+
+/// An order (the request that called for a data effect) and the step of it that did: two
+/// reservations of one order, at two services or by two steps, are held apart.
+type OrderStep = (u32, u16);
 
 /// What a request holds for an order, in the ledger.
 #[derive(Clone, Copy)]
@@ -394,7 +400,7 @@ enum Held {
 }
 
 impl Ledger {
-    fn held(&mut self, held: Held) -> &mut BTreeMap<u32, u32> {
+    fn held(&mut self, held: Held) -> &mut BTreeMap<OrderStep, u32> {
         match held {
             Held::Reservation => &mut self.reserved_by_order,
             Held::Charge => &mut self.charged_by_order,
@@ -1125,6 +1131,7 @@ impl Simulation {
             caller: inv,
             service,
             operation,
+            step,
             policy: policy_id,
             edge,
             attempt: 0,
@@ -1432,10 +1439,12 @@ impl Simulation {
         Ok(())
     }
 
-    /// The order a data request is for: the request that called it (None from outside).
-    fn order_of(&self, inv: InvId) -> Option<u32> {
+    /// The order a data request is for: the request that called it, and the step of that
+    /// request it serves (None from outside).
+    fn order_of(&self, inv: InvId) -> Option<OrderStep> {
         let (call, _) = self.invocations[inv.0 as usize].caller?;
-        Some(self.calls[call.0 as usize].caller.0)
+        let c = &self.calls[call.0 as usize];
+        Some((c.caller.0, c.step))
     }
 
     /// Undoes one reservation (or one charge) of the request's order, when it has one left:
@@ -2204,7 +2213,11 @@ impl Simulation {
                 };
                 let k = k as u16;
                 let in_effect = match held {
-                    Some(held) => self.ledger.held(held).get(&inv.0).is_some_and(|n| *n > 0),
+                    Some(held) => self
+                        .ledger
+                        .held(held)
+                        .get(&(inv.0, k))
+                        .is_some_and(|n| *n > 0),
                     None => {
                         saga.done.contains(&k) || saga.stuck.contains(&k) || saga.undoing == Some(k)
                     }
@@ -3088,6 +3101,89 @@ mod tests {
             .count();
         assert_eq!(stuck as u32, truth.sagas_failed);
         assert_eq!(truth.refunds, 0);
+    }
+
+    /// A call step of orders' `create` saga, undone by `undo`.
+    fn saga_step(service: &str, operation: &str, undo: &str, policy: CallPolicy) -> Step {
+        Step::Call {
+            service: service.into(),
+            operation: operation.into(),
+            policy,
+            compensate: Some(undo.into()),
+        }
+    }
+
+    #[test]
+    fn two_steps_of_one_kind_are_held_apart_in_the_ledger() {
+        let mut scenario = default_mesh(20.0, 3_000);
+        // Two rows per order, the second undone by a select that takes nothing back; then a
+        // charge that always fails.
+        scenario.services[2].operations[0].steps = vec![
+            saga_step("database", "insert", "delete", CallPolicy::default()),
+            saga_step("database", "insert", "select", CallPolicy::default()),
+            saga_step("payments", "charge", "refund", CallPolicy::default()),
+        ];
+        scenario.faults = vec![FaultSpec::new(
+            "payments",
+            None,
+            0,
+            3_000,
+            FaultEffect::ErrorRate { rate: 1.0 },
+        )];
+        let (_, truth) = Simulation::new(scenario, 3).unwrap().finish();
+        assert!(truth.sagas_failed > 10, "{}", truth.sagas_failed);
+        // One row per failed saga stays (the second step's); the first was deleted.
+        assert_eq!(
+            truth.saga_steps_left,
+            BTreeMap::from([("database:insert".to_string(), truth.sagas_failed)])
+        );
+    }
+
+    #[test]
+    fn a_release_gives_back_only_what_its_own_step_reserved() {
+        let mut scenario = default_mesh(20.0, 3_000);
+        // A second, slow stock service: the saga times out on it and releases there first,
+        // where nothing is reserved yet, then at inventory, where a unit is.
+        let mut warehouse = scenario.services[4].clone();
+        warehouse.name = "warehouse".into();
+        warehouse.operations[0].steps.insert(
+            0,
+            Step::Work {
+                p50_ms: 500.0,
+                p99_ms: 600.0,
+            },
+        );
+        scenario.services.push(warehouse);
+        let quick = CallPolicy {
+            timeout_ms: Some(100),
+            ..CallPolicy::default()
+        };
+        scenario.services[2].operations[0].steps = vec![
+            saga_step("inventory", "reserve", "release", CallPolicy::default()),
+            saga_step("warehouse", "reserve", "release", quick),
+        ];
+        let (t, truth) = Simulation::new(scenario, 3).unwrap().finish();
+        let lines = |service: &str, message: &str| {
+            t.logs
+                .iter()
+                .filter(|l| t.service_name(l.service) == service && t.text(l.message) == message)
+                .count()
+        };
+        let skipped = "release skipped, nothing reserved for this order";
+        assert!(truth.sagas_failed > 10, "{}", truth.sagas_failed);
+        // Inventory's reservation always landed before its release: never skipped there.
+        assert_eq!(lines("inventory", skipped), 0);
+        assert_eq!(
+            lines("inventory", "stock released") as u32,
+            truth.sagas_failed
+        );
+        // The warehouse's release comes before its slow reservation lands: nothing to give
+        // back then, and the unit it reserves later stays taken.
+        assert_eq!(lines("warehouse", skipped) as u32, truth.sagas_failed);
+        assert_eq!(
+            truth.saga_steps_left,
+            BTreeMap::from([("warehouse:reserve".to_string(), truth.sagas_failed)])
+        );
     }
 
     #[test]
