@@ -373,7 +373,10 @@ pub struct Simulation {
 /// What the data effects did: charges per trace, and the idempotency keys already charged.
 #[derive(Default)]
 struct Ledger {
-    charges_by_trace: BTreeMap<TraceId, u32>,
+    /// Charges made per order step, all its attempts together (never decreased by refunds).
+    charges_by_order: BTreeMap<OrderStep, u32>,
+    /// Charges asked for from outside the mesh, so by no order.
+    charges_outside_orders: u32,
     charged_keys: std::collections::BTreeSet<u64>,
     /// Stock per reserving (service, operation).
     stock: BTreeMap<(u16, u16), StockState>,
@@ -422,7 +425,8 @@ struct StockState {
 pub struct GroundTruth {
     /// One entry per scenario fault, in the scenario's order.
     pub faults: Vec<FaultTruth>,
-    /// Charges made, and how many of them were a second (or later) charge in one trace.
+    /// Charges made, and how many of them were a second (or later) charge for one order's
+    /// step (the attempts of one call), whatever traces they landed in.
     pub charges: u32,
     pub duplicate_charges: u32,
     /// Units sold beyond the stock there was, summed over reserving operations.
@@ -693,8 +697,9 @@ impl Simulation {
         self.step_until(SimTime(u64::MAX));
         self.count_failed_sagas();
         let mut truth = std::mem::take(&mut self.truth);
-        truth.charges = self.ledger.charges_by_trace.values().sum();
-        truth.duplicate_charges = self.ledger.charges_by_trace.values().map(|n| n - 1).sum();
+        let by_order = self.ledger.charges_by_order.values();
+        truth.charges = by_order.clone().sum::<u32>() + self.ledger.charges_outside_orders;
+        truth.duplicate_charges = by_order.map(|n| n - 1).sum();
         truth.oversold_units = self
             .ledger
             .stock
@@ -1578,10 +1583,12 @@ impl Simulation {
                 return;
             }
         }
-        let charges = self.ledger.charges_by_trace.entry(trace_id).or_default();
-        *charges += 1;
-        if let Some(order) = self.order_of(inv) {
-            *self.ledger.charged_by_order.entry(order).or_default() += 1;
+        match self.order_of(inv) {
+            Some(order) => {
+                *self.ledger.charges_by_order.entry(order).or_default() += 1;
+                *self.ledger.charged_by_order.entry(order).or_default() += 1;
+            }
+            None => self.ledger.charges_outside_orders += 1,
         }
         self.log(
             service,

@@ -1198,3 +1198,32 @@ fn a_saga_that_fails_after_its_last_step_is_counted_with_its_steps_in_effect() {
         assert_eq!(truth.saga_steps_left[step], failed_creates, "{step}");
     }
 }
+
+#[test]
+fn a_charge_repeated_under_dropped_context_is_still_a_duplicate_of_its_order() {
+    // Charges that time out and are retried without a key, by a caller that also drops trace
+    // context: each attempt lands in a trace of its own, yet both charge the same order.
+    let mut scenario = default_mesh(50.0, 12_000);
+    scenario.faults = vec![
+        FaultSpec::new(
+            "payments",
+            None,
+            0,
+            12_000,
+            FaultEffect::Latency { extra_ms: 930 },
+        ),
+        FaultSpec::new("orders", None, 0, 12_000, FaultEffect::NonIdempotentRetry),
+        FaultSpec::new("orders", None, 0, 12_000, FaultEffect::ContextDropped),
+    ];
+    let (t, truth) = run(scenario);
+    assert!(truth.duplicate_charges > 5, "{}", truth.duplicate_charges);
+    // No trace holds two charges: trace ids alone would miss every one of them.
+    let charged = logql::parse(r#"{service="payments"} |= "payment charged""#)
+        .unwrap()
+        .run(&t);
+    let mut per_trace = std::collections::BTreeMap::new();
+    for i in charged {
+        *per_trace.entry(t.logs[i as usize].trace_id).or_insert(0u32) += 1;
+    }
+    assert!(per_trace.values().all(|n| *n == 1));
+}
