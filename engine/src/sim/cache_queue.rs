@@ -614,15 +614,21 @@ impl Simulation {
             let service = group.service;
             let pick = group.next_instance(|i| self.consumer_disconnected(service, i).is_none());
             let Some(instance) = pick else {
-                let mut blocked = (0..group.unacked.len() as u16).map(|i| {
-                    self.consumer_disconnected(service, i)
-                        .or_else(|| self.consumer_stalled(service, i).map(|(f, u)| (Some(f), u)))
-                });
-                let first = blocked.next().flatten();
-                if blocked.all(|b| b.is_some()) {
-                    if let Some((fault, until_ms)) = first {
-                        self.hold(g, fault, until_ms, front);
+                // Every instance held back (not merely full): the backlog waits for the
+                // first of them to come back, and that one's fault holds it.
+                let mut earliest: Option<(Option<usize>, u64)> = None;
+                for i in 0..group.unacked.len() as u16 {
+                    let blocked = self
+                        .consumer_disconnected(service, i)
+                        .or_else(|| self.consumer_stalled(service, i).map(|(f, u)| (Some(f), u)));
+                    match blocked {
+                        None => return,
+                        Some(b) if earliest.is_none_or(|e| b.1 < e.1) => earliest = Some(b),
+                        Some(_) => {}
                     }
+                }
+                if let Some((fault, until_ms)) = earliest {
+                    self.hold(g, fault, until_ms, front);
                 }
                 return;
             };
@@ -1439,6 +1445,45 @@ mod tests {
         assert_eq!(stall.affected_traces.len(), 4);
         let last = q.last().unwrap();
         assert_eq!(last.published_total, last.consumed_total);
+    }
+
+    #[test]
+    fn a_backlog_with_every_consumer_down_waits_for_the_first_back_and_its_fault() {
+        // Both instances crash at 1 s; instance 1 comes back at 3 s, instance 0 at 8 s: the
+        // backlog is held by instance 1's crash, and drains when it is back.
+        let mut scenario = default_mesh(50.0, 10_000);
+        notifications(&mut scenario).instances = 2;
+        for (instance, until_ms) in [(0, 8_000), (1, 3_000)] {
+            scenario.faults.push(FaultSpec::new(
+                "notifications",
+                Some(instance),
+                1_000,
+                until_ms,
+                FaultEffect::Crash,
+            ));
+        }
+        let (t, truth) = crate::Simulation::new(scenario, 3).unwrap().finish();
+        let published: BTreeMap<SpanId, SimTime> =
+            t.spans.iter().map(|s| (s.span_id, s.start)).collect();
+        let backlog: Vec<&Span> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Consumer)
+            .filter(|s| {
+                let p = published[&s.parent.unwrap()];
+                p > SimTime::from_ms(1_100) && p < SimTime::from_ms(2_900)
+            })
+            .collect();
+        assert!(backlog.len() > 10, "{}", backlog.len());
+        for s in &backlog {
+            assert_eq!(s.instance, 1);
+            assert!(s.start >= SimTime::from_ms(3_000));
+            assert!(truth.faults[1].affected_traces.contains(&s.trace_id));
+            assert!(!truth.faults[0].affected_traces.contains(&s.trace_id));
+        }
+        // Woken when instance 1 is back, not by the next publish.
+        let first = backlog.iter().map(|s| s.start).min().unwrap();
+        assert!(first < SimTime::from_ms(3_002), "{first:?}");
     }
 
     #[test]
