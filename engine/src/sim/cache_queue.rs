@@ -439,11 +439,10 @@ impl Simulation {
             self.telemetry.spans[span]
                 .attributes
                 .retain(|(k, _)| *k != status_key);
-            let mut message = self
-                .stores
-                .processing
-                .remove(&inv.0)
-                .expect("a consumer processes a message");
+            let Some(mut message) = self.stores.processing.remove(&inv.0) else {
+                // Its process was killed: the broker took the message back then.
+                return;
+            };
             let group = &mut self.stores.groups[g];
             group.unacked[instance] -= 1;
             if status < 400 {
@@ -707,7 +706,7 @@ impl Simulation {
     /// Messages delivered to `instance` that it never processed, its connection gone: the
     /// broker requeues them at the head of the queue, marked redelivered (no failed processing
     /// counts toward their delivery limit), and delivers them elsewhere.
-    fn requeue_unseen(
+    pub(super) fn requeue_unseen(
         &mut self,
         g: usize,
         instance: u16,
@@ -721,6 +720,55 @@ impl Simulation {
             self.truth.messages_redelivered += 1;
         }
         self.deliver(g);
+    }
+
+    /// The process of a consumer instance was killed: its channels close, so the broker
+    /// requeues every message it held unacknowledged (`taken`, those it was processing or
+    /// queued to process, and those parked there by a stall) at the head of the queue, as for
+    /// `requeue_unseen`: marked redelivered, with no wait and no delivery counted (classic
+    /// queue semantics; only a failed processing counts toward `max_deliveries`), so another
+    /// instance takes them now. The restarted process opens new channels: tags restart at 1.
+    pub(super) fn consumers_killed(
+        &mut self,
+        service: u16,
+        instance: u16,
+        mut taken: Vec<(u16, Message)>,
+        fault: Option<usize>,
+    ) {
+        taken.sort_by_key(|(g, m)| (*g, m.sequence));
+        for g in 0..self.stores.groups.len() {
+            if self.stores.groups[g].service != service {
+                continue;
+            }
+            let group = &mut self.stores.groups[g];
+            group.delivery_tags[usize::from(instance)] = 0;
+            let parked = std::mem::take(&mut group.parked[usize::from(instance)]);
+            if let Some(f) = fault {
+                for m in &parked {
+                    self.fault_acted(f, m.trace);
+                }
+            }
+            let mut messages: Vec<Message> = taken
+                .iter()
+                .filter(|(tg, _)| usize::from(*tg) == g)
+                .map(|(_, m)| *m)
+                .collect();
+            messages.extend(parked);
+            messages.sort_by_key(|m| m.sequence);
+            if !messages.is_empty() {
+                self.requeue_unseen(g, instance, messages.into_iter());
+            }
+        }
+    }
+
+    /// The messages of the consumer invocations among `dead`, taken from processing.
+    pub(super) fn take_processing(&mut self, dead: &[InvId]) -> Vec<(u16, Message)> {
+        dead.iter()
+            .filter_map(|inv| {
+                let g = self.invocations[inv.0 as usize].consumer?;
+                Some((g, self.stores.processing.remove(&inv.0)?))
+            })
+            .collect()
     }
 
     /// A consumer of group `g` on `instance` takes `message`: a consumer span in the
@@ -1350,9 +1398,12 @@ mod tests {
     #[test]
     fn messages_in_processing_when_their_consumer_is_killed_are_redelivered() {
         // A leak kills notifications out of memory while its consumers are busy with slow
-        // messages: those fail unacknowledged and come back, and are processed after restart.
+        // messages: the broker takes those back when the channel closes (no failed delivery
+        // counted, so even with a limit of one delivery none is dead-lettered), and they are
+        // processed after restart.
         let mut scenario = default_mesh(50.0, 12_000);
         let n = notifications(&mut scenario);
+        n.consumer.as_mut().unwrap().max_deliveries = 1;
         n.operations[0].steps = vec![Step::Work {
             p50_ms: 200.0,
             p99_ms: 400.0,
@@ -1396,11 +1447,22 @@ mod tests {
                 .expect("redelivered");
             assert_eq!(
                 int(&t, again, "messaging.rabbitmq.message.delivery_count"),
-                2
+                1
             );
             assert_eq!(again.status, crate::telemetry::SpanStatus::Unset);
         }
-        assert_eq!(truth.messages_redelivered as usize, lost.len());
+        // The restarted process opened a new channel: its delivery tags start at 1 again.
+        let first_after = consumers
+            .iter()
+            .filter(|s| s.start > killed_at)
+            .min_by_key(|s| s.start)
+            .expect("consumers after the restart");
+        assert_eq!(
+            int(&t, first_after, "messaging.rabbitmq.message.delivery_tag"),
+            1
+        );
+        assert_eq!(truth.messages_dead_lettered, 0);
+        assert!(truth.messages_redelivered as usize >= lost.len());
         assert!(truth.faults[0].affected_traces.contains(&lost[0].trace_id));
         let q = t.metrics.queues.last().unwrap();
         assert_eq!(
@@ -1445,6 +1507,81 @@ mod tests {
         assert_eq!(stall.affected_traces.len(), 4);
         let last = q.last().unwrap();
         assert_eq!(last.published_total, last.consumed_total);
+    }
+
+    #[test]
+    fn a_killed_consumer_gives_back_the_messages_a_stall_parked_there() {
+        // Instance 0 stalls, holding its prefetched messages, and is killed out of memory
+        // mid-stall: its channel closes, so the broker requeues them at once and instance 1
+        // takes them; none waits for the stall to end.
+        let mut scenario = default_mesh(50.0, 15_000);
+        let n = notifications(&mut scenario);
+        n.instances = 2;
+        n.gc = Some(crate::scenario::GcSpec {
+            heap_mb: 512,
+            live_mb: 64,
+            alloc_mb_per_s: 64,
+            pause_ms_per_gb: 40,
+            restart_ms: 500,
+        });
+        scenario.faults.push(FaultSpec::new(
+            "notifications",
+            Some(0),
+            1_000,
+            12_000,
+            FaultEffect::ConsumerStall,
+        ));
+        scenario.faults.push(FaultSpec::new(
+            "notifications",
+            Some(0),
+            1_000,
+            2_500,
+            FaultEffect::MemoryLeak { mb_per_s: 400 },
+        ));
+        let (t, truth) = crate::Simulation::new(scenario, 7).unwrap().finish();
+        let killed_at = t
+            .logs
+            .iter()
+            .find(|l| t.text(l.message) == "out of memory: heap exhausted")
+            .expect("a kill")
+            .time;
+        let published: BTreeMap<SpanId, SimTime> =
+            t.spans.iter().map(|s| (s.span_id, s.start)).collect();
+        let consumers: Vec<&Span> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Consumer)
+            .collect();
+        // Messages published during the stall, before the kill, were parked on instance 0 or
+        // taken by instance 1: all were processed by instance 1, none after the stall.
+        let early: Vec<&&Span> = consumers
+            .iter()
+            .filter(|s| {
+                let p = published[&s.parent.unwrap()];
+                p > SimTime::from_ms(1_100) && p < killed_at
+            })
+            .collect();
+        assert!(!early.is_empty());
+        assert!(
+            early
+                .iter()
+                .all(|s| s.instance == 1 && s.start < SimTime::from_ms(12_000)),
+            "{early:?}"
+        );
+        // The parked ones were held up by the stall and then by the kill.
+        let parked: Vec<&&Span> = early
+            .iter()
+            .copied()
+            .filter(|s| s.start.0 / 1_000 == killed_at.0 / 1_000)
+            .collect();
+        assert!(!parked.is_empty());
+        for s in &parked {
+            assert!(truth.faults[0].affected_traces.contains(&s.trace_id));
+            assert!(truth.faults[1].affected_traces.contains(&s.trace_id));
+        }
+        assert_eq!(truth.messages_dead_lettered, 0);
+        let q = t.metrics.queues.last().unwrap();
+        assert_eq!(q.published_total, q.consumed_total);
     }
 
     #[test]

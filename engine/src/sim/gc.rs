@@ -216,8 +216,12 @@ impl Simulation {
         );
         if let (Event::Arrive(inv), true) = (event, now < down_until) {
             // The process is gone: the connection is reset.
+            let taken = self.take_processing(&[inv]);
             self.kill_request(inv, leak_fault);
             self.complete(inv);
+            for (g, m) in taken {
+                self.requeue_unseen(usize::from(g), instance, std::iter::once(m));
+            }
             return true;
         }
         let trace = inv.map(|i| self.invocations[i.0 as usize].trace_id);
@@ -317,6 +321,7 @@ impl Simulation {
                 }
             }
         }
+        let taken = self.take_processing(&dead);
         for inv in dead {
             self.kill_request(inv, fault);
             self.complete(inv);
@@ -331,6 +336,7 @@ impl Simulation {
             (0, 0),
             "a killed process holds nothing"
         );
+        self.consumers_killed(service, instance, taken, fault);
         let process_start = (self.invocations.len() as u32, self.calls.len() as u32);
         self.heap(service, instance).process_start = process_start;
     }
