@@ -218,6 +218,8 @@ enum Refusal {
     BulkheadFull,
     /// The callee instance is down (checked when the request is sent).
     ConnectionRefused,
+    /// The callee's process was killed with the request in it (or on its way to it).
+    ConnectionReset,
     /// No pool connection came free within the acquire timeout.
     PoolExhausted,
 }
@@ -228,6 +230,7 @@ impl Refusal {
             Refusal::CircuitOpen => "circuit_open",
             Refusal::BulkheadFull => "bulkhead_full",
             Refusal::ConnectionRefused => "connection_refused",
+            Refusal::ConnectionReset => "connection_reset",
             Refusal::PoolExhausted => "pool_exhausted",
         }
     }

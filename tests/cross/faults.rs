@@ -689,7 +689,17 @@ fn memory_leak_lengthens_gc_pauses_until_the_instance_is_killed_out_of_memory() 
         ),
         1
     );
-    // The requests orders-1 held failed with it, marked so.
+    // The requests orders-1 held ended with it, marked so; the dead process wrote nothing for
+    // them (no `request failed`), and its callers saw their connections reset.
+    assert_eq!(
+        logs(
+            &t,
+            &format!(r#"{orders1} |= "request failed" | status_code=500"#)
+        ),
+        0
+    );
+    let reset = traces(&t, "error.type=connection_reset peer.service=orders");
+    assert!(reset > 0, "{reset}");
     let killed = search_traces(
         &t,
         &TraceQuery {

@@ -1,7 +1,8 @@
 //! Managed runtimes: each instance of a service that declares `gc` fills its heap, collects
 //! with a stop-the-world pause (while paused the instance's events wait, and work in progress
 //! ends later by the pause), and is killed out of memory when its live heap fills it: every
-//! request it holds fails at once, and it restarts clean.
+//! request it holds ends at once, silently (its callers see their connections reset), and it
+//! restarts clean.
 
 use super::{Event, InvId, Simulation};
 use crate::metrics::RuntimeSample;
@@ -217,8 +218,7 @@ impl Simulation {
         if let (Event::Arrive(inv), true) = (event, now < down_until) {
             // The process is gone: the connection is reset.
             let taken = self.take_processing(&[inv]);
-            self.kill_request(inv, leak_fault);
-            self.complete(inv);
+            self.end_killed(inv, leak_fault);
             for (g, m) in taken {
                 self.requeue_unseen(usize::from(g), instance, std::iter::once(m));
             }
@@ -250,8 +250,9 @@ impl Simulation {
         false
     }
 
-    /// The process of an instance is gone: every request it held fails now (those queued for a
-    /// worker and those running), their calls in progress end and answers to them will be
+    /// The process of an instance is gone: every request it held ends now (those queued for a
+    /// worker and those running; see `end_killed`), messages its consumers held go back to
+    /// their queues, their calls in progress end and answers to them will be
     /// dropped, and what they held is let go: workers, pool connections, bulkhead slots. Its
     /// breakers start closed again. A saga it was undoing leaves its steps in effect.
     pub(super) fn kill(&mut self, service: u16, instance: u16, fault: Option<usize>) {
@@ -323,12 +324,7 @@ impl Simulation {
         }
         let taken = self.take_processing(&dead);
         for inv in dead {
-            self.kill_request(inv, fault);
-            self.complete(inv);
-            let span = self.invocations[inv.0 as usize].span as usize;
-            self.telemetry.spans[span]
-                .attributes
-                .push((error_key, Value::Str(oom)));
+            self.end_killed(inv, fault);
         }
         let slot = &self.services[usize::from(service)].instances[usize::from(instance)];
         assert_eq!(
@@ -341,13 +337,68 @@ impl Simulation {
         self.heap(service, instance).process_start = process_start;
     }
 
-    /// Fails a request of a killed process with 500 and credits the fault that killed it.
-    fn kill_request(&mut self, inv: InvId, fault: Option<usize>) {
+    /// A request of a killed process ends with it, and credits the fault that killed it.
+    /// The process writes nothing more: no log line, no answer, no HTTP status; its server
+    /// span ends now in error (`error.type=out_of_memory`), and is not counted as a request
+    /// it answered. Its caller's connection is reset: the attempt fails as
+    /// `error.type=connection_reset` (retried like a refusal); a client from outside retries
+    /// as after a 5xx. A lock it held is left to expire; a saga it ran is counted failed.
+    fn end_killed(&mut self, inv: InvId, fault: Option<usize>) {
         let i = &mut self.invocations[inv.0 as usize];
         i.failure = Some(500);
-        let trace = i.trace_id;
+        let (trace, span, caller, holds_worker) =
+            (i.trace_id, i.span as usize, i.caller, i.holds_worker);
         if let Some(f) = fault {
             self.fault_acted(f, trace);
+        }
+        let job = self.locks.enabled && self.is_job_run(inv);
+        if self.locks.enabled {
+            self.release_lock(inv, 500);
+        }
+        self.settle_saga(inv, 500);
+        let (error_key, oom) = (self.keys.error_type, self.intern_static(OUT_OF_MEMORY));
+        let s = &mut self.telemetry.spans[span];
+        s.end = Some(self.now);
+        s.status = SpanStatus::Error;
+        s.attributes.push((error_key, Value::Str(oom)));
+        let (service, instance) = (
+            self.invocations[inv.0 as usize].service,
+            self.invocations[inv.0 as usize].instance,
+        );
+        if holds_worker {
+            self.release_worker(service, instance);
+        }
+        let i = &self.invocations[inv.0 as usize];
+        if caller.is_none()
+            && i.consumer.is_none()
+            && !job
+            && i.client_attempt < self.scenario.workload.client_retries
+        {
+            let retry = Event::ClientRetry {
+                service: i.service,
+                operation: i.operation,
+                user: i.user,
+                attempt: i.client_attempt + 1,
+            };
+            self.schedule(Duration::from_ms(200), retry);
+        }
+        if let Some((call, attempt)) = caller {
+            // The caller's trace too, when it did not pass its context on.
+            let caller_trace =
+                self.invocations[self.calls[call.0 as usize].caller.0 as usize].trace_id;
+            if let Some(f) = fault.filter(|_| caller_trace != trace) {
+                self.fault_acted(f, caller_trace);
+            }
+            let delay = self.network_delay();
+            let reason = super::Refusal::ConnectionReset;
+            self.schedule(
+                delay,
+                Event::Refused {
+                    call,
+                    attempt,
+                    reason,
+                },
+            );
         }
     }
 
@@ -883,9 +934,19 @@ mod kill_tests {
     /// `services[0]` runs a JVM whose heap a leak fills by 500 ms: it is killed then (its first
     /// collection), and back at 600 ms. Requests come in bursts at the given times.
     fn killed_at_500ms(
+        services: Vec<ServiceSpec>,
+        faults: Vec<FaultSpec>,
+        bursts: &[(u64, u32)],
+    ) -> (Telemetry, GroundTruth) {
+        killed_at_500ms_entry(services, faults, bursts, 0)
+    }
+
+    /// As `killed_at_500ms`, with requests from outside sent to `services[entry]`.
+    fn killed_at_500ms_entry(
         mut services: Vec<ServiceSpec>,
         mut faults: Vec<FaultSpec>,
         bursts: &[(u64, u32)],
+        entry: usize,
     ) -> (Telemetry, GroundTruth) {
         services[0].gc = Some(GcSpec {
             heap_mb: 100,
@@ -902,8 +963,8 @@ mod kill_tests {
             workload: Workload {
                 rate_per_s: 0.001,
                 entries: vec![Entry {
-                    service: services[0].name.clone(),
-                    operation: services[0].operations[0].name.clone(),
+                    service: services[entry].name.clone(),
+                    operation: services[entry].operations[0].name.clone(),
                     weight: 1,
                 }],
                 ramps: vec![],
@@ -985,9 +1046,10 @@ mod kill_tests {
             .partition(|s| s.start < KILL);
         assert_eq!((before.len(), after.len()), (5, 3));
         for s in &before {
+            // Ended by the kill, with no answer: no HTTP status.
             assert_eq!(s.end, Some(KILL), "{s:?}");
-            let status = attribute(&t, s, "http.response.status_code");
-            assert_eq!(status, Some(&Value::Int(500)));
+            assert_eq!(s.status, crate::telemetry::SpanStatus::Error);
+            assert_eq!(attribute(&t, s, "http.response.status_code"), None);
             let error = attribute(&t, s, "error.type").map(|v| t.value_text(v));
             assert_eq!(error.as_deref(), Some("out_of_memory"));
         }
@@ -1006,20 +1068,31 @@ mod kill_tests {
             .count();
         assert_eq!(late, 1);
         assert!(killed.is_subset(&truth.faults[0].affected_traces));
-        // The runtime says it is out of heap, the requests fail, then the orchestrator kills
-        // it, all at the kill.
+        // The runtime says it is out of heap, then the orchestrator kills it: the dead
+        // process writes nothing for the requests it held.
         let lines: Vec<&str> = t
             .logs
             .iter()
-            .filter(|l| l.time == KILL)
+            .filter(|l| l.time >= KILL && l.time < BACK)
             .map(|l| t.text(l.message))
             .collect();
-        assert_eq!(lines.first(), Some(&"out of memory: heap exhausted"));
         assert_eq!(
-            lines.last(),
-            Some(&"instance killed: out of memory (exit 137)")
+            lines,
+            [
+                "out of memory: heap exhausted",
+                "instance killed: out of memory (exit 137)"
+            ]
         );
-        assert_eq!(lines.iter().filter(|m| **m == "request failed").count(), 5);
+        // Nor does it count them as requests it answered: only the three after the restart.
+        let front = crate::telemetry::ServiceId(0);
+        let answered: u32 = t
+            .metrics
+            .requests
+            .iter()
+            .filter(|((key, _), _)| key.0 == front)
+            .map(|(_, stats)| stats.count)
+            .sum();
+        assert_eq!(answered, 3);
         let kill = t
             .logs
             .iter()
@@ -1037,6 +1110,71 @@ mod kill_tests {
 
     /// orch saves with a:do (undone by a:undo, which takes a second), then b:fail fails after
     /// `fail_ms`: the saga undoes a:do, unless its orchestrator is killed first.
+    #[test]
+    fn the_callers_of_a_killed_process_see_their_connections_reset_and_retry() {
+        // front calls db, which holds two slow requests when it is killed: db writes nothing
+        // more and answers nothing; front's attempts fail as connection resets at the kill
+        // (plus the hop back) and its retries, after db is back, succeed.
+        let db = service("db", 16, vec![("query", vec![work(300.0)])]);
+        let policy = CallPolicy {
+            retries: 2,
+            backoff_base_ms: 150,
+            jitter: false,
+            ..no_timeout()
+        };
+        let front = service(
+            "front",
+            4,
+            vec![("op", vec![call("db", "query", policy, None)])],
+        );
+        let (t, truth) = killed_at_500ms_entry(vec![db, front], vec![], &[(300, 2)], 1);
+        let resets: Vec<&Span> = spans(&t, "front", SpanKind::Client)
+            .into_iter()
+            .filter(|s| {
+                attribute(&t, s, "error.type")
+                    .map(|v| t.value_text(v))
+                    .as_deref()
+                    == Some("connection_reset")
+            })
+            .collect();
+        assert_eq!(resets.len(), 2, "{resets:?}");
+        for s in &resets {
+            assert!(s.end.unwrap() > KILL && s.end.unwrap() < BACK, "{s:?}");
+            assert!(truth.faults[0].affected_traces.contains(&s.trace_id));
+        }
+        // Their server spans ended at the kill, with no status; db logged nothing for them.
+        for s in spans(&t, "db", SpanKind::Server)
+            .into_iter()
+            .filter(|s| s.start < KILL)
+        {
+            assert_eq!(s.end, Some(KILL));
+            assert_eq!(attribute(&t, s, "http.response.status_code"), None);
+        }
+        let db_lines: Vec<&str> = t
+            .logs
+            .iter()
+            .filter(|l| t.service_name(l.service) == "db" && l.time <= KILL)
+            .map(|l| t.text(l.message))
+            .collect();
+        assert!(!db_lines.contains(&"request failed"), "{db_lines:?}");
+        // front logs each reset like a refusal, and its requests succeed after retrying.
+        let warned = t
+            .logs
+            .iter()
+            .filter(|l| t.service_name(l.service) == "front" && l.time > KILL && l.time < BACK)
+            .filter(|l| {
+                l.fields.iter().any(|(k, v)| {
+                    t.text(*k) == "error.type" && t.value_text(v) == "connection_reset"
+                })
+            })
+            .count();
+        assert_eq!(warned, 2);
+        for s in spans(&t, "front", SpanKind::Server) {
+            let status = attribute(&t, s, "http.response.status_code");
+            assert_eq!(status, Some(&Value::Int(200)), "{s:?}");
+        }
+    }
+
     fn saga_killed(undo: CallPolicy, fail_ms: f64) -> (Telemetry, GroundTruth) {
         let orch = service(
             "orch",
