@@ -2385,19 +2385,8 @@ impl Simulation {
         if holds_worker {
             self.release_worker(service, instance);
         }
-        let i = &self.invocations[inv.0 as usize];
-        if caller.is_none()
-            && i.consumer.is_none()
-            && status >= 500
-            && i.client_attempt < self.scenario.workload.client_retries
-        {
-            let retry = Event::ClientRetry {
-                service: i.service,
-                operation: i.operation,
-                user: i.user,
-                attempt: i.client_attempt + 1,
-            };
-            self.schedule(Duration::from_ms(200), retry);
+        if status >= 500 {
+            self.client_retry(inv);
         }
         if let Some((call, attempt)) = caller {
             let delay = self.network_delay();
@@ -2458,6 +2447,24 @@ impl Simulation {
         if !arrivals_over || !self.queue.is_empty() {
             let bucket = self.telemetry.metrics.bucket;
             self.schedule(bucket, Event::Sample);
+        }
+    }
+
+    /// An outside client tries a failed request of theirs again, 200 ms later, as a new trace,
+    /// while it has tries left (a consumer's message or a job run is no client's request).
+    fn client_retry(&mut self, inv: InvId) {
+        let i = &self.invocations[inv.0 as usize];
+        if i.caller.is_none()
+            && i.consumer.is_none()
+            && i.client_attempt < self.scenario.workload.client_retries
+        {
+            let retry = Event::ClientRetry {
+                service: i.service,
+                operation: i.operation,
+                user: i.user,
+                attempt: i.client_attempt + 1,
+            };
+            self.schedule(Duration::from_ms(200), retry);
         }
     }
 

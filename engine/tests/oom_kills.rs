@@ -13,13 +13,7 @@ fn f(
     until_ms: u64,
     effect: FaultEffect,
 ) -> FaultSpec {
-    FaultSpec {
-        service: service.into(),
-        instance,
-        from_ms,
-        until_ms,
-        effect,
-    }
+    FaultSpec::new(service, instance, from_ms, until_ms, effect)
 }
 
 #[test]

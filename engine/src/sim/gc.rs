@@ -368,19 +368,8 @@ impl Simulation {
         if holds_worker {
             self.release_worker(service, instance);
         }
-        let i = &self.invocations[inv.0 as usize];
-        if caller.is_none()
-            && i.consumer.is_none()
-            && !job
-            && i.client_attempt < self.scenario.workload.client_retries
-        {
-            let retry = Event::ClientRetry {
-                service: i.service,
-                operation: i.operation,
-                user: i.user,
-                attempt: i.client_attempt + 1,
-            };
-            self.schedule(Duration::from_ms(200), retry);
+        if !job {
+            self.client_retry(inv);
         }
         if let Some((call, attempt)) = caller {
             // The caller's trace too, when it did not pass its context on.
