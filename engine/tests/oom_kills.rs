@@ -6,16 +6,6 @@ use faultline_engine::mesh::default_mesh;
 use faultline_engine::scenario::*;
 use std::collections::BTreeMap;
 
-fn f(
-    service: &str,
-    instance: Option<u16>,
-    from_ms: u64,
-    until_ms: u64,
-    effect: FaultEffect,
-) -> FaultSpec {
-    FaultSpec::new(service, instance, from_ms, until_ms, effect)
-}
-
 #[test]
 fn oom_stress() {
     for seed in 1..25u64 {
@@ -50,7 +40,7 @@ fn oom_stress() {
             }
         }
         for name in ["orders", "notifications", "inventory"] {
-            s.faults.push(f(
+            s.faults.push(FaultSpec::new(
                 name,
                 Some(0),
                 500,
@@ -60,14 +50,14 @@ fn oom_stress() {
                 },
             ));
         }
-        s.faults.push(f(
+        s.faults.push(FaultSpec::new(
             "notifications",
             Some(0),
             1_000,
             6_000,
             FaultEffect::ConsumerStall,
         ));
-        s.faults.push(f(
+        s.faults.push(FaultSpec::new(
             "notifications",
             Some(1),
             2_000,
@@ -145,14 +135,14 @@ fn parked_messages_of_a_killed_consumer() {
         pause_ms_per_gb: 40,
         restart_ms: 500,
     });
-    s.faults.push(f(
+    s.faults.push(FaultSpec::new(
         "notifications",
         Some(0),
         1_000,
         12_000,
         FaultEffect::ConsumerStall,
     ));
-    s.faults.push(f(
+    s.faults.push(FaultSpec::new(
         "notifications",
         Some(0),
         1_000,
@@ -215,7 +205,7 @@ fn a_kill_dead_letters_with_max_deliveries_1() {
         pause_ms_per_gb: 40,
         restart_ms: 2_000,
     });
-    s.faults.push(f(
+    s.faults.push(FaultSpec::new(
         "notifications",
         None,
         1_000,
