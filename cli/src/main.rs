@@ -20,7 +20,9 @@ usage:
   faultline logql 'QUERY'                       check a log query: print how it reads, or
                                                 the error and where it is
   faultline logs DIR 'QUERY'                    run a log query over DIR/logs.ndjson
-  faultline bench [--requests N]                time the engine on the default mesh
+  faultline bench [--requests N] [--rate R]     time the engine on the default mesh
+                                                (R requests a second, default 1000;
+                                                the lesson is --requests 15000 --rate 50)
 ";
 
 fn main() -> ExitCode {
@@ -330,13 +332,14 @@ fn measure(f: impl FnOnce()) -> (usize, f64) {
 /// Runs the default mesh for about `--requests` requests with all telemetry on and prints
 /// throughput and memory. Figures, not a pass/fail test: compare them across changes.
 fn bench(args: &[String]) -> Result<(), String> {
-    let (options, positional) = options(args, &["--requests"])?;
+    let (options, positional) = options(args, &["--requests", "--rate"])?;
     if !positional.is_empty() {
         return Err(format!("bench takes no positional arguments\n\n{USAGE}"));
     }
     let requests = number(&options, "--requests", 100_000)?.max(1);
-    let rate_per_s = 1_000.0;
-    let duration_ms = requests; // at 1,000 requests a second, one request per millisecond
+    let rate = number(&options, "--rate", 1_000)?.clamp(1, 1_000_000);
+    let rate_per_s = rate as f64;
+    let duration_ms = requests * 1_000 / rate;
     let scenario = mesh::default_mesh(rate_per_s, duration_ms);
     let before = alloc::reset_peak();
     let started = Instant::now();
