@@ -1,5 +1,6 @@
-//! Entry point of the browser app: installs the crash screen, applies the saved theme and mounts
-//! the Yew application on `#app`. Everything else lives in the modules below.
+//! Entry point of the browser app: installs the crash screen, applies the saved theme, mounts
+//! the Yew application on `#app` and starts warming the engine up in idle time. Everything else
+//! lives in the modules below.
 
 mod app;
 mod components;
@@ -7,9 +8,11 @@ mod crash;
 mod pages;
 mod route;
 mod storage;
+mod warmup;
 
 fn main() {
     crash::install_panic_hook();
     storage::apply_theme(storage::load_theme());
     app::mount();
+    warmup::start();
 }

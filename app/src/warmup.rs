@@ -1,0 +1,183 @@
+//! Gets the engine ready while the learner reads. Right after start-up, in idle time and in
+//! slices of a few milliseconds, a short run of the default mesh lets the browser compile the
+//! engine's hot code with its optimizing tier, and the wasm memory grows to what a lesson needs,
+//! so the first lesson runs at full speed instead of paying for both while the learner waits.
+
+use std::cell::RefCell;
+
+use faultline_engine::{SimTime, Simulation, mesh::default_mesh};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+/// Simulated seconds of the warm-up run, at 50 requests a second on the default mesh.
+const RUN_S: u64 = 20;
+/// Simulated time per step of the warm-up run: well under a millisecond of work.
+const STEP_US: u64 = 100_000;
+/// Memory grown and touched ahead: what a five-minute lesson takes, with room to spare.
+const RESERVE_MB: usize = 128;
+/// Memory touched per step.
+const PIECE_MB: usize = 4;
+
+enum Phase {
+    NotStarted,
+    Running {
+        simulation: Box<Simulation>,
+        at: u64,
+    },
+    Reserving {
+        pieces: Vec<Vec<u8>>,
+    },
+    Done,
+}
+
+struct State {
+    phase: Phase,
+    /// Main-thread time the warm-up took, in milliseconds, and when it started and ended.
+    busy_ms: f64,
+    started_ms: f64,
+    ended_ms: f64,
+    waiting: Vec<Box<dyn FnOnce()>>,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State {
+        phase: Phase::NotStarted,
+        busy_ms: 0.0,
+        started_ms: 0.0,
+        ended_ms: 0.0,
+        waiting: Vec::new(),
+    });
+}
+
+/// What the warm-up cost, once it is done: main-thread milliseconds, and milliseconds from its
+/// start to its end (it runs only when the page is idle).
+#[derive(Clone, Copy, PartialEq)]
+pub struct Cost {
+    pub busy_ms: f64,
+    pub elapsed_ms: f64,
+}
+
+/// Starts the warm-up in the page's idle time. `#/debug/bench?cold` skips it, to measure a first
+/// run with nothing warmed.
+pub fn start() {
+    let cold = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .is_some_and(|hash| hash.starts_with("#/debug/bench?cold"));
+    let begin = STATE.with_borrow_mut(|state| {
+        if !matches!(state.phase, Phase::NotStarted) {
+            return false;
+        }
+        if cold {
+            state.phase = Phase::Done;
+            return false;
+        }
+        let simulation = Simulation::new(default_mesh(50.0, RUN_S * 1_000), 1)
+            .expect("the default mesh is valid");
+        state.phase = Phase::Running {
+            simulation: Box::new(simulation),
+            at: 0,
+        };
+        state.started_ms = now_ms();
+        true
+    });
+    if begin {
+        schedule();
+    }
+}
+
+/// Runs `f` once the warm-up is done (at once if it is done or was skipped).
+pub fn when_ready(f: impl FnOnce() + 'static) {
+    let f: Box<dyn FnOnce()> = Box::new(f);
+    let now = STATE.with_borrow_mut(|state| {
+        if matches!(state.phase, Phase::Done) {
+            Some(f)
+        } else {
+            state.waiting.push(f);
+            None
+        }
+    });
+    if let Some(f) = now {
+        f();
+    }
+}
+
+/// The warm-up's cost, or `None` when it was skipped or is not done.
+pub fn cost() -> Option<Cost> {
+    STATE.with_borrow(|state| {
+        (matches!(state.phase, Phase::Done) && state.started_ms > 0.0).then_some(Cost {
+            busy_ms: state.busy_ms,
+            elapsed_ms: state.ended_ms - state.started_ms,
+        })
+    })
+}
+
+/// Asks for the next idle period (or a short timer where the browser has no idle callbacks).
+fn schedule() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let has_idle = js_sys::Reflect::has(&window, &"requestIdleCallback".into()).unwrap_or(false);
+    if has_idle {
+        let callback = Closure::once_into_js(|deadline: web_sys::IdleDeadline| {
+            slice(|| deadline.time_remaining() > 1.0)
+        });
+        let _ = window.request_idle_callback(callback.unchecked_ref());
+    } else {
+        let started = now_ms();
+        let callback = Closure::once_into_js(move || slice(move || now_ms() - started < 8.0));
+        let _ = window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), 16);
+    }
+}
+
+/// Works while `more_time` says so, then asks for the next slice or wakes who is waiting.
+fn slice(more_time: impl Fn() -> bool) {
+    let started = now_ms();
+    let done = STATE.with_borrow_mut(|state| {
+        loop {
+            match &mut state.phase {
+                Phase::Running { simulation, at } => {
+                    *at += STEP_US;
+                    simulation.step_until(SimTime(*at));
+                    if *at >= RUN_S * 1_000_000 {
+                        state.phase = Phase::Reserving { pieces: Vec::new() };
+                    }
+                }
+                Phase::Reserving { pieces } => {
+                    // Written, not only allocated: fresh wasm pages cost the most at first touch.
+                    let mut piece = Vec::<u8>::with_capacity(PIECE_MB << 20);
+                    piece.resize(PIECE_MB << 20, 1);
+                    pieces.push(piece);
+                    if pieces.len() * PIECE_MB >= RESERVE_MB {
+                        // Freed together, the pieces make one free region the allocator reuses.
+                        state.phase = Phase::Done;
+                    }
+                }
+                Phase::NotStarted | Phase::Done => break,
+            }
+            if !more_time() {
+                break;
+            }
+        }
+        state.busy_ms += now_ms() - started;
+        let done = matches!(state.phase, Phase::Done);
+        if done {
+            state.ended_ms = now_ms();
+        }
+        done
+    });
+    if done {
+        let waiting = STATE.with_borrow_mut(|state| std::mem::take(&mut state.waiting));
+        for f in waiting {
+            f();
+        }
+    } else {
+        schedule();
+    }
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
