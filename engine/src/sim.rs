@@ -21,6 +21,7 @@ mod cache_queue;
 mod gc;
 mod growth;
 mod lease;
+mod series;
 use cache_queue::{CallRole, Stores};
 
 /// Hard bound on events in one run; past it the run stops and says so (`truncated`).
@@ -255,6 +256,9 @@ struct Instance {
     busy: u16,
     waiting: VecDeque<InvId>,
     pool: Option<Pool>,
+    /// The edges this instance calls on, as (callee service, operation, edge id): a few, so a
+    /// scan beats a search of `edge_ids`.
+    edges: Vec<(u16, u16, u32)>,
 }
 
 /// One instance's connection pool to its database.
@@ -371,6 +375,7 @@ pub struct Simulation {
     heaps: gc::Heaps,
     locks: lease::Locks,
     stores: Stores,
+    series: series::OpenSeries,
 }
 
 /// What the data effects did: charges per trace, and the idempotency keys already charged.
@@ -524,6 +529,7 @@ impl Simulation {
                             in_use: 0,
                             waiting: VecDeque::new(),
                         }),
+                        edges: Vec::new(),
                     })
                     .collect(),
                 next_instance: 0,
@@ -587,6 +593,7 @@ impl Simulation {
             heaps: gc::Heaps::default(),
             locks: lease::Locks::default(),
             stores,
+            series: Default::default(),
         };
         let mut policies = Vec::new();
         sim.policy_ids = sim
@@ -657,6 +664,7 @@ impl Simulation {
     /// Runs every event at or before `until`, then sets the clock to `until`.
     pub fn step_until(&mut self, until: SimTime) {
         while self.step_one(until) {}
+        self.close_series();
         self.now = self.now.max(until);
     }
 
@@ -1121,8 +1129,12 @@ impl Simulation {
         let key = (i.service, i.instance, service, operation);
         let policy_id =
             self.policy_ids[usize::from(i.service)][usize::from(i.operation)][usize::from(step)];
-        let edge = match self.edge_ids.get(&key) {
-            Some(&edge) => edge,
+        let known = self.services[usize::from(i.service)].instances[usize::from(i.instance)]
+            .edges
+            .iter()
+            .find(|(s, o, _)| (*s, *o) == (service, operation));
+        let edge = match known {
+            Some(&(_, _, edge)) => edge,
             None => {
                 let policy = &self.policies[policy_id as usize];
                 let edge = self.edges.len() as u32;
@@ -1132,6 +1144,10 @@ impl Simulation {
                     attempts: VecDeque::new(),
                 });
                 self.edge_ids.insert(key, edge);
+                let (caller_service, caller_instance) = (key.0, key.1);
+                self.services[usize::from(caller_service)].instances[usize::from(caller_instance)]
+                    .edges
+                    .push((service, operation, edge));
                 edge
             }
         };
@@ -2308,14 +2324,8 @@ impl Simulation {
         }
         let (span_id, operation) = (s.span_id, s.operation);
         let elapsed = self.now.since(arrived);
-        let now = self.now;
         if !job {
-            self.telemetry.metrics.observe_request(
-                (ServiceId(service), instance, operation),
-                now,
-                elapsed,
-                status,
-            );
+            self.observe_request((ServiceId(service), instance, operation), elapsed, status);
         }
         if status < 500 {
             self.apply_effect(inv, span_id);
