@@ -3,7 +3,7 @@
 //! and calls carry the client policy (timeout, retries with backoff). Spans and logs are
 //! written as things happen.
 
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::metrics::{BreakerSample, InstanceSample};
@@ -17,6 +17,7 @@ use crate::telemetry::{
 };
 use crate::time::{Duration, SimTime};
 
+mod agenda;
 mod cache_queue;
 mod gc;
 mod growth;
@@ -348,7 +349,7 @@ pub struct Simulation {
     random: Random,
     now: SimTime,
     sequence: u64,
-    queue: BinaryHeap<Scheduled>,
+    queue: agenda::Agenda,
     services: Vec<ServiceRuntime>,
     invocations: Vec<Invocation>,
     calls: Vec<Call>,
@@ -572,7 +573,7 @@ impl Simulation {
             random: Random::new(seed),
             now: SimTime::ZERO,
             sequence: 0,
-            queue: BinaryHeap::new(),
+            queue: agenda::Agenda::default(),
             services,
             invocations: Vec::new(),
             calls: Vec::new(),
@@ -674,18 +675,15 @@ impl Simulation {
     /// stay in baseline code throughout.
     #[cfg_attr(target_arch = "wasm32", inline(never))]
     fn step_one(&mut self, until: SimTime) -> bool {
-        match self.queue.peek() {
-            Some(next) if next.at() <= until => {}
-            _ => return false,
-        }
+        let until_key = (u128::from(until.0) << 64) | u128::from(u64::MAX);
+        let Some(next) = self.queue.pop_until(until_key) else {
+            return false;
+        };
         if self.events >= EVENTS_PER_RUN_MAX {
             self.truncated = true;
             self.queue.clear();
             return false;
         }
-        let Some(next) = self.queue.pop() else {
-            return false;
-        };
         let (at, event) = (next.at(), next.event);
         assert!(
             at >= self.now,
@@ -737,7 +735,7 @@ impl Simulation {
         self.sequence += 1;
         let at = self.now.after(delay);
         let key = (u128::from(at.0) << 64) | u128::from(self.sequence);
-        self.queue.push(Scheduled { key, event });
+        self.queue.push(self.now.0, Scheduled { key, event });
     }
 
     fn handle(&mut self, event: Event) {
