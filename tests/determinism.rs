@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "5da28aff4b444b3d2c7484a08bab2e349b7c5fef7971c5e199b622c25d2ed85f";
+    "95d6dda950c942921317a2db7433a2d2bbba7ffc99809c11ea248b6e9f324e7d";
 const FAULTY_MESH_SEED_42: &str =
-    "e97b168028e0670e85b8419ab20f7111aa0cbaf216e2b0f182ad5f52a827293f";
+    "3c9a21f83d37e53d722dd86811a191081ac03fb5d7a8fb13a8f7387765314408";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

@@ -434,7 +434,53 @@ pub fn prometheus(t: &Telemetry) -> String {
         );
     }
     cache_and_queue_series(t, &mut out);
+    database_series(t, &mut out);
     out
+}
+
+/// The database series, named and labelled as postgres_exporter writes them (`datname` is the
+/// database service's name, as `db.namespace` on its callers' spans).
+fn database_series(t: &Telemetry, out: &mut String) {
+    let m = &t.metrics;
+    let ts =
+        |bucket: u32| crate::time::SimTime((u64::from(bucket) + 1) * m.bucket.0).unix_us() / 1_000;
+    type DatabaseField = fn(&crate::metrics::DatabaseSample) -> u64;
+    let series: [(&str, &str, &str, &str, DatabaseField); 3] = [
+        (
+            "pg_stat_activity_count",
+            "gauge",
+            "number of connections in this state",
+            ",state=\"active\"",
+            |d| u64::from(d.active),
+        ),
+        (
+            "pg_stat_database_xact_commit",
+            "counter",
+            "Number of transactions in this database that have been committed",
+            "",
+            |d| d.xact_commit_total,
+        ),
+        (
+            "pg_stat_database_xact_rollback",
+            "counter",
+            "Number of transactions in this database that have been rolled back",
+            "",
+            |d| d.xact_rollback_total,
+        ),
+    ];
+    for (name, kind, help, extra, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for d in &m.databases {
+            let _ = writeln!(
+                out,
+                "{name}{{{},datname=\"{}\"{extra}}} {} {}",
+                instance_labels(t, d.service, d.instance),
+                label(t.service_name(d.service)),
+                value(d),
+                ts(d.bucket)
+            );
+        }
+    }
 }
 
 /// The cache and queue series, named as users of the Redis exporter and of RabbitMQ's
@@ -561,7 +607,9 @@ mod tests {
         let t = telemetry();
         let doc: Json = serde_json::from_str(&otlp_json(&t)).unwrap();
         let resources = doc["resourceSpans"].as_array().unwrap();
-        assert_eq!(resources.len(), 15); // every instance of the default mesh served something
+        // Every instance of the default mesh served something; the database, the cache and the
+        // queue (one instance each) write no spans.
+        assert_eq!(resources.len(), 12);
         let spans: Vec<&Json> = resources
             .iter()
             .flat_map(|r| r["scopeSpans"][0]["spans"].as_array().unwrap())

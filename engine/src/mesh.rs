@@ -72,6 +72,7 @@ fn service(
         gc: None,
         consumer: None,
         db_system: None,
+        log_min_duration_statement_ms: None,
         operations: operations
             .into_iter()
             .map(|(name, steps)| OperationSpec {

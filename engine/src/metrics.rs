@@ -1,8 +1,8 @@
-//! Metrics in fixed time buckets, as a Prometheus scrape would see them: per service, instance
-//! and route the request count, errors and a latency histogram (p50/p95/p99 derived as
+//! Metrics in fixed time buckets, as a Prometheus scrape would see them: per application service,
+//! instance and route the request count, errors and a latency histogram (p50/p95/p99 derived as
 //! `histogram_quantile` does); per instance busy workers and queue depth; retries; breaker state;
-//! heap use and garbage-collection pauses of managed runtimes;
-//! cache keys, hits and misses; queue depth, consumer lag and messages published and consumed.
+//! heap use and garbage-collection pauses of managed runtimes; cache keys, hits and misses; queue
+//! depth, consumer lag and messages published and consumed; database connections and transactions.
 
 use std::collections::BTreeMap;
 
@@ -184,6 +184,21 @@ pub struct QueueSample {
     pub dead_lettered_total: u64,
 }
 
+/// One database instance, sampled at the end of a time bucket, as postgres_exporter reads
+/// `pg_stat_activity` and `pg_stat_database`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatabaseSample {
+    pub bucket: u32,
+    pub service: ServiceId,
+    pub instance: u16,
+    /// Connections running a statement (`state = 'active'`).
+    pub active: u16,
+    /// Since the start of the run: transactions committed, and rolled back (a statement that
+    /// failed).
+    pub xact_commit_total: u64,
+    pub xact_rollback_total: u64,
+}
+
 /// (service, instance, route)
 pub type SeriesKey = (ServiceId, u16, Sym);
 
@@ -199,6 +214,7 @@ pub struct Metrics {
     pub runtime: Vec<RuntimeSample>,
     pub caches: Vec<CacheSample>,
     pub queues: Vec<QueueSample>,
+    pub databases: Vec<DatabaseSample>,
 }
 
 impl Default for Metrics {
@@ -230,6 +246,7 @@ impl Metrics {
             runtime: Vec::new(),
             caches: Vec::new(),
             queues: Vec::new(),
+            databases: Vec::new(),
         }
     }
 

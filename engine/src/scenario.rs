@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::edge::{BreakerPolicy, BulkheadPolicy};
 
+mod roles;
+pub use roles::{LOG_MIN_DURATION_STATEMENT_MS_DEFAULT, ServiceRole};
+
 /// A whole simulated world. `Simulation::new` accepts only a scenario that validates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,10 +52,15 @@ pub struct ServiceSpec {
     #[serde(default)]
     pub consumer: Option<ConsumerSpec>,
     /// The database system the service is, as OpenTelemetry's `db.system` names it
-    /// (`postgresql`, `mysql`): calls to it carry `db.system` and `db.operation.name` (the
-    /// operation's name in capitals, such as `SELECT`).
+    /// (`postgresql`, `mysql`). A database writes no spans (see `ServiceRole`): its callers'
+    /// client spans are named by the operation in capitals (`SELECT`) and carry `db.system`,
+    /// `db.operation.name`, `db.namespace` and `server.address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_system: Option<String>,
+    /// A database logs each statement that ran at least this long, as PostgreSQL's
+    /// `log_min_duration_statement` (0 logs every one); None for the default, 500 ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_min_duration_statement_ms: Option<u64>,
 }
 
 /// One instance's heap and its collector. Garbage is allocated at a steady rate; when the heap
@@ -956,6 +964,7 @@ impl Scenario {
                 }
             }
         }
+        self.check_roles(&mut bad);
         if !(self.workload.rate_per_s >= RATE_PER_S_MIN
             && self.workload.rate_per_s <= RATE_PER_S_MAX)
         {

@@ -9,7 +9,8 @@ use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::metrics::{BreakerSample, InstanceSample};
 use crate::random::Random;
 use crate::scenario::{
-    Balancer, CallPolicy, DataEffect, FaultEffect, LogLevel, Scenario, ScenarioError, Step,
+    Balancer, CallPolicy, DataEffect, FaultEffect, LogLevel, Scenario, ScenarioError, ServiceRole,
+    Step,
 };
 use crate::telemetry::{
     Attributes, Events, Fields, Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind,
@@ -21,6 +22,7 @@ mod agenda;
 mod cache_queue;
 mod gc;
 mod growth;
+mod infra;
 mod lease;
 mod series;
 use cache_queue::{CallRole, Stores};
@@ -142,10 +144,14 @@ struct Invocation {
     operation: u16,
     step: u16,
     trace_id: TraceId,
+    /// Its server span. At a service that writes none (see `ServiceRole`), whose trace is
+    /// always its caller's: the client span that sent it when that passed its context on, else
+    /// `NO_SPAN`; never written to from here.
     span: u32,
     /// The call attempt this answers; None for requests from outside the mesh.
     caller: Option<(CallId, u32)>,
     arrived: SimTime,
+    /// From when it takes a worker until it answers (or its process dies).
     holds_worker: bool,
     /// Set once the request has failed; the remaining steps are skipped.
     failure: Option<u16>,
@@ -284,7 +290,32 @@ struct ServiceRuntime {
     routes: Vec<Route>,
     /// `db.system` of a database service.
     db_system: Option<Sym>,
+    /// Whether it writes spans, per-request lines and request metrics (an application), or
+    /// is infrastructure that writes none.
+    role: ServiceRole,
 }
+
+/// A log line's message: a template, or (rarely: a database's slow statement) text made for
+/// the line and interned.
+enum LineText {
+    Template(&'static str),
+    Interned(Sym),
+}
+
+impl From<&'static str> for LineText {
+    fn from(text: &'static str) -> LineText {
+        LineText::Template(text)
+    }
+}
+
+impl From<Sym> for LineText {
+    fn from(sym: Sym) -> LineText {
+        LineText::Interned(sym)
+    }
+}
+
+/// `Invocation::span` of a request that has no span and carries no context.
+const NO_SPAN: u32 = u32::MAX;
 
 /// How an operation shows in span attributes: an operation named `POST /orders` is the route
 /// `/orders` with method `POST`; any other name is its own route. On a database service the
@@ -377,6 +408,7 @@ pub struct Simulation {
     locks: lease::Locks,
     stores: Stores,
     series: series::OpenSeries,
+    databases: infra::Databases,
 }
 
 /// What the data effects did: charges per trace, and the idempotency keys already charged.
@@ -509,10 +541,12 @@ impl Simulation {
             queue_wait_ms: strings.intern("queue_wait_ms"),
             exception: strings.intern("exception"),
         };
+        let roles = scenario.roles();
         let services = scenario
             .services
             .iter()
-            .map(|s| ServiceRuntime {
+            .zip(&roles)
+            .map(|(s, &role)| ServiceRuntime {
                 workers: s.workers,
                 queue_limit: s.queue_limit,
                 instances: (0..s.instances)
@@ -550,6 +584,7 @@ impl Simulation {
                     .map(|o| Route::new(&o.name, &mut telemetry.strings))
                     .collect(),
                 db_system: s.db_system.as_ref().map(|d| telemetry.strings.intern(d)),
+                role,
             })
             .collect();
         telemetry.service_names = scenario
@@ -568,6 +603,7 @@ impl Simulation {
             .collect();
         let entry_weight_total = entries.iter().map(|e| e.2).sum();
         let stores = Stores::new(&scenario, &mut telemetry.strings);
+        let databases = infra::Databases::new(&scenario);
         let mut sim = Simulation {
             scenario,
             random: Random::new(seed),
@@ -595,6 +631,7 @@ impl Simulation {
             locks: lease::Locks::default(),
             stores,
             series: Default::default(),
+            databases,
         };
         let mut policies = Vec::new();
         sim.policy_ids = sim
@@ -987,17 +1024,11 @@ impl Simulation {
         parent: Option<SpanId>,
         caller: Option<(CallId, u32)>,
     ) -> InvId {
-        let name = self.services[usize::from(service)].operation_names[usize::from(operation)];
-        let span = self.open_span(trace_id, parent, service, instance, name, SpanKind::Server);
-        let route = &self.services[usize::from(service)].routes[usize::from(operation)];
-        let (path, method) = (route.path, route.method);
-        let attributes = &mut self.telemetry.spans[span as usize].attributes;
-        // Room for exactly method, route and status: past two they go to the heap.
-        attributes.reserve_exact(usize::from(method.is_some()) + 2);
-        if let Some(method) = method {
-            attributes.push((self.keys.method, Value::Str(method)));
-        }
-        attributes.push((self.keys.route, Value::Str(path)));
+        let span = if self.services[usize::from(service)].role.instrumented() {
+            self.open_server_span(service, instance, operation, trace_id, parent)
+        } else {
+            NO_SPAN
+        };
         let id = InvId(self.invocations.len() as u32);
         self.invocations.push(Invocation {
             service,
@@ -1020,6 +1051,29 @@ impl Simulation {
             consumer: None,
         });
         id
+    }
+
+    /// The server span of a request to an instrumented service, with its method and route.
+    fn open_server_span(
+        &mut self,
+        service: u16,
+        instance: u16,
+        operation: u16,
+        trace_id: TraceId,
+        parent: Option<SpanId>,
+    ) -> u32 {
+        let name = self.services[usize::from(service)].operation_names[usize::from(operation)];
+        let span = self.open_span(trace_id, parent, service, instance, name, SpanKind::Server);
+        let route = &self.services[usize::from(service)].routes[usize::from(operation)];
+        let (path, method) = (route.path, route.method);
+        let attributes = &mut self.telemetry.spans[span as usize].attributes;
+        // Room for exactly method, route and status: past two they go to the heap.
+        attributes.reserve_exact(usize::from(method.is_some()) + 2);
+        if let Some(method) = method {
+            attributes.push((self.keys.method, Value::Str(method)));
+        }
+        attributes.push((self.keys.route, Value::Str(path)));
+        span
     }
 
     #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
@@ -1049,7 +1103,9 @@ impl Simulation {
     fn start(&mut self, inv: InvId) {
         let i = &self.invocations[inv.0 as usize];
         let (service, instance, trace, span) = (i.service, i.instance, i.trace_id, i.span as usize);
-        if self.scenario.services[usize::from(service)].log_level == LogLevel::Debug {
+        if self.scenario.services[usize::from(service)].log_level == LogLevel::Debug
+            && self.services[usize::from(service)].role.instrumented()
+        {
             let span_id = self.telemetry.spans[span].span_id;
             self.log(
                 service,
@@ -1680,7 +1736,7 @@ impl Simulation {
         // HTTP status if it has one, and the rest.
         let extra = usize::from(attempt > 0)
             + usize::from(c.compensation)
-            + 2 * usize::from(db_system.is_some())
+            + infra::DATABASE_ATTRIBUTES * usize::from(db_system.is_some())
             + cache_queue::store_attribute_count(c.role)
             + usize::from(self.call_is_http(call));
         let attrs = &mut self.telemetry.spans[span as usize].attributes;
@@ -1697,15 +1753,7 @@ impl Simulation {
         }
         self.store_call_attributes(call, span);
         if let Some(system) = db_system {
-            let callee = &self.services[usize::from(service)];
-            let db_operation = callee.routes[usize::from(operation)].db_operation;
-            let (system_key, operation_key) = (
-                self.intern_static("db.system"),
-                self.intern_static("db.operation.name"),
-            );
-            let attributes = &mut self.telemetry.spans[span as usize].attributes;
-            attributes.push((system_key, Value::Str(system)));
-            attributes.push((operation_key, Value::Str(db_operation)));
+            self.database_call_attributes(call, span, system);
         }
         let c = &mut self.calls[call.0 as usize];
         c.attempt_span = span;
@@ -1883,11 +1931,14 @@ impl Simulation {
         let dropped = self
             .active_fault_indexes(caller_service, caller_instance)
             .find(|f| matches!(self.scenario.faults[*f].effect, FaultEffect::ContextDropped));
-        if let Some(fault) = dropped {
+        // A database or a cache reads no trace context; a broker passes it on in the message.
+        let role = self.services[usize::from(service)].role;
+        let reads_context = role.instrumented() || role == ServiceRole::Broker;
+        if let Some(fault) = dropped.filter(|_| reads_context) {
             self.fault_acted(fault, trace_id);
         }
         let propagates = self.policy(call).propagate_context && dropped.is_none();
-        let (trace_id, parent) = if propagates {
+        let (trace_id, parent) = if propagates || !role.instrumented() {
             (trace_id, Some(client_span_id))
         } else {
             // The callee sees no traceparent header and starts a trace of its own.
@@ -1904,6 +1955,9 @@ impl Simulation {
             parent,
             Some((call, attempt)),
         );
+        if !role.instrumented() {
+            self.invocations[child.0 as usize].span = if propagates { span } else { NO_SPAN };
+        }
         let unkeyed = self.non_idempotent_retry(caller_service, caller_instance);
         if let Some(fault) = unkeyed.filter(|_| attempt > 0) {
             self.fault_acted(fault, trace_id);
@@ -1912,16 +1966,20 @@ impl Simulation {
             // One key per call, so every retry of it carries the same one.
             let key = u64::from(call.0) + 1;
             self.invocations[child.0 as usize].idempotency_key = std::num::NonZeroU64::new(key);
-            let span = self.invocations[child.0 as usize].span as usize;
-            let name = self.intern_static("idempotency.key");
-            let attributes = &mut self.telemetry.spans[span].attributes;
-            attributes.reserve_exact(2); // the key, then the status
-            attributes.push((name, Value::Int(key as i64)));
+            if role.instrumented() {
+                let span = self.invocations[child.0 as usize].span as usize;
+                let name = self.intern_static("idempotency.key");
+                let attributes = &mut self.telemetry.spans[span].attributes;
+                attributes.reserve_exact(2); // the key, then the status
+                attributes.push((name, Value::Int(key as i64)));
+            }
         }
         let delay = self.network_delay();
-        // The child's span starts when the request reaches it, after the network hop.
-        let child_span = self.invocations[child.0 as usize].span as usize;
-        self.telemetry.spans[child_span].start = self.now.after(delay);
+        if role.instrumented() {
+            // The child's span starts when the request reaches it, after the network hop.
+            let child_span = self.invocations[child.0 as usize].span as usize;
+            self.telemetry.spans[child_span].start = self.now.after(delay);
+        }
         self.invocations[child.0 as usize].arrived = self.now.after(delay);
         self.schedule(delay, Event::Arrive(child));
     }
@@ -2059,7 +2117,12 @@ impl Simulation {
             self.call_succeeded(call);
         } else {
             s.status = SpanStatus::Error;
-            self.attempt_failed(call, status, "error");
+            let reason = if http {
+                "error"
+            } else {
+                self.store_error(call, status)
+            };
+            self.attempt_failed(call, status, reason);
         }
     }
 
@@ -2302,13 +2365,45 @@ impl Simulation {
         // a rejected write) answers at once, its steps left in effect.
         self.settle_saga(inv, status);
         let i = &self.invocations[inv.0 as usize];
-        let (trace_id, span, caller, arrived, holds_worker) = (
-            i.trace_id,
-            i.span as usize,
-            i.caller,
-            i.arrived,
-            i.holds_worker,
-        );
+        let (caller, arrived, holds_worker) = (i.caller, i.arrived, i.holds_worker);
+        let elapsed = self.now.since(arrived);
+        if self.services[usize::from(service)].role.instrumented() {
+            self.answered(inv, status, job, skipped, elapsed);
+        } else {
+            if status < 500 {
+                // Validation leaves infrastructure no effect but insert and delete, which write
+                // no line: no span to tie one to is needed.
+                self.apply_effect(inv, SpanId(0));
+            }
+            self.infrastructure_answered(inv, status, elapsed);
+        }
+        if holds_worker {
+            self.invocations[inv.0 as usize].holds_worker = false;
+            self.release_worker(service, instance);
+        }
+        if status >= 500 {
+            self.client_retry(inv);
+        }
+        if let Some((call, attempt)) = caller {
+            let delay = self.network_delay();
+            self.schedule(
+                delay,
+                Event::Response {
+                    call,
+                    attempt,
+                    status,
+                },
+            );
+        }
+        self.served(inv, status);
+    }
+
+    /// An instrumented service answered: its server span ends with the status, the request
+    /// counts in the request metrics, its effect takes place, and it writes its line.
+    fn answered(&mut self, inv: InvId, status: u16, job: bool, skipped: bool, elapsed: Duration) {
+        let i = &self.invocations[inv.0 as usize];
+        let (service, instance, trace_id, span) =
+            (i.service, i.instance, i.trace_id, i.span as usize);
         let key = self.keys.status_code;
         let s = &mut self.telemetry.spans[span];
         s.end = Some(self.now);
@@ -2321,7 +2416,6 @@ impl Simulation {
             s.attributes.push((key, Value::Int(i64::from(status))));
         }
         let (span_id, operation) = (s.span_id, s.operation);
-        let elapsed = self.now.since(arrived);
         if !job {
             self.observe_request((ServiceId(service), instance, operation), elapsed, status);
         }
@@ -2390,24 +2484,6 @@ impl Simulation {
             message,
             fields,
         );
-        if holds_worker {
-            self.release_worker(service, instance);
-        }
-        if status >= 500 {
-            self.client_retry(inv);
-        }
-        if let Some((call, attempt)) = caller {
-            let delay = self.network_delay();
-            self.schedule(
-                delay,
-                Event::Response {
-                    call,
-                    attempt,
-                    status,
-                },
-            );
-        }
-        self.served(inv, status);
     }
 
     /// Samples every instance's gauges and every breaker's state for the bucket that just
@@ -2429,6 +2505,7 @@ impl Simulation {
             }
         }
         self.sample_stores(bucket);
+        self.sample_databases(bucket);
         for (&(service, instance, peer, operation), &edge) in &self.edge_ids {
             if let Some(breaker) = &self.edges[edge as usize].breaker {
                 let state = match breaker.state() {
@@ -2481,12 +2558,14 @@ impl Simulation {
         assert!(slot.busy > 0, "released a worker nobody held");
         slot.busy -= 1;
         if let Some(next) = slot.waiting.pop_front() {
-            let waited = self.now.since(self.invocations[next.0 as usize].arrived);
-            let span = self.invocations[next.0 as usize].span as usize;
-            let key = self.keys.queue_wait_ms;
-            self.telemetry.spans[span]
-                .attributes
-                .push((key, Value::Int((waited.0 / 1_000) as i64)));
+            if self.services[usize::from(service)].role.instrumented() {
+                let waited = self.now.since(self.invocations[next.0 as usize].arrived);
+                let span = self.invocations[next.0 as usize].span as usize;
+                let key = self.keys.queue_wait_ms;
+                self.telemetry.spans[span]
+                    .attributes
+                    .push((key, Value::Int((waited.0 / 1_000) as i64)));
+            }
             self.start(next);
         }
     }
@@ -2497,7 +2576,7 @@ impl Simulation {
         instance: u16,
         level: Level,
         context: Option<(TraceId, SpanId)>,
-        message: &'static str,
+        message: impl Into<LineText>,
         fields: Fields,
     ) {
         let threshold = match self.scenario.services[usize::from(service)].log_level {
@@ -2547,7 +2626,10 @@ impl Simulation {
                 self.fault_acted(fault, trace);
             }
         }
-        let message = self.intern_static(message);
+        let message = match message.into() {
+            LineText::Template(text) => self.intern_static(text),
+            LineText::Interned(sym) => sym,
+        };
         self.telemetry.logs.push(LogLine {
             time: self.now,
             clock_offset_us,
@@ -2584,6 +2666,22 @@ mod tests {
         t.spans
             .iter()
             .filter(move |s| s.kind == SpanKind::Server && s.service == ServiceId(id))
+    }
+
+    /// Client spans of queries to a database service (`db.system` with `server.address`).
+    fn database_calls<'a>(t: &'a Telemetry, service: &str) -> impl Iterator<Item = &'a Span> {
+        let (system, server) = (
+            t.strings.lookup("db.system"),
+            t.strings.lookup("server.address"),
+        );
+        let name = t.strings.lookup(service);
+        t.spans.iter().filter(move |s| {
+            s.kind == SpanKind::Client
+                && s.attributes.iter().any(|(k, _)| Some(*k) == system)
+                && s.attributes
+                    .iter()
+                    .any(|(k, v)| Some(*k) == server && Some(v) == name.map(Value::Str).as_ref())
+        })
     }
 
     fn duration_us(s: &Span) -> u64 {
@@ -2759,8 +2857,10 @@ mod tests {
             FaultEffect::Latency { extra_ms: 150 },
         ));
         let t = run(&scenario, 11);
-        let (before, during): (Vec<&Span>, Vec<&Span>) =
-            server_spans(&t, "database").partition(|s| s.start.0 < 10_000_000);
+        // The database writes no spans: its callers' queries show it.
+        let (before, during): (Vec<&Span>, Vec<&Span>) = database_calls(&t, "database")
+            .filter(|s| s.status != SpanStatus::Error)
+            .partition(|s| s.start.0 < 10_000_000);
         let p99_before = p99(before.iter().map(|s| duration_us(s)).collect());
         let p99_during = p99(during.iter().map(|s| duration_us(s)).collect());
         assert!(p99_before < 40_000, "{p99_before}");
@@ -3231,16 +3331,16 @@ mod tests {
     #[test]
     fn call_cycles_are_rejected() {
         let mut scenario = default_mesh(10.0, 1_000);
-        scenario.services[7].operations[0].steps.push(Step::Call {
-            service: "auth".into(),
-            operation: "verify".into(),
+        scenario.services[4].operations[0].steps.push(Step::Call {
+            service: "orders".into(),
+            operation: "create".into(),
             policy: CallPolicy::default(),
             compensate: None,
         });
         let errors = Simulation::new(scenario, 1).err().unwrap();
         assert_eq!(
             errors[0].to_string(),
-            "`services`: calls form a cycle: auth:verify -> cache:get -> auth:verify"
+            "`services`: calls form a cycle: orders:create -> inventory:reserve -> orders:create"
         );
     }
     fn set_payments_policy(scenario: &mut Scenario, edit: impl Fn(&mut CallPolicy)) {

@@ -403,6 +403,15 @@ impl Canonical<'_> {
             self.u64(q.redelivered_total);
             self.u64(q.dead_lettered_total);
         }
+        self.u64(m.databases.len() as u64);
+        for d in &m.databases {
+            self.u64(u64::from(d.bucket));
+            self.text(service(d.service));
+            self.u64(u64::from(d.instance));
+            self.u64(u64::from(d.active));
+            self.u64(d.xact_commit_total);
+            self.u64(d.xact_rollback_total);
+        }
     }
 
     fn bytes(&mut self, b: &[u8]) {

@@ -10,9 +10,10 @@ use faultline_engine::edge::{BreakerPolicy, BulkheadPolicy};
 use faultline_engine::query::{TraceQuery, search_traces};
 use faultline_engine::scenario::{
     Balancer, CallPolicy, ConsumerSpec, DataEffect, Entry, FaultEffect, FaultSpec, GcSpec,
-    LockSpec, LogLevel, OperationSpec, PoolSpec, Popularity, Scenario, ServiceSpec, Step, Workload,
+    LockSpec, LogLevel, OperationSpec, PoolSpec, Popularity, Scenario, ServiceRole, ServiceSpec,
+    Step, Workload,
 };
-use faultline_engine::telemetry::{SpanId, SpanKind, SpanStatus, Telemetry, TraceId};
+use faultline_engine::telemetry::{Level, SpanId, SpanKind, SpanStatus, Telemetry, TraceId};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,50 +88,48 @@ fn guard_edges(mut steps: Vec<Step>, guards: &[Guards]) -> Vec<Step> {
     steps
 }
 
-/// A step of service `s` out of `n`: work, or a call, a cache lookup or a publish to a later
-/// service (so calls never cycle).
-fn step(s: usize, n: usize) -> impl Strategy<Value = Step> {
+/// A step of application `s` out of `apps` (then come the database `s{apps}`, the cache
+/// `s{apps + 1}` and the broker `s{apps + 2}`): work, or a call to a later application or the
+/// database (so calls never cycle), a cache lookup, or a publish (but for the last
+/// application, which consumes what the others publish).
+fn step(s: usize, apps: usize) -> impl Strategy<Value = Step> {
     let work = (0.0f64..5.0, 0.0f64..30.0).prop_map(|(a, b)| Step::Work {
         p50_ms: a,
         p99_ms: a + b,
     });
-    if s + 1 >= n {
-        return work.boxed();
-    }
-    prop_oneof![
-        work,
-        (s + 1..n, policy(), any::<bool>()).prop_map(|(target, policy, saga)| Step::Call {
+    let (database, cache, broker) = (apps, apps + 1, apps + 2);
+    let call =
+        (s + 1..=database, policy(), any::<bool>()).prop_map(|(target, policy, saga)| Step::Call {
             service: format!("s{target}"),
             operation: "op".into(),
             policy,
             compensate: saga.then(|| "undo".into()),
-        }),
-        (
-            s + 1..n,
-            1u32..60,
-            1u64..600,
-            0u16..3,
-            any::<bool>(),
-            policy()
-        )
-            .prop_map(
-                |(target, keys, ttl_ms, miss_steps, zipf, policy)| Step::CacheGet {
-                    service: format!("s{target}"),
-                    operation: "op".into(),
-                    set_operation: "op".into(),
-                    keys,
-                    popularity: if zipf {
-                        Popularity::Zipf
-                    } else {
-                        Popularity::Uniform
-                    },
-                    ttl_ms,
-                    miss_steps,
-                    policy,
-                }
-            ),
-        (s + 1..n, policy()).prop_map(|(target, policy)| Step::Publish {
-            service: format!("s{target}"),
+        });
+    let lookup = (1u32..60, 1u64..600, 0u16..3, any::<bool>(), policy()).prop_map(
+        move |(keys, ttl_ms, miss_steps, zipf, policy)| Step::CacheGet {
+            service: format!("s{cache}"),
+            operation: "op".into(),
+            set_operation: "op".into(),
+            keys,
+            popularity: if zipf {
+                Popularity::Zipf
+            } else {
+                Popularity::Uniform
+            },
+            ttl_ms,
+            miss_steps,
+            policy,
+        },
+    );
+    if s + 1 >= apps {
+        return prop_oneof![work, call, lookup].boxed();
+    }
+    prop_oneof![
+        work,
+        call,
+        lookup,
+        policy().prop_map(move |policy| Step::Publish {
+            service: format!("s{broker}"),
             operation: "op".into(),
             topic: "t".into(),
             policy,
@@ -254,103 +253,162 @@ fn aim(faults: Vec<FaultSpec>, services: &[ServiceSpec]) -> Vec<FaultSpec> {
         .collect()
 }
 
+/// Application `s` of `apps`, with `n` services in all (the infrastructure last).
+fn application(s: usize, apps: usize, n: usize) -> impl Strategy<Value = ServiceSpec> {
+    (
+        1u16..3,
+        1u16..8,
+        0u32..8,
+        prop::collection::vec(step(s, apps), 1..4).prop_map(fit_miss_steps),
+        any::<bool>(),
+        0usize..3,
+        gc(),
+        prop::option::of(10u64..700),
+        prop::option::of((0u8..2, 1u64..500)),
+        1u16..4,
+        prop::collection::vec(guards(), n),
+    )
+        .prop_map(
+            move |(
+                instances,
+                workers,
+                queue_limit,
+                steps,
+                pooled,
+                balancer,
+                gc,
+                every_ms,
+                lock,
+                consumers,
+                guards,
+            )| {
+                let steps = guard_edges(steps, &guards);
+                let last = s + 1 == apps;
+                ServiceSpec {
+                    name: format!("s{s}"),
+                    instances,
+                    workers,
+                    queue_limit,
+                    operations: vec![
+                        OperationSpec {
+                            name: "op".into(),
+                            steps,
+                            effect: last.then_some(DataEffect::Charge),
+                            every_ms,
+                            // Two lock names, so services share one sometimes; all that take
+                            // one agree on its fencing.
+                            lock: lock.map(|(name, lease_ms)| LockSpec {
+                                name: format!("lock{name}"),
+                                lease_ms,
+                                fencing: name == 0,
+                            }),
+                        },
+                        // What a saga calls to undo `op`.
+                        OperationSpec {
+                            name: "undo".into(),
+                            steps: vec![Step::Work {
+                                p50_ms: 1.0,
+                                p99_ms: 5.0,
+                            }],
+                            effect: last.then_some(DataEffect::Refund),
+                            every_ms: None,
+                            lock: None,
+                        },
+                    ],
+                    log_level: [LogLevel::Debug, LogLevel::Info, LogLevel::Warn][balancer],
+                    balancer: [
+                        Balancer::RoundRobin,
+                        Balancer::Random,
+                        Balancer::LeastOutstanding,
+                    ][balancer],
+                    // To the next service: an application, or the database.
+                    pool: pooled.then(|| PoolSpec {
+                        target: format!("s{}", s + 1),
+                        size: 2,
+                        acquire_timeout_ms: 20,
+                    }),
+                    gc,
+                    // The last application (which never publishes) consumes topic `t` of the
+                    // broker.
+                    consumer: (last && apps >= 2 && pooled).then(|| ConsumerSpec {
+                        queue: format!("s{}", apps + 2),
+                        topic: "t".into(),
+                        operation: "op".into(),
+                        concurrency: consumers,
+                        // Derived, to keep the tuple small: from one delivery (dead-lettered at
+                        // once) to four.
+                        max_deliveries: 1 + consumers % 4,
+                        redelivery_delay_ms: u64::from(consumers) * 40,
+                    }),
+                    db_system: None,
+                    log_min_duration_statement_ms: None,
+                }
+            },
+        )
+}
+
+/// Infrastructure service `s` (the database, the cache or the broker, by `kind` 0, 1, 2):
+/// work steps only; the database inserts a row and deletes it to undo, and logs statements
+/// slower than a threshold low enough to be met.
+fn infrastructure(s: usize, kind: usize) -> impl Strategy<Value = ServiceSpec> {
+    (
+        1u16..3,
+        1u16..16,
+        0u32..8,
+        (0.0f64..3.0, 0.0f64..20.0),
+        gc(),
+        prop::option::of(0u64..40),
+        0usize..3,
+    )
+        .prop_map(
+            move |(instances, workers, queue_limit, (p50, spread), gc, slow_ms, level)| {
+                let work = vec![Step::Work {
+                    p50_ms: p50,
+                    p99_ms: p50 + spread,
+                }];
+                let database = kind == 0;
+                ServiceSpec {
+                    name: format!("s{s}"),
+                    instances,
+                    workers,
+                    queue_limit,
+                    operations: vec![
+                        OperationSpec {
+                            name: "op".into(),
+                            steps: work.clone(),
+                            effect: database.then_some(DataEffect::Insert),
+                            every_ms: None,
+                            lock: None,
+                        },
+                        OperationSpec {
+                            name: "undo".into(),
+                            steps: work,
+                            effect: database.then_some(DataEffect::Delete),
+                            every_ms: None,
+                            lock: None,
+                        },
+                    ],
+                    balancer: Balancer::RoundRobin,
+                    log_level: [LogLevel::Debug, LogLevel::Info, LogLevel::Warn][level],
+                    pool: None,
+                    gc,
+                    consumer: None,
+                    db_system: database.then(|| "postgresql".into()),
+                    log_min_duration_statement_ms: slow_ms.filter(|_| database),
+                }
+            },
+        )
+}
+
+/// Two to four applications (`s0` takes the outside requests), then a database, a cache and a
+/// broker.
 fn scenario() -> impl Strategy<Value = Scenario> {
-    (2usize..6)
-        .prop_flat_map(|n| {
-            let services: Vec<_> = (0..n)
-                .map(|s| {
-                    (
-                        1u16..3,
-                        1u16..8,
-                        0u32..8,
-                        prop::collection::vec(step(s, n), 1..4).prop_map(fit_miss_steps),
-                        any::<bool>(),
-                        0usize..3,
-                        gc(),
-                        prop::option::of(10u64..700),
-                        prop::option::of((0u8..2, 1u64..500)),
-                        1u16..4,
-                        prop::collection::vec(guards(), n),
-                    )
-                        .prop_map(
-                            move |(
-                                instances,
-                                workers,
-                                queue_limit,
-                                steps,
-                                pooled,
-                                balancer,
-                                gc,
-                                every_ms,
-                                lock,
-                                consumers,
-                                guards,
-                            )| {
-                                let steps = guard_edges(steps, &guards);
-                                ServiceSpec {
-                                    name: format!("s{s}"),
-                                    instances,
-                                    workers,
-                                    queue_limit,
-                                    operations: vec![
-                                        OperationSpec {
-                                            name: "op".into(),
-                                            steps,
-                                            effect: (s == n - 1).then_some(DataEffect::Charge),
-                                            every_ms,
-                                            // Two lock names, so services share one sometimes;
-                                            // all that take one agree on its fencing.
-                                            lock: lock.map(|(name, lease_ms)| LockSpec {
-                                                name: format!("lock{name}"),
-                                                lease_ms,
-                                                fencing: name == 0,
-                                            }),
-                                        },
-                                        // What a saga calls to undo `op`.
-                                        OperationSpec {
-                                            name: "undo".into(),
-                                            steps: vec![Step::Work {
-                                                p50_ms: 1.0,
-                                                p99_ms: 5.0,
-                                            }],
-                                            effect: (s == n - 1).then_some(DataEffect::Refund),
-                                            every_ms: None,
-                                            lock: None,
-                                        },
-                                    ],
-                                    log_level: [LogLevel::Debug, LogLevel::Info, LogLevel::Warn]
-                                        [balancer],
-                                    balancer: [
-                                        Balancer::RoundRobin,
-                                        Balancer::Random,
-                                        Balancer::LeastOutstanding,
-                                    ][balancer],
-                                    pool: (pooled && s + 1 < n).then(|| PoolSpec {
-                                        target: format!("s{}", s + 1),
-                                        size: 2,
-                                        acquire_timeout_ms: 20,
-                                    }),
-                                    gc,
-                                    // The last service (work only, so it never publishes)
-                                    // consumes topic `t` of the one before it.
-                                    consumer: (s + 1 == n && n >= 3 && pooled).then(|| {
-                                        ConsumerSpec {
-                                            queue: format!("s{}", n - 2),
-                                            topic: "t".into(),
-                                            operation: "op".into(),
-                                            concurrency: consumers,
-                                            // Derived, to keep the tuple small: from one
-                                            // delivery (dead-lettered at once) to four.
-                                            max_deliveries: 1 + consumers % 4,
-                                            redelivery_delay_ms: u64::from(consumers) * 40,
-                                        }
-                                    }),
-                                    db_system: (s + 1 == n).then(|| "postgresql".into()),
-                                }
-                            },
-                        )
-                })
-                .collect();
+    (2usize..5)
+        .prop_flat_map(|apps| {
+            let n = apps + 3;
+            let mut services: Vec<BoxedStrategy<ServiceSpec>> =
+                (0..apps).map(|s| application(s, apps, n).boxed()).collect();
+            services.extend((0..3).map(|kind| infrastructure(apps + kind, kind).boxed()));
             (
                 services,
                 prop::collection::vec(fault(n), 0..4),
@@ -453,17 +511,39 @@ proptest! {
                 prop_assert!(dropped_context || by_trace[&s.trace_id].contains(&parent), "seed {}: orphan {:?}", seed, s);
             }
         }
+        // Infrastructure writes no spans; its callers' client spans say what it is.
+        let roles = scenario.roles();
+        for s in &first.spans {
+            prop_assert!(roles[usize::from(s.service.0)].instrumented(), "seed {}: a span of infrastructure {:?}", seed, s);
+            let peer = s.attributes.iter().find(|(k, _)| first.text(*k) == "peer.service").map(|(_, v)| first.value_text(v));
+            let attribute = |key: &str| s.attributes.iter().find(|(k, _)| first.text(*k) == key).map(|(_, v)| first.value_text(v));
+            if let Some(peer) = peer.and_then(|p| scenario.services.iter().position(|x| x.name == p)) {
+                if roles[peer] != ServiceRole::Application {
+                    prop_assert!(attribute("http.response.status_code").is_none(), "seed {}: {:?}", seed, s);
+                }
+                if roles[peer] == ServiceRole::Database {
+                    let system = attribute("db.system");
+                    prop_assert_eq!(system.as_deref(), Some("postgresql"), "seed {}", seed);
+                }
+            }
+        }
         for line in &first.logs {
-            // Only a runtime's own lines (collections, out-of-memory kills, restarts) stand
-            // outside any trace.
+            // Only a runtime's own lines (collections, out-of-memory kills, restarts) and a
+            // database's (slow statements and errors) stand outside any trace.
+            let message = first.text(line.message);
             let runtime_line = [
                 "GC pause",
                 "out of memory: heap exhausted",
                 "instance killed: out of memory (exit 137)",
                 "instance restarted",
             ]
-            .contains(&first.text(line.message));
-            prop_assert!(line.trace_id.map_or(runtime_line, |t| by_trace.contains_key(&t)), "seed {}: log outside any trace", seed);
+            .contains(&message);
+            let database_line = roles[usize::from(line.service.0)] == ServiceRole::Database
+                && (message.starts_with("duration: ") || line.level == Level::Error);
+            prop_assert!(line.trace_id.map_or(runtime_line || database_line, |t| by_trace.contains_key(&t)), "seed {}: log outside any trace", seed);
+            if !roles[usize::from(line.service.0)].instrumented() {
+                prop_assert!(line.trace_id.is_none() && (runtime_line || database_line), "seed {}: infrastructure wrote {:?}", seed, line);
+            }
         }
         // An instance killed out of memory ends every request it held at the kill, and makes
         // no call and logs nothing of its own until it is back (requests that reach it meanwhile

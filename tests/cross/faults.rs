@@ -648,6 +648,8 @@ fn memory_leak_lengthens_gc_pauses_until_the_instance_is_killed_out_of_memory() 
         FaultEffect::MemoryLeak { mb_per_s: 40 },
     );
     scenario.duration_ms = 20_000;
+    // Busy enough that the kill catches requests in flight on orders-1.
+    scenario.workload.rate_per_s = 60.0;
     let (t, truth) = run(scenario);
     // Logs: the collector on orders-1 keeps less free after each collection and pauses longer,
     // warning on long pauses; then it runs out of memory and restarts. orders-0 stays healthy.
@@ -809,7 +811,8 @@ fn saga_no_compensation_leaves_orders_saved_without_stock_or_payment() {
         })
         .map(|s| t.text(s.operation))
         .collect();
-    assert_eq!(undone, ["release", "delete"]);
+    // The order's row is deleted by a query: a client span named by its operation.
+    assert_eq!(undone, ["release", "DELETE"]);
 
     // With the compensation handler gone, the same failures leave their steps in effect.
     let mut broken = default_mesh(50.0, 12_000);
@@ -1030,8 +1033,35 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
         ratio(7) < ratio(9) && ratio(9) < ratio(11),
         "{per_bucket:?}"
     );
-    // The herd: the database's request rate and latency climb, and so do the callers'.
-    let db = red(&t, "database", None);
+    // The herd, as the database's exporter and its callers' spans show it (it writes no spans
+    // of its own): its transaction rate climbs, its callers' queries slow down, and so do the
+    // callers' own requests.
+    let db = &t.metrics.databases;
+    let seconds = |from: usize, until: usize, f: &dyn Fn(usize) -> f64| mean((from..until).map(f));
+    let commits = |b: usize| (db[b].xact_commit_total - db[b - 1].xact_commit_total) as f64;
+    let (rate_before, rate_during) = (seconds(1, 4, &commits), seconds(4, 7, &commits));
+    assert!(
+        rate_during > 1.8 * rate_before,
+        "{rate_before} -> {rate_during}"
+    );
+    let query_p50 = |from_s: u64, until_s: u64| {
+        let mut us: Vec<u64> = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Client && s.start >= SimTime::from_ms(from_s * 1_000))
+            .filter(|s| s.start < SimTime::from_ms(until_s * 1_000))
+            .filter(|s| {
+                s.attributes
+                    .iter()
+                    .any(|(k, v)| t.text(*k) == "db.system" && t.value_text(v) == "postgresql")
+            })
+            .map(|s| s.end.unwrap().since(s.start).0)
+            .collect();
+        us.sort_unstable();
+        us[us.len() / 2] as f64
+    };
+    let (db_before, db_during) = (query_p50(1, 4), query_p50(4, 7));
+    assert!(db_during > 2.0 * db_before, "{db_before} -> {db_during}");
     let before = |points: &[faultline_engine::metrics::RedPoint],
                   f: fn(&faultline_engine::metrics::RedPoint) -> f64| {
         (
@@ -1039,14 +1069,7 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
             mean(points[4..7].iter().map(f)),
         )
     };
-    let (rate_before, rate_during) = before(&db, |p| p.requests_per_s);
-    assert!(
-        rate_during > 1.8 * rate_before,
-        "{rate_before} -> {rate_during}"
-    );
     let p50 = |p: &faultline_engine::metrics::RedPoint| p.p50.unwrap().0 as f64;
-    let (db_before, db_during) = before(&db, p50);
-    assert!(db_during > 2.0 * db_before, "{db_before} -> {db_during}");
     let (get_before, get_during) = before(&red(&t, "orders", Some("get")), p50);
     assert!(
         get_during > 3.0 * get_before,
@@ -1079,6 +1102,72 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
         "{}",
         outage.affected_traces.len()
     );
+}
+
+#[test]
+fn latency_on_the_database_shows_in_its_slow_statement_log_and_its_callers_queries() {
+    // The database gets 600 ms slower: past its callers' 200 ms timeouts, and past its own
+    // 500 ms slow-statement threshold. It writes no spans of its own, as PostgreSQL does not.
+    let (t, truth) = run(with_fault(
+        "database",
+        None,
+        4_000,
+        6_000,
+        FaultEffect::Latency { extra_ms: 600 },
+    ));
+    assert_eq!(traces(&t, "http.route=select"), 0);
+    // Its log: slow statements, in the window only, each naming the statement and client.
+    let slow = r#"{service="database"} |= "duration:" | duration_ms >= 600"#;
+    let found = logql::parse(slow).unwrap().run(&t);
+    assert!(found.len() > 50, "{}", found.len());
+    assert_eq!(logs(&t, r#"{service="database"}"#), found.len());
+    for &i in &found {
+        let line = &t.logs[i as usize];
+        assert!(line.time >= SimTime::from_ms(4_000) && line.time < SimTime::from_ms(6_700));
+    }
+    assert!(
+        logs(
+            &t,
+            r#"{service="database"} |= "statement: SELECT" | application_name="auth""#
+        ) > 0
+    );
+    // Its callers' queries: client spans with db.system that time out in the window.
+    let timed_out = traces(&t, "db.system=postgresql error.type=timeout");
+    assert!(timed_out > 30, "{timed_out}");
+    let q = |from_ms, until_ms| TraceQuery {
+        tags: parse_tags("db.system=postgresql error.type=timeout").unwrap(),
+        from: Some(SimTime::from_ms(from_ms)),
+        until: Some(SimTime::from_ms(until_ms)),
+        limit: 100_000,
+        ..TraceQuery::default()
+    };
+    assert_eq!(search_traces(&t, &q(0, 3_900)).len(), 0);
+    assert_eq!(search_traces(&t, &q(6_100, 12_000)).len(), 0);
+    // Its exporter: the statements it ran to the end (for callers long gone) still commit.
+    let commits: Vec<u64> = t
+        .metrics
+        .databases
+        .iter()
+        .map(|d| d.xact_commit_total)
+        .collect();
+    assert!(commits.windows(2).all(|w| w[0] <= w[1]));
+    let fault = &truth.faults[0];
+    assert_eq!(
+        (fault.kind, fault.service.as_str()),
+        ("latency", "database")
+    );
+    assert!(fault.first_effect.unwrap() >= SimTime::from_ms(4_000));
+    // Affected traces are the callers': the ones whose queries timed out, among others slowed.
+    let timed_out: Vec<_> = search_traces(&t, &q(0, 12_000))
+        .into_iter()
+        .map(|r| r.trace_id)
+        .collect();
+    assert!(
+        timed_out
+            .iter()
+            .all(|id| fault.affected_traces.contains(id))
+    );
+    assert!(fault.affected_traces.len() >= timed_out.len());
 }
 
 #[test]

@@ -261,14 +261,10 @@ impl Simulation {
         let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];
         let mut dead: Vec<InvId> = std::mem::take(&mut slot.waiting).into();
         let queued = dead.len();
-        let spans = &self.telemetry.spans;
         // Every running request of this process arrived after it started (sent to it, or taken
         // from its queue, while it was up), so the scan starts there.
         let running = |i: &super::Invocation| {
-            i.service == service
-                && i.instance == instance
-                && i.holds_worker
-                && spans[i.span as usize].end.is_none()
+            i.service == service && i.instance == instance && i.holds_worker
         };
         dead.extend(
             (first_inv..self.invocations.len() as u32)
@@ -279,10 +275,8 @@ impl Simulation {
         let spans = &mut self.telemetry.spans;
         for c in &mut self.calls[first_call as usize..] {
             let caller = &self.invocations[c.caller.0 as usize];
-            let ours = caller.service == service
-                && caller.instance == instance
-                && caller.holds_worker
-                && spans[caller.span as usize].end.is_none();
+            let ours =
+                caller.service == service && caller.instance == instance && caller.holds_worker;
             if c.done || !ours {
                 continue;
             }
@@ -357,15 +351,18 @@ impl Simulation {
         }
         self.settle_saga(inv, 500);
         let (error_key, oom) = (self.keys.error_type, self.intern_static(OUT_OF_MEMORY));
-        let s = &mut self.telemetry.spans[span];
-        s.end = Some(self.now);
-        s.status = SpanStatus::Error;
-        s.attributes.push((error_key, Value::Str(oom)));
         let (service, instance) = (
             self.invocations[inv.0 as usize].service,
             self.invocations[inv.0 as usize].instance,
         );
+        if self.services[usize::from(service)].role.instrumented() {
+            let s = &mut self.telemetry.spans[span];
+            s.end = Some(self.now);
+            s.status = SpanStatus::Error;
+            s.attributes.push((error_key, Value::Str(oom)));
+        }
         if holds_worker {
+            self.invocations[inv.0 as usize].holds_worker = false;
             self.release_worker(service, instance);
         }
         if !job {
@@ -672,6 +669,7 @@ mod tests {
                 pool: None,
                 consumer: None,
                 db_system: None,
+                log_min_duration_statement_ms: None,
                 gc: Some(GcSpec {
                     heap_mb: 100,
                     live_mb: 50,
@@ -884,6 +882,7 @@ mod kill_tests {
             consumer: None,
             gc: None,
             db_system: Default::default(),
+            log_min_duration_statement_ms: None,
         }
     }
 
