@@ -425,6 +425,58 @@ mod tests {
     }
 
     #[test]
+    fn redis_and_broker_errors_show_on_their_callers_spans_as_their_clients_report_them() {
+        let mut scenario = default_mesh(50.0, 4_000);
+        for service in ["cache", "queue"] {
+            scenario.faults.push(FaultSpec::new(
+                service,
+                None,
+                1_000,
+                2_000,
+                FaultEffect::ErrorRate { rate: 0.5 },
+            ));
+        }
+        let (t, truth) = run(&scenario, 8);
+        for (service, kind, error, code) in [
+            ("cache", SpanKind::Client, "ERR", Some("ERR")),
+            ("queue", SpanKind::Producer, "_OTHER", None),
+        ] {
+            let failed: Vec<&Span> = calls_to(&t, service)
+                .filter(|s| s.status == SpanStatus::Error)
+                .collect();
+            assert!(failed.len() > 5, "{service}: {}", failed.len());
+            for s in &failed {
+                assert_eq!(s.kind, kind);
+                assert_eq!(
+                    text(&t, &s.attributes, "error.type").as_deref(),
+                    Some(error)
+                );
+                assert_eq!(
+                    text(&t, &s.attributes, "db.response.status_code").as_deref(),
+                    code
+                );
+                assert_eq!(text(&t, &s.attributes, "http.response.status_code"), None);
+            }
+            // Neither writes a line about it; its callers' traces are the affected ones.
+            assert_eq!(lines(&t, service).count(), 0);
+            let f = usize::from(service == "queue");
+            assert!(
+                failed
+                    .iter()
+                    .all(|s| truth.faults[f].affected_traces.contains(&s.trace_id))
+            );
+        }
+        // The callers say so in their own words, with the same error.type.
+        let warned = t
+            .logs
+            .iter()
+            .filter(|l| t.text(l.message) == "call failed, retrying")
+            .filter(|l| text(&t, &l.fields, "error.type").as_deref() == Some("_OTHER"))
+            .count();
+        assert!(warned > 0);
+    }
+
+    #[test]
     fn a_crashed_cache_shows_in_its_callers_refused_lookups_only() {
         let mut scenario = default_mesh(50.0, 4_000);
         scenario.faults.push(FaultSpec::new(
