@@ -41,7 +41,7 @@ fn switch(route: Route) -> Html {
     match route {
         Route::Home => html! { <pages::home::Home /> },
         Route::Lesson { id } => html! { <pages::lesson::LessonPage {id} /> },
-        Route::Lab => html! { <pages::lab::Lab /> },
+        Route::Lab => html! { <crate::lab::Lab /> },
         Route::Flashcards => html! { <pages::flashcards::Flashcards /> },
         Route::Author => html! { <pages::author::Author /> },
         Route::Settings => html! { <pages::settings::Settings /> },

@@ -5,6 +5,8 @@
 mod app;
 mod components;
 mod crash;
+mod frames;
+mod lab;
 mod pages;
 mod route;
 mod storage;

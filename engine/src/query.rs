@@ -317,6 +317,43 @@ fn summarize(t: &Telemetry, trace_id: TraceId, spans: &[&Span]) -> TraceSummary 
     }
 }
 
+/// One row of the lab's overview: what a service has answered so far, from its request metrics
+/// (every instance and route), as a RED dashboard's summary row reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceSummary {
+    pub service: String,
+    /// Instances that answered at least one request.
+    pub instances: u32,
+    pub requests: u64,
+    /// Answers with status 500 and above.
+    pub errors: u64,
+    pub p50: Option<Duration>,
+    pub p99: Option<Duration>,
+}
+
+/// Every service with request metrics, in the scenario's order.
+pub fn service_summaries(t: &Telemetry) -> Vec<ServiceSummary> {
+    let mut rows: BTreeMap<ServiceId, (BTreeSet<u16>, crate::metrics::RequestStats)> =
+        BTreeMap::new();
+    for (((service, instance, _route), _bucket), stats) in &t.metrics.requests {
+        let (instances, total) = rows.entry(*service).or_default();
+        instances.insert(*instance);
+        total.count += stats.count;
+        total.errors += stats.errors;
+        total.latency.merge(&stats.latency);
+    }
+    rows.into_iter()
+        .map(|(service, (instances, total))| ServiceSummary {
+            service: t.service_name(service).to_string(),
+            instances: instances.len() as u32,
+            requests: u64::from(total.count),
+            errors: u64::from(total.errors),
+            p50: total.latency.quantile(0.50),
+            p99: total.latency.quantile(0.99),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,5 +444,23 @@ mod tests {
                 .iter()
                 .all(|r| r.start < SimTime::from_ms(1_000))
         );
+    }
+
+    #[test]
+    fn service_summaries_add_up_every_instance_and_route() {
+        let t = crate::Simulation::new(crate::mesh::default_mesh(50.0, 3_000), 5)
+            .unwrap()
+            .run();
+        let rows = service_summaries(&t);
+        let gateway = rows.iter().find(|r| r.service == "gateway").unwrap();
+        let roots = t
+            .spans
+            .iter()
+            .filter(|s| s.parent.is_none() && t.service_name(s.service) == "gateway")
+            .count();
+        assert_eq!(gateway.requests, roots as u64);
+        assert!(gateway.instances >= 1 && gateway.p50 <= gateway.p99 && gateway.p99.is_some());
+        let names: Vec<&str> = rows.iter().map(|r| r.service.as_str()).collect();
+        assert_eq!(names[0], "gateway", "in the scenario's order: {names:?}");
     }
 }

@@ -699,6 +699,12 @@ impl Simulation {
         self.events
     }
 
+    /// True once no event is left: arrivals have stopped and every request has ended. `finish`
+    /// then only hands over the telemetry and the ground truth.
+    pub fn finished(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Runs every event at or before `until`, then sets the clock to `until`.
     pub fn step_until(&mut self, until: SimTime) {
         while self.step_one(until) {}

@@ -13,6 +13,10 @@ pub enum IconName {
     Gear,
     Clock,
     Alert,
+    Play,
+    Pause,
+    SkipEnd,
+    Restart,
 }
 
 #[derive(Properties, PartialEq)]
@@ -42,6 +46,10 @@ pub fn Icon(props: &IconProps) -> Html {
         ],
         IconName::Clock => &["M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z", "M12 7v5l3 2"],
         IconName::Alert => &["M12 3 2 20h20z", "M12 10v4", "M12 17h.01"],
+        IconName::Play => &["M7 4v16l13-8z"],
+        IconName::Pause => &["M8 5v14", "M16 5v14"],
+        IconName::SkipEnd => &["M5 5l10 7-10 7z", "M19 5v14"],
+        IconName::Restart => &["M4 12a8 8 0 1 0 2.3-5.7", "M4 4v4h4"],
     };
     html! {
         <svg class="icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true"

@@ -5,7 +5,6 @@ pub mod author;
 pub mod bench;
 pub mod flashcards;
 pub mod home;
-pub mod lab;
 pub mod lesson;
 pub mod not_found;
 pub mod settings;

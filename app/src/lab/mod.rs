@@ -1,0 +1,242 @@
+//! The lab page: one run of a scenario, played on the browser's animation frames, and the views
+//! that read it. The page owns the run and the playback; the views get the run through a context
+//! whose `version` changes whenever the run has moved, and render from the engine's queries.
+
+mod overview;
+mod playback;
+pub mod run;
+mod url;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use faultline_engine::SimTime;
+use faultline_engine::mesh::default_mesh;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::frames::{self, FrameLoop};
+use crate::route::Route;
+use playback::PlaybackBar;
+use run::Run;
+use url::LabQuery;
+
+/// Wall time the engine may take per frame while playing or jumping, in milliseconds: most of a
+/// 60 Hz frame, leaving the rest for drawing.
+const FRAME_BUDGET_MS: f64 = 10.0;
+/// Playback speeds offered, in simulated seconds per second.
+pub const SPEEDS: [u32; 7] = [1, 2, 5, 10, 25, 50, 100];
+
+/// What the views read: the run, and a number that changes whenever it has moved.
+#[derive(Clone)]
+pub struct LabRun {
+    pub run: Rc<RefCell<Run>>,
+    pub version: u64,
+}
+
+impl PartialEq for LabRun {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.run, &other.run) && self.version == other.version
+    }
+}
+
+/// The scenarios the lab can open by name. Lessons will add theirs.
+fn scenario(name: &str) -> Option<faultline_engine::Scenario> {
+    match name {
+        "default" => Some(default_mesh(50.0, 300_000)),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Motion {
+    Paused,
+    Playing,
+    /// Running to a clock time (a shared link's `t`, or the end) as fast as frames allow.
+    Seeking(SimTime),
+}
+
+#[component]
+pub fn Lab() -> Html {
+    let location = use_location();
+    let navigator = use_navigator();
+    let query: LabQuery = location
+        .as_ref()
+        .and_then(|l| l.query::<LabQuery>().ok())
+        .unwrap_or_default();
+    let name = query.scenario.clone().unwrap_or_else(|| "default".into());
+    let seed = query.seed.unwrap_or(7);
+
+    // The run, started once per scenario and seed.
+    let run = use_mut_ref(|| None::<Rc<RefCell<Run>>>);
+    let problem = use_state(|| None::<String>);
+    let version = use_mut_ref(|| 0u64);
+    let force = use_force_update();
+    let motion = use_state(|| match query.t {
+        Some(ms) => Motion::Seeking(SimTime::from_ms(ms)),
+        None => Motion::Playing,
+    });
+    let speed = use_state(|| query.speed.filter(|s| SPEEDS.contains(s)).unwrap_or(10));
+    // Counts restarts, so the frame loop picks up a new run even when the motion stays the same.
+    let generation = use_state(|| 0u32);
+    {
+        let (run, problem) = (run.clone(), problem.clone());
+        use_effect_with((name.clone(), seed), move |(name, seed)| {
+            *run.borrow_mut() = match scenario(name).map(|s| Run::start(s, *seed)) {
+                Some(Ok(r)) => Some(Rc::new(RefCell::new(r))),
+                Some(Err(errors)) => {
+                    let first = errors
+                        .first()
+                        .map(|e| format!("{}: {}", e.field, e.problem));
+                    problem.set(first);
+                    None
+                }
+                None => {
+                    problem.set(Some(format!("There is no scenario called `{name}`.")));
+                    None
+                }
+            };
+        });
+    }
+
+    // The frame loop, alive while the run moves.
+    let frame_loop = use_mut_ref(|| None::<FrameLoop>);
+    {
+        let (run, version, force, motion_state) =
+            (run.clone(), version.clone(), force.clone(), motion.clone());
+        let frame_loop = frame_loop.clone();
+        use_effect_with(
+            (*motion, *speed, *generation, name.clone(), seed),
+            move |(m, s, ..)| {
+                let (m, speed) = (*m, *s);
+                let current = run.borrow().clone();
+                *frame_loop.borrow_mut() = match (m, current) {
+                    (Motion::Paused, _) | (_, None) => None,
+                    (_, Some(current)) => {
+                        let mut last: Option<f64> = None;
+                        // Where the clock should be: it runs at `speed` from where the run is.
+                        let mut target = current.borrow().now();
+                        Some(frames::start(move |timestamp| {
+                            let elapsed_ms =
+                                last.map_or(0.0, |l| (timestamp - l).clamp(0.0, 100.0));
+                            last = Some(timestamp);
+                            let started = frames::now_ms();
+                            let more_time = || frames::now_ms() - started < FRAME_BUDGET_MS;
+                            let mut r = current.borrow_mut();
+                            let done = match m {
+                                Motion::Seeking(until) => r.advance(until, more_time),
+                                _ => {
+                                    let step = (elapsed_ms * 1_000.0 * f64::from(speed)) as u64;
+                                    target = SimTime(target.0.saturating_add(step));
+                                    r.advance(target, more_time) && r.finished()
+                                }
+                            };
+                            drop(r);
+                            *version.borrow_mut() += 1;
+                            force.force_update();
+                            if done {
+                                motion_state.set(Motion::Paused);
+                            }
+                            !done
+                        }))
+                    }
+                };
+            },
+        );
+    }
+    // Dropping the loop with the page stops it.
+    {
+        let frame_loop = frame_loop.clone();
+        use_effect_with((), move |_| move || drop(frame_loop.borrow_mut().take()));
+    }
+
+    // Keep the URL in step when the run stops moving, so a reload or a shared link comes back.
+    {
+        let (run, navigator) = (run.clone(), navigator.clone());
+        let (name, speed_now) = (name.clone(), *speed);
+        use_effect_with((*motion, *version.borrow()), move |(m, _)| {
+            if *m == Motion::Paused {
+                if let (Some(r), Some(nav)) = (run.borrow().as_ref(), navigator.as_ref()) {
+                    let r = r.borrow();
+                    let q = LabQuery {
+                        scenario: Some(name),
+                        seed: Some(r.seed),
+                        t: Some(r.now().0 / 1_000),
+                        speed: Some(speed_now),
+                    };
+                    let _ = nav.replace_with_query(&Route::Lab, &q);
+                }
+            }
+        });
+    }
+
+    let Some(current) = run.borrow().clone() else {
+        return html! {
+            <>
+                <header class="page-header">
+                    <p class="eyebrow">{ "Lab" }</p>
+                    <h1>{ "Investigate a running mesh" }</h1>
+                </header>
+                <p class="notice error" role="alert">
+                    { (*problem).clone().unwrap_or_else(|| "Starting the run…".into()) }
+                </p>
+            </>
+        };
+    };
+    let data = LabRun {
+        run: current.clone(),
+        version: *version.borrow(),
+    };
+    let (now, duration, finished, progress) = {
+        let r = current.borrow();
+        (r.now(), r.duration, r.finished(), r.progress())
+    };
+    let on_play = {
+        let motion = motion.clone();
+        Callback::from(move |_| motion.set(Motion::Playing))
+    };
+    let on_pause = {
+        let motion = motion.clone();
+        Callback::from(move |_| motion.set(Motion::Paused))
+    };
+    let on_end = {
+        let motion = motion.clone();
+        Callback::from(move |_| motion.set(Motion::Seeking(SimTime(u64::MAX))))
+    };
+    let on_speed = {
+        let speed = speed.clone();
+        Callback::from(move |s: u32| speed.set(s))
+    };
+    let on_restart = {
+        let (run, motion, generation) = (run.clone(), motion.clone(), generation.clone());
+        let name = name.clone();
+        Callback::from(move |_| {
+            if let Some(Ok(r)) = scenario(&name).map(|s| Run::start(s, seed)) {
+                *run.borrow_mut() = Some(Rc::new(RefCell::new(r)));
+                generation.set(*generation + 1);
+                motion.set(Motion::Playing);
+            }
+        })
+    };
+    html! {
+        <ContextProvider<LabRun> context={data.clone()}>
+            <div class="lab">
+                <header class="lab-header">
+                    <div>
+                        <p class="eyebrow">{ "Lab" }</p>
+                        <h1>{ "The default mesh" }</h1>
+                    </div>
+                    <p class="lab-run-meta">{ format!("scenario {name} · seed {seed}") }</p>
+                </header>
+                <PlaybackBar
+                    {now} {duration} {finished} {progress}
+                    playing={*motion == Motion::Playing}
+                    seeking={matches!(*motion, Motion::Seeking(_))}
+                    speed={*speed}
+                    {on_play} {on_pause} {on_end} {on_speed} {on_restart}
+                />
+                <overview::Overview />
+            </div>
+        </ContextProvider<LabRun>>
+    }
+}
