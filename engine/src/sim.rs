@@ -2628,8 +2628,13 @@ impl Simulation {
                 FaultEffect::LocalTimeLogs { zone_minutes: zone } => zone_minutes = zone,
                 _ => {}
             }
-            if let Some((trace, _)) = context {
-                self.fault_acted(fault, trace);
+            match context {
+                Some((trace, _)) => self.fault_acted(fault, trace),
+                // A line of no request (a database's, a runtime's) is a symptom all the same.
+                None => {
+                    let now = self.now;
+                    self.truth.faults[fault].first_effect.get_or_insert(now);
+                }
             }
         }
         let message = match message.into() {

@@ -347,6 +347,28 @@ mod tests {
         let held: BTreeSet<TraceId> = calls_to(&t, "database").map(|s| s.trace_id).collect();
         assert!(fault.affected_traces.is_subset(&held));
 
+        // A database's clock is the host's: a skew shows in its lines' timestamps, and the
+        // ground truth dates the first one (they belong to no trace).
+        let mut skewed = default_mesh(50.0, 6_000);
+        skewed.faults = scenario.faults.clone();
+        skewed.faults.push(FaultSpec::new(
+            "database",
+            None,
+            2_500,
+            6_000,
+            FaultEffect::ClockSkew {
+                offset_ms: -900,
+                drift_ppm: 0,
+            },
+        ));
+        let (t, truth) = run(&skewed, 5);
+        let late: Vec<&LogLine> = lines(&t, "database")
+            .filter(|l| l.time >= SimTime::from_ms(2_500))
+            .collect();
+        assert!(!late.is_empty() && late.iter().all(|l| l.clock_offset_us == -900_000));
+        assert_eq!(truth.faults[1].first_effect, Some(late[0].time));
+        assert!(truth.faults[1].affected_traces.is_empty());
+
         // A threshold of 0 logs every statement that ran to the end, as PostgreSQL's does.
         let mut every = default_mesh(50.0, 2_000);
         let database = every
