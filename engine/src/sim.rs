@@ -1399,19 +1399,22 @@ impl Simulation {
         service: u16,
         instance: u16,
     ) -> impl Iterator<Item = usize> + '_ {
-        let name = &self.scenario.services[usize::from(service)].name;
-        let now_ms = self.now.0 / 1_000;
-        self.scenario
-            .faults
-            .iter()
-            .enumerate()
-            .filter_map(move |(index, f)| {
-                let active = &f.service == name
-                    && f.instance.is_none_or(|i| i == instance)
-                    && f.from_ms <= now_ms
-                    && now_ms < f.until_ms;
-                active.then_some(index)
-            })
+        // Asked several times per request: with no faults, nothing to look up.
+        let faults = &self.scenario.faults;
+        let (name, now_ms) = match faults.is_empty() {
+            true => ("", 0),
+            false => (
+                self.scenario.services[usize::from(service)].name.as_str(),
+                self.now.0 / 1_000,
+            ),
+        };
+        faults.iter().enumerate().filter_map(move |(index, f)| {
+            let active = f.service == name
+                && f.instance.is_none_or(|i| i == instance)
+                && f.from_ms <= now_ms
+                && now_ms < f.until_ms;
+            active.then_some(index)
+        })
     }
 
     /// The stock-reservation settings of an invocation's operation, if it reserves.
@@ -1601,6 +1604,9 @@ impl Simulation {
         );
         let effect =
             self.scenario.services[usize::from(service)].operations[usize::from(operation)].effect;
+        if effect.is_none() {
+            return;
+        }
         // An order's amount follows from its trace: a second charge repeats the same sum.
         let amount = 10 + (trace_id.0 % 490) as i64;
         let amount_key = self.intern_static("amount");
