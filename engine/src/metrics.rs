@@ -15,7 +15,7 @@ pub fn latency_bounds_us() -> &'static [u64] {
     &LATENCY_BOUNDS_US
 }
 
-const LATENCY_BUCKETS: usize = 81;
+pub(crate) const LATENCY_BUCKETS: usize = 81;
 static LATENCY_BOUNDS_US: [u64; LATENCY_BUCKETS - 1] = latency_bounds();
 
 const fn latency_bounds() -> [u64; LATENCY_BUCKETS - 1] {
@@ -31,8 +31,17 @@ const fn latency_bounds() -> [u64; LATENCY_BUCKETS - 1] {
     bounds
 }
 
-fn latency_bucket(us: u64) -> u8 {
-    LATENCY_BOUNDS_US.partition_point(|bound| *bound < us) as u8
+/// The first bucket whose bound is at least `us`. Bound 4k is 100 µs times 2^k exactly, so
+/// the search starts at the last doubling at or below `us` and moves at most four steps on.
+pub(crate) fn latency_bucket(us: u64) -> u8 {
+    let mut b = match us / 100 {
+        0 => 0,
+        hundreds => (4 * hundreds.ilog2() as usize).min(LATENCY_BUCKETS - 1),
+    };
+    while b < LATENCY_BUCKETS - 1 && LATENCY_BOUNDS_US[b] < us {
+        b += 1;
+    }
+    b as u8
 }
 
 /// A sparse latency histogram: (bucket index, count), ascending by index.
@@ -48,6 +57,16 @@ impl Histogram {
             Ok(at) => self.buckets[at].1 += 1,
             Err(at) => self.buckets.insert(at, (b, 1)),
         }
+    }
+
+    /// The histogram of `counts` by bucket index (zeros left out).
+    pub(crate) fn from_counts(counts: &[u32; LATENCY_BUCKETS]) -> Histogram {
+        let buckets = (0u8..)
+            .zip(counts)
+            .filter(|(_, n)| **n > 0)
+            .map(|(b, n)| (b, *n))
+            .collect();
+        Histogram { buckets }
     }
 
     pub fn merge(&mut self, other: &Histogram) {
@@ -333,6 +352,16 @@ mod tests {
         assert_eq!(latency_bucket(100), 0);
         assert_eq!(latency_bucket(101), 1);
         assert_eq!(latency_bucket(u64::MAX), (LATENCY_BUCKETS - 1) as u8);
+        // The same as a search of every bound, at and around each of them.
+        let search = |us: u64| LATENCY_BOUNDS_US.partition_point(|bound| *bound < us) as u8;
+        for &bound in b {
+            for us in [bound - 1, bound, bound + 1] {
+                assert_eq!(latency_bucket(us), search(us), "{us}");
+            }
+        }
+        for us in (0..2_000).chain((0..64).map(|k| 1u64 << k)) {
+            assert_eq!(latency_bucket(us), search(us), "{us}");
+        }
     }
 
     #[test]
