@@ -7,8 +7,9 @@ use crate::scenario::Workload;
 
 /// No projection before this share of the run's expected arrivals has come (1/16): noisy before.
 const FIRST_SHARE: f64 = 1.0 / 16.0;
-/// Never reserve more than this many times a vector's length, whatever the projection.
-const MOST_FACTOR: usize = 16;
+/// Never reserve more than this many times a vector's length, whatever the projection: the
+/// first projection (at a sixteenth of the run) and its eighth of margin, no more.
+const MOST_FACTOR: usize = 18;
 /// Steps of the midpoint rule over the arrival rate (piecewise linear, so this is close).
 const STEPS: u32 = 64;
 
@@ -28,9 +29,9 @@ fn expected_arrivals(workload: &Workload, until_ms: f64) -> f64 {
 }
 
 /// Capacity for a vector of `len` items (room for `capacity`) when `share` of the run's expected
-/// arrivals have come: the whole run at that pace plus an eighth, and at least half as much again
-/// as there is room for (so a rising pace cannot cause a copy per sample); `None` while the room
-/// is enough or it is too early to tell.
+/// arrivals have come: the whole run at that pace plus an eighth, so a pace that rises over
+/// the run (caches missing more as keys expire) costs a copy per eighth it rises, no more;
+/// `None` while the room is enough or it is too early to tell.
 fn wanted(len: usize, capacity: usize, share: f64) -> Option<usize> {
     if !(FIRST_SHARE..1.0).contains(&share) || len == 0 {
         return None;
@@ -38,7 +39,6 @@ fn wanted(len: usize, capacity: usize, share: f64) -> Option<usize> {
     let at_pace = (len as f64 / share) as usize;
     (at_pace > capacity).then(|| {
         (at_pace + at_pace / 8)
-            .max(capacity + capacity / 2)
             .min(len.saturating_mul(MOST_FACTOR))
             .max(len)
     })
@@ -95,10 +95,12 @@ mod tests {
         assert_eq!(wanted(100, 1_000, 0.5), None);
         // Half-way with 100 items: 200 at this pace, plus an eighth.
         assert_eq!(wanted(100, 128, 0.5), Some(225));
-        // Just over the room: at least half as much again.
-        assert_eq!(wanted(100, 190, 0.5), Some(285));
-        // Never more than sixteen times what is there.
-        assert_eq!(wanted(100, 128, 0.0625), Some(1_600));
+        // Just over the room: the pace plus an eighth.
+        assert_eq!(wanted(100, 190, 0.5), Some(225));
+        // At the first projection, an eighth more than the pace; never more than that.
+        assert_eq!(wanted(100, 128, 0.0625), Some(1_800));
+        assert_eq!(wanted(100, 128, 0.01), None);
+        assert_eq!(wanted(100, 128, 0.07), Some(1_606));
     }
 
     #[test]
