@@ -8,6 +8,29 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 /// z such that P(Z < z) = 0.99 for a standard normal Z.
 const Z_99: f64 = 2.326_347_874_040_841;
 
+/// A log-normal distribution given by its median and 99th percentile, with the logarithms
+/// it needs taken once, not at every draw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LogNormal {
+    /// The median, when the 99th percentile is not above it.
+    Fixed(f64),
+    Spread {
+        mu: f64,
+        sigma: f64,
+    },
+}
+
+impl LogNormal {
+    pub fn new(p50: f64, p99: f64) -> LogNormal {
+        if p50 <= 0.0 || p99 <= p50 {
+            return LogNormal::Fixed(p50.max(0.0));
+        }
+        let mu = libm::log(p50);
+        let sigma = (libm::log(p99) - mu) / Z_99;
+        LogNormal::Spread { mu, sigma }
+    }
+}
+
 pub struct Random {
     rng: ChaCha8Rng,
 }
@@ -52,12 +75,15 @@ impl Random {
 
     /// Log-normal with the given median and 99th percentile; the median when they are equal.
     pub fn log_normal(&mut self, p50: f64, p99: f64) -> f64 {
-        if p50 <= 0.0 || p99 <= p50 {
-            return p50.max(0.0);
+        self.sample(LogNormal::new(p50, p99))
+    }
+
+    /// A draw from `distribution`, whose logarithms were taken once.
+    pub fn sample(&mut self, distribution: LogNormal) -> f64 {
+        match distribution {
+            LogNormal::Fixed(value) => value,
+            LogNormal::Spread { mu, sigma } => libm::exp(mu + sigma * self.standard_normal()),
         }
-        let mu = libm::log(p50);
-        let sigma = (libm::log(p99) - mu) / Z_99;
-        libm::exp(mu + sigma * self.standard_normal())
     }
 
     /// Box–Muller; one of the pair is enough here.

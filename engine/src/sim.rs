@@ -347,8 +347,8 @@ impl Route {
 #[derive(Clone)]
 enum PlanStep {
     Work {
-        p50_ms: f64,
-        p99_ms: f64,
+        /// Its duration in milliseconds.
+        latency_ms: crate::random::LogNormal,
     },
     Call {
         service: u16,
@@ -398,7 +398,7 @@ pub struct Simulation {
     /// Literals already interned, by (address, length): see `intern_static`.
     static_syms: Vec<(usize, usize, Sym)>,
     /// The same, direct-mapped by address: most lookups end here, in one comparison.
-    static_cache: [(usize, usize, Sym); 64],
+    static_cache: [(usize, usize, Sym); 256],
     events: u64,
     truncated: bool,
     keys: Keys,
@@ -621,7 +621,7 @@ impl Simulation {
             entry_weight_total,
             entries,
             static_syms: Vec::new(),
-            static_cache: [(0, 0, Sym(0)); 64],
+            static_cache: [(0, 0, Sym(0)); 256],
             events: 0,
             truncated: false,
             keys,
@@ -937,7 +937,9 @@ impl Simulation {
     fn intern_static(&mut self, text: &'static str) -> Sym {
         let address = text.as_ptr() as usize;
         // Which slot only decides how fast, never which symbol: output stays the same.
-        let slot = (address ^ (address >> 6) ^ text.len()) % self.static_cache.len();
+        let mixed =
+            (address as u64 ^ ((text.len() as u64) << 48)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = (mixed >> 56) as usize; // the top 8 bits: one of 256 slots
         let (a, len, sym) = self.static_cache[slot];
         if a == address && len == text.len() {
             return sym;
@@ -1145,8 +1147,8 @@ impl Simulation {
             return;
         }
         match steps[usize::from(i.step)] {
-            PlanStep::Work { p50_ms, p99_ms } => {
-                let ms = self.random.log_normal(p50_ms, p99_ms);
+            PlanStep::Work { latency_ms } => {
+                let ms = self.random.sample(latency_ms);
                 let extra_ms = self.active_latency(i.service, i.instance);
                 let us = ((ms * 1_000.0) as u64).saturating_add(extra_ms.saturating_mul(1_000));
                 if extra_ms > 0 {

@@ -146,8 +146,7 @@ pub(super) fn plan(
         let mut then = None;
         plan.push(match step {
             Step::Work { p50_ms, p99_ms } => PlanStep::Work {
-                p50_ms: *p50_ms,
-                p99_ms: *p99_ms,
+                latency_ms: crate::random::LogNormal::new(*p50_ms, *p99_ms),
             },
             Step::Call {
                 service,
