@@ -57,6 +57,10 @@ pub(super) struct Heap {
 pub(super) struct Heaps {
     /// Whether any service has a runtime: without one, events are never checked for stalls.
     pub enabled: bool,
+    /// No pause or restart of any instance lasts past this, and (unless `killed`) nothing
+    /// was ever killed: from then on only work in progress needs checking for stalls.
+    pub calm_from: SimTime,
+    pub killed: bool,
     pub by_service: Vec<Vec<Heap>>,
 }
 
@@ -160,6 +164,7 @@ impl Simulation {
         heap.collections += 1;
         heap.pause_us += added_us;
         heap.filling_since = until;
+        self.heaps.calm_from = self.heaps.calm_from.max(until);
     }
 
     /// Holds back an event of an instance whose world is stopped, resets requests that reach a
@@ -167,6 +172,10 @@ impl Simulation {
     /// progress finish later by the pauses it sat through. True when the event was taken care
     /// of here.
     pub(super) fn stalled(&mut self, event: Event) -> bool {
+        let calm = self.now >= self.heaps.calm_from && !self.heaps.killed;
+        if calm && !matches!(event, Event::WorkDone(_) | Event::Retry(_)) {
+            return false; // no world is stopped and no process is down
+        }
         let (inv, owner) = match event {
             Event::Arrive(inv) | Event::WorkDone(inv) => (Some(inv), None),
             Event::Response { call, attempt, .. }
@@ -256,6 +265,7 @@ impl Simulation {
     /// dropped, and what they held is let go: workers, pool connections, bulkhead slots. Its
     /// breakers start closed again. A saga it was undoing leaves its steps in effect.
     pub(super) fn kill(&mut self, service: u16, instance: u16, fault: Option<usize>) {
+        self.heaps.killed = true;
         let now = self.now;
         let (first_inv, first_call) = self.heap(service, instance).process_start;
         let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];
@@ -459,6 +469,7 @@ impl Simulation {
             let heap = self.heap(service, instance);
             heap.killed_at = Some(now);
             heap.down_until = now.after(Duration::from_ms(gc.restart_ms));
+            self.heaps.killed = true;
             // The runtime's last words, then the requests it held fail, then it is killed.
             self.log(
                 service,
