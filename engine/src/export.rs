@@ -108,10 +108,10 @@ const JS_MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 fn jaeger_tag(t: &Telemetry, key: &str, v: &Value) -> Json {
     match v {
         Value::Str(s) => json!({ "key": key, "type": "string", "value": t.text(*s) }),
-        Value::Int(i) if i.unsigned_abs() > JS_MAX_SAFE_INTEGER as u64 => {
+        Value::Int(i) if i.get().unsigned_abs() > JS_MAX_SAFE_INTEGER as u64 => {
             json!({ "key": key, "type": "int64", "value": i.to_string() })
         }
-        Value::Int(i) => json!({ "key": key, "type": "int64", "value": i }),
+        Value::Int(i) => json!({ "key": key, "type": "int64", "value": i.get() }),
         Value::Bool(b) => json!({ "key": key, "type": "bool", "value": b }),
     }
 }
@@ -220,7 +220,7 @@ fn log_json(t: &Telemetry, line: &LogLine) -> Json {
     for (k, v) in &line.fields {
         let v = match v {
             Value::Str(s) => json!(t.text(*s)),
-            Value::Int(i) => json!(i),
+            Value::Int(i) => json!(i.get()),
             Value::Bool(b) => json!(b),
         };
         object.insert(t.text(*k).to_string(), v);

@@ -367,7 +367,7 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
                 let key = telemetry.strings.intern(k);
                 let value = match v {
                     Json::Bool(b) => Value::Bool(*b),
-                    Json::Number(n) if n.is_i64() => Value::Int(n.as_i64().unwrap_or_default()),
+                    Json::Number(n) if n.is_i64() => Value::int(n.as_i64().unwrap_or_default()),
                     Json::String(text) => Value::Str(telemetry.strings.intern(text)),
                     other => Value::Str(telemetry.strings.intern(&other.to_string())),
                 };
@@ -458,7 +458,7 @@ pub fn import_ndjson_logs(text: &str) -> Result<Telemetry, String> {
             }
             let value = match v {
                 Json::Bool(b) => Value::Bool(*b),
-                Json::Number(n) if n.is_i64() => Value::Int(n.as_i64().unwrap_or_default()),
+                Json::Number(n) if n.is_i64() => Value::int(n.as_i64().unwrap_or_default()),
                 Json::String(s) => Value::Str(t.strings.intern(s)),
                 other => Value::Str(t.strings.intern(&other.to_string())),
             };

@@ -27,7 +27,7 @@ impl ValueKey {
     pub fn of(value: &Value) -> ValueKey {
         match value {
             Value::Str(s) => ValueKey::Str(*s),
-            Value::Int(i) => ValueKey::Int(*i),
+            Value::Int(i) => ValueKey::Int(i.get()),
             Value::Bool(b) => ValueKey::Bool(*b),
         }
     }
@@ -331,7 +331,7 @@ mod tests {
             start: SimTime(start),
             end: end.map(SimTime),
             status: SpanStatus::Unset,
-            attributes: smallvec![(key, Value::Int(200))],
+            attributes: smallvec![(key, Value::int(200))],
             events: Default::default(),
         });
     }

@@ -774,7 +774,7 @@ fn is_label_of(field: &str, label: &str) -> bool {
 /// A line's value for a numeric filter: integers directly, text parsed as a number.
 fn number_value(t: &Telemetry, line: &LogLine, label: &str) -> Option<f64> {
     match field(t, line, label) {
-        Some(Value::Int(i)) => Some(*i as f64),
+        Some(Value::Int(i)) => Some(i.get() as f64),
         _ => label_value(t, line, label)?.parse().ok(),
     }
 }

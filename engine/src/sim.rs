@@ -927,7 +927,7 @@ impl Simulation {
             let key = self.intern_static("client.retry");
             self.telemetry.spans[span]
                 .attributes
-                .push((key, Value::Int(i64::from(client_attempt))));
+                .push((key, Value::int(i64::from(client_attempt))));
         }
         self.schedule(Duration::ZERO, Event::Arrive(inv));
     }
@@ -1339,7 +1339,7 @@ impl Simulation {
             "saga step failed, compensating",
             smallvec![
                 (self.keys.peer_service, Value::Str(peer)),
-                (undo_key, Value::Int(undo as i64)),
+                (undo_key, Value::int(undo as i64)),
             ],
         );
         self.undo_next(caller);
@@ -1370,7 +1370,7 @@ impl Simulation {
                 level,
                 Some((trace_id, span_id)),
                 message,
-                smallvec![(key, Value::Int(stuck as i64))],
+                smallvec![(key, Value::int(stuck as i64))],
             );
             self.complete(inv);
             return;
@@ -1523,7 +1523,7 @@ impl Simulation {
             Level::Info,
             Some((trace, span_id)),
             "stock reserved",
-            smallvec![(key, Value::Int(left))],
+            smallvec![(key, Value::int(left))],
         );
         Ok(())
     }
@@ -1618,7 +1618,7 @@ impl Simulation {
                 self.truth.refunds += 1;
                 (
                     "payment refunded",
-                    smallvec![(amount_key, Value::Int(amount))],
+                    smallvec![(amount_key, Value::int(amount))],
                 )
             } else {
                 (
@@ -1629,7 +1629,7 @@ impl Simulation {
             Some(DataEffect::Release) => Some(if self.take_back(inv, Held::Reservation) {
                 let left = i64::from(self.release_stock(service));
                 let key = self.intern_static("stock_left");
-                ("stock released", smallvec![(key, Value::Int(left))])
+                ("stock released", smallvec![(key, Value::int(left))])
             } else {
                 (
                     "release skipped, nothing reserved for this order",
@@ -1657,7 +1657,7 @@ impl Simulation {
             if !self.ledger.charged_keys.insert(key) {
                 let fields = smallvec![(
                     self.intern_static("idempotency.key"),
-                    Value::Int(key as i64),
+                    Value::int(key as i64),
                 )];
                 self.log(
                     service,
@@ -1683,7 +1683,7 @@ impl Simulation {
             Level::Info,
             Some((trace_id, span_id)),
             "payment charged",
-            smallvec![(amount_key, Value::Int(amount))],
+            smallvec![(amount_key, Value::int(amount))],
         );
     }
 
@@ -1757,7 +1757,7 @@ impl Simulation {
         attrs.reserve_exact(extra + 1);
         attrs.push((self.keys.peer_service, Value::Str(peer)));
         if attempt > 0 {
-            attrs.push((self.keys.retry_attempt, Value::Int(i64::from(attempt))));
+            attrs.push((self.keys.retry_attempt, Value::int(i64::from(attempt))));
         }
         if self.calls[call.0 as usize].compensation {
             let key = self.intern_static("saga.compensation");
@@ -1985,7 +1985,7 @@ impl Simulation {
                 let name = self.intern_static("idempotency.key");
                 let attributes = &mut self.telemetry.spans[span].attributes;
                 attributes.reserve_exact(2); // the key, then the status
-                attributes.push((name, Value::Int(key as i64)));
+                attributes.push((name, Value::int(key as i64)));
             }
         }
         let delay = self.network_delay();
@@ -2120,7 +2120,7 @@ impl Simulation {
         let s = &mut self.telemetry.spans[span];
         s.end = Some(self.now);
         if http {
-            s.attributes.push((key, Value::Int(i64::from(status))));
+            s.attributes.push((key, Value::int(i64::from(status))));
         }
         if (400..500).contains(&status) {
             // A client error (out of stock, a version conflict) is an answer, not a fault to
@@ -2164,7 +2164,7 @@ impl Simulation {
             name: exception,
             attributes: vec![
                 (message_key, Value::Str(message)),
-                (timeout_key, Value::Int(timeout_ms as i64)),
+                (timeout_key, Value::int(timeout_ms as i64)),
             ],
         });
         self.attempt_failed(call, 504, "timeout");
@@ -2193,7 +2193,7 @@ impl Simulation {
         let mut fields = smallvec![
             (self.keys.peer_service, Value::Str(peer)),
             (self.keys.error_type, Value::Str(reason)),
-            (self.keys.retry_attempt, Value::Int(i64::from(attempt))),
+            (self.keys.retry_attempt, Value::int(i64::from(attempt))),
         ];
         let storm = self
             .active_fault_indexes(caller_service, caller_instance)
@@ -2240,14 +2240,14 @@ impl Simulation {
                 backoff_ms * 1_000
             };
             let backoff_key = self.intern_static("backoff_ms");
-            fields.push((backoff_key, Value::Int((wait_us / 1_000) as i64)));
+            fields.push((backoff_key, Value::int((wait_us / 1_000) as i64)));
             // The failed attempt's span records the decision, as retry middleware logs it.
             let event = SpanEvent {
                 time: self.now,
                 name: self.intern_static("retry"),
                 attributes: vec![
-                    (self.keys.retry_attempt, Value::Int(i64::from(attempt) + 1)),
-                    (backoff_key, Value::Int((wait_us / 1_000) as i64)),
+                    (self.keys.retry_attempt, Value::int(i64::from(attempt) + 1)),
+                    (backoff_key, Value::int((wait_us / 1_000) as i64)),
                 ],
             };
             let span = self.calls[call.0 as usize].attempt_span as usize;
@@ -2418,6 +2418,8 @@ impl Simulation {
         let i = &self.invocations[inv.0 as usize];
         let (service, instance, trace_id, span) =
             (i.service, i.instance, i.trace_id, i.span as usize);
+        // A consumer span is not an HTTP request: it carries no status code.
+        let http = !job && i.consumer.is_none();
         let key = self.keys.status_code;
         let s = &mut self.telemetry.spans[span];
         s.end = Some(self.now);
@@ -2426,8 +2428,8 @@ impl Simulation {
         } else {
             SpanStatus::Unset
         };
-        if !job {
-            s.attributes.push((key, Value::Int(i64::from(status))));
+        if http {
+            s.attributes.push((key, Value::int(i64::from(status))));
         }
         let (span_id, operation) = (s.span_id, s.operation);
         if !job {
@@ -2459,10 +2461,10 @@ impl Simulation {
                             .path,
                         ),
                     ),
-                    (self.keys.status_code, Value::Int(i64::from(status))),
+                    (self.keys.status_code, Value::int(i64::from(status))),
                     (
                         self.keys.duration_ms,
-                        Value::Int((elapsed.0 / 1_000) as i64),
+                        Value::int((elapsed.0 / 1_000) as i64),
                     ),
                 ],
             ),
@@ -2578,7 +2580,7 @@ impl Simulation {
                 let key = self.keys.queue_wait_ms;
                 self.telemetry.spans[span]
                     .attributes
-                    .push((key, Value::Int((waited.0 / 1_000) as i64)));
+                    .push((key, Value::int((waited.0 / 1_000) as i64)));
             }
             self.start(next);
         }
@@ -2717,7 +2719,7 @@ mod tests {
         s.attributes
             .iter()
             .find_map(|(k, v)| match v {
-                Value::Int(n) if *k == key => Some(*n),
+                Value::Int(n) if *k == key => Some(n.get()),
                 _ => None,
             })
             .unwrap_or(0)
@@ -2952,7 +2954,7 @@ mod tests {
             .flat_map(|s| &s.events)
             .filter(|e| t.text(e.name) == "retry")
             .filter_map(|e| match e.attributes[0] {
-                (k, Value::Int(n)) if k == attempt => Some(n),
+                (k, Value::Int(n)) if k == attempt => Some(n.get()),
                 _ => None,
             })
             .collect();

@@ -439,11 +439,6 @@ impl Simulation {
         let (service, span, trace) = (i.service, i.span as usize, i.trace_id);
         if let Some(g) = i.consumer {
             let (g, instance) = (usize::from(g), usize::from(i.instance));
-            // A consumer span is not an HTTP request: drop the status the server path wrote.
-            let status_key = self.keys.status_code;
-            self.telemetry.spans[span]
-                .attributes
-                .retain(|(k, _)| *k != status_key);
             let Some(mut message) = self.stores.processing.remove(&inv.0) else {
                 // Its process was killed: the broker took the message back then.
                 return;
@@ -556,7 +551,7 @@ impl Simulation {
             ),
             (
                 self.keys.duration_ms,
-                Value::Int((elapsed.0 / 1_000) as i64),
+                Value::int((elapsed.0 / 1_000) as i64),
             ),
         ];
         (message, fields)
@@ -817,11 +812,11 @@ impl Simulation {
             ),
             (
                 self.intern_static("messaging.rabbitmq.message.delivery_tag"),
-                Value::Int(tag as i64),
+                Value::int(tag as i64),
             ),
             (
                 self.intern_static("messaging.rabbitmq.message.delivery_count"),
-                Value::Int(i64::from(message.deliveries) + 1),
+                Value::int(i64::from(message.deliveries) + 1),
             ),
         ];
         let s = &mut self.telemetry.spans[span];
@@ -1242,7 +1237,7 @@ mod tests {
 
     fn int(t: &Telemetry, s: &Span, key: &str) -> i64 {
         match attribute(t, s, key) {
-            Some(Value::Int(n)) => *n,
+            Some(Value::Int(n)) => n.get(),
             other => panic!("{key}: {other:?}"),
         }
     }

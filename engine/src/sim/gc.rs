@@ -460,7 +460,7 @@ impl Simulation {
         if let Some(f) = credited {
             self.truth.faults[f].first_effect.get_or_insert(now);
         }
-        let mb = |kb: u64| Value::Int((kb / KB_PER_MB) as i64);
+        let mb = |kb: u64| Value::int((kb / KB_PER_MB) as i64);
         let (used_key, max_key) = (
             self.intern_static("heap_used_mb"),
             self.intern_static("heap_max_mb"),
@@ -491,7 +491,7 @@ impl Simulation {
                 Level::Warn,
                 None,
                 "instance killed: out of memory (exit 137)",
-                smallvec![(reason_key, reason), (exit_key, Value::Int(OOM_EXIT_CODE))],
+                smallvec![(reason_key, reason), (exit_key, Value::int(OOM_EXIT_CODE))],
             );
             let back = Duration::from_ms(gc.restart_ms);
             if self.now.after(back).0 < self.scenario.duration_ms * 1_000 {
@@ -509,7 +509,7 @@ impl Simulation {
         let fields = smallvec![
             (
                 self.intern_static("pause_ms"),
-                Value::Int(((pause_us + 500) / 1_000) as i64),
+                Value::int(((pause_us + 500) / 1_000) as i64),
             ),
             (self.intern_static("heap_before_mb"), mb(before_kb)),
             (self.intern_static("heap_after_mb"), mb(after_kb)),
@@ -539,11 +539,11 @@ impl Simulation {
         let (before_kb, after_kb) = (used_kb(heap, now, heap_kb), heap.after_kb);
         self.truth.faults[fault].first_effect.get_or_insert(now);
         self.pause(service, instance, pause, Some(fault));
-        let mb = |kb: u64| Value::Int((kb / KB_PER_MB) as i64);
+        let mb = |kb: u64| Value::int((kb / KB_PER_MB) as i64);
         let fields = smallvec![
             (
                 self.intern_static("pause_ms"),
-                Value::Int((pause.0 / 1_000) as i64),
+                Value::int((pause.0 / 1_000) as i64),
             ),
             (self.intern_static("heap_before_mb"), mb(before_kb)),
             (self.intern_static("heap_after_mb"), mb(after_kb)),
@@ -776,7 +776,7 @@ mod tests {
             .expect("one collection");
         assert_eq!(gc.time, SimTime::from_ms(500));
         let pause_ms = gc.fields.iter().find(|(k, _)| t.text(*k) == "pause_ms");
-        assert_eq!(pause_ms.map(|(_, v)| v), Some(&Value::Int(100)));
+        assert_eq!(pause_ms.map(|(_, v)| v), Some(&Value::int(100)));
         let ends: Vec<(u64, u64)> = t
             .spans
             .iter()
@@ -803,7 +803,7 @@ mod tests {
         let (t, truth) = crate::Simulation::new(s, 17).unwrap().finish();
         let field = |l: &crate::telemetry::LogLine, name: &str| {
             l.fields.iter().find_map(|(k, v)| match v {
-                Value::Int(n) if t.text(*k) == name => Some(*n),
+                Value::Int(n) if t.text(*k) == name => Some(n.get()),
                 _ => None,
             })
         };
@@ -1055,7 +1055,7 @@ mod kill_tests {
         // Back at 600 ms with every worker, connection and queue place free.
         for s in &after {
             let status = attribute(&t, s, "http.response.status_code");
-            assert_eq!(status, Some(&Value::Int(200)), "{s:?}");
+            assert_eq!(status, Some(&Value::int(200)), "{s:?}");
             assert_eq!(attribute(&t, s, "queue_wait_ms"), None, "{s:?}");
         }
         let killed: BTreeSet<TraceId> = before.iter().map(|s| s.trace_id).collect();
@@ -1170,7 +1170,7 @@ mod kill_tests {
         assert_eq!(warned, 2);
         for s in spans(&t, "front", SpanKind::Server) {
             let status = attribute(&t, s, "http.response.status_code");
-            assert_eq!(status, Some(&Value::Int(200)), "{s:?}");
+            assert_eq!(status, Some(&Value::int(200)), "{s:?}");
         }
     }
 

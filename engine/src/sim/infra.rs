@@ -167,7 +167,7 @@ impl Simulation {
             0,
             (
                 self.keys.duration_ms,
-                Value::Int(i64::try_from(us / 1_000).unwrap_or(i64::MAX)),
+                Value::int(i64::try_from(us / 1_000).unwrap_or(i64::MAX)),
             ),
         );
         self.log(service, instance, Level::Info, None, message, fields);

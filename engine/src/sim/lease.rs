@@ -228,7 +228,7 @@ impl Simulation {
             let fields = smallvec![
                 (keys.0, Value::Str(name)),
                 (keys.4, Value::Str(holder)),
-                (keys.1, Value::Int(old_token as i64)),
+                (keys.1, Value::int(old_token as i64)),
             ];
             self.log(
                 service,
@@ -249,13 +249,13 @@ impl Simulation {
         s.attributes.extend([
             (keys.0, Value::Str(name)),
             (keys.3, Value::Bool(true)),
-            (keys.1, Value::Int(token as i64)),
-            (keys.2, Value::Int(spec.lease_ms as i64)),
+            (keys.1, Value::int(token as i64)),
+            (keys.2, Value::int(spec.lease_ms as i64)),
         ]);
         let fields = smallvec![
             (keys.0, Value::Str(name)),
-            (keys.1, Value::Int(token as i64)),
-            (keys.2, Value::Int(spec.lease_ms as i64)),
+            (keys.1, Value::int(token as i64)),
+            (keys.2, Value::int(spec.lease_ms as i64)),
         ];
         self.log(
             service,
@@ -337,7 +337,7 @@ impl Simulation {
                         (self.intern_static(LOCK_NAME), Value::Str(name)),
                         (
                             self.intern_static(FENCING_TOKEN),
-                            Value::Int(holding.token as i64),
+                            Value::int(holding.token as i64),
                         ),
                     ];
                     self.log(
@@ -384,7 +384,7 @@ impl Simulation {
             self.intern_static(LOCK_NAME),
             self.intern_static(FENCING_TOKEN),
         );
-        let token = Value::Int(holding.token as i64);
+        let token = Value::int(holding.token as i64);
         let now = self.now;
         let s = &mut self.telemetry.spans[child as usize];
         s.end = Some(now);
@@ -403,7 +403,7 @@ impl Simulation {
             let fields = smallvec![
                 (name_key, Value::Str(name)),
                 (token_key, token),
-                (highest_key, Value::Int(highest as i64)),
+                (highest_key, Value::int(highest as i64)),
             ];
             self.log(
                 service,
@@ -483,7 +483,7 @@ mod tests {
             .filter(|l| t.text(l.message) == message)
             .map(|l| {
                 let token = l.fields.iter().find_map(|(k, v)| match v {
-                    Value::Int(n) if t.text(*k) == "lock.fencing_token" => Some(*n),
+                    Value::Int(n) if t.text(*k) == "lock.fencing_token" => Some(n.get()),
                     _ => None,
                 });
                 (l.time.0 / 1_000, l.instance, token.expect("a token"))
