@@ -8,8 +8,8 @@ use super::Scheduled;
 
 /// A bucket holds the events of 2^BUCKET_BITS microseconds.
 const BUCKET_BITS: u32 = 10;
-/// Buckets in the ring: events up to about four seconds ahead (call timeouts included).
-const BUCKETS: usize = 4_096;
+/// Buckets in the ring: events up to about two seconds ahead (call timeouts included).
+const BUCKETS: usize = 2_048;
 const WORDS: usize = BUCKETS / 64;
 
 pub(super) struct Agenda {
