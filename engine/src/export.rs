@@ -61,7 +61,7 @@ pub fn otlp_json(t: &Telemetry) -> String {
                             SpanKind::Consumer => 5,
                         },
                         "startTimeUnixNano": (u128::from(s.start.unix_us()) * 1_000).to_string(),
-                        "endTimeUnixNano": (u128::from(s.end.unwrap_or(s.start).unix_us()) * 1_000).to_string(),
+                        "endTimeUnixNano": (u128::from(s.end().unwrap_or(s.start).unix_us()) * 1_000).to_string(),
                         "attributes": otlp_attributes(t, &s.attributes),
                         "events": s.events.iter().map(|e| json!({
                             "timeUnixNano": (u128::from(e.time.unix_us()) * 1_000).to_string(),
@@ -179,7 +179,7 @@ pub fn jaeger_json(t: &Telemetry) -> String {
                         "operationName": t.text(s.operation),
                         "references": references,
                         "startTime": s.start.unix_us(),
-                        "duration": s.end.unwrap_or(s.start).since(s.start).0,
+                        "duration": s.end().unwrap_or(s.start).since(s.start).0,
                         "tags": tags,
                         "logs": s.events.iter().map(|e| {
                             let mut fields = vec![json!({ "key": "event", "type": "string", "value": t.text(e.name) })];

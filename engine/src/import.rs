@@ -4,6 +4,7 @@
 //! the trees (orphans, cycles, skew) are left for `TraceTree` to report, never rejected.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 
 use serde_json::Value as Json;
 
@@ -326,10 +327,15 @@ fn fnv(text: &str, seed: u64) -> u64 {
     h
 }
 
-fn hex_or_hash_u64(id: &str) -> (u64, bool) {
-    match u64::from_str_radix(id, 16) {
-        Ok(n) if !id.is_empty() && id.len() <= 16 => (n, true),
-        _ => (fnv(id, 0), false),
+/// A span id from its hex text, or a hash of the text (false) when it is not one: not hex,
+/// too long, or zero, which is no span id (a parent spelled so still finds its span).
+fn hex_or_hash_span_id(id: &str) -> (SpanId, bool) {
+    match u64::from_str_radix(id, 16).ok().and_then(SpanId::new) {
+        Some(n) if id.len() <= 16 => (n, true),
+        _ => (
+            SpanId(NonZeroU64::new(fnv(id, 0)).unwrap_or(NonZeroU64::MAX)),
+            false,
+        ),
     }
 }
 
@@ -359,7 +365,7 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
         let instance = *instances
             .entry((service, s.instance.clone().unwrap_or_default()))
             .or_insert(next_instance);
-        let (span_id, hex) = hex_or_hash_u64(&s.span);
+        let (span_id, hex) = hex_or_hash_span_id(&s.span);
         let mut attributes: Attributes = s
             .attributes
             .iter()
@@ -380,10 +386,10 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
         if s.follows_from {
             attributes.push((follows_key, Value::Bool(true)));
         }
-        telemetry.spans.push(Span {
+        let mut span = Span {
             trace_id: TraceId(hex_or_hash_u128(&s.trace.to_ascii_lowercase())),
-            span_id: SpanId(span_id),
-            parent: s.parent.as_deref().map(|p| SpanId(hex_or_hash_u64(p).0)),
+            span_id,
+            parent: s.parent.as_deref().map(|p| hex_or_hash_span_id(p).0),
             service,
             instance,
             operation: telemetry.strings.intern(&s.operation),
@@ -393,7 +399,7 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
                 s.kind
             },
             start: SimTime(s.start_us - epoch),
-            end: Some(SimTime(s.end_us - epoch)),
+            end_time: Span::OPEN,
             status: if s.error {
                 SpanStatus::Error
             } else {
@@ -401,7 +407,9 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
             },
             attributes,
             events: Events::new(),
-        });
+        };
+        span.set_end(SimTime(s.end_us - epoch));
+        telemetry.spans.push(span);
     }
     Imported {
         format,
@@ -478,7 +486,7 @@ pub fn import_ndjson_logs(text: &str) -> Result<Telemetry, String> {
                 .map(TraceId),
             span_id: field("span_id")
                 .and_then(|id| u64::from_str_radix(id, 16).ok())
-                .map(SpanId),
+                .and_then(SpanId::new),
             message: t.strings.intern(field("msg").unwrap_or_default()),
             fields,
         });
@@ -546,6 +554,35 @@ mod tests {
             }
         }
         assert_eq!(parse_rfc3339_us("yesterday"), None);
+    }
+
+    #[test]
+    fn a_zero_span_id_is_hashed_and_its_children_still_find_it() {
+        let span = |id: &str, parent: &str| {
+            format!(
+                r#"{{"traceId": "01", "spanId": "{id}", "parentSpanId": "{parent}", "name": "op",
+                    "startTimeUnixNano": "1000", "endTimeUnixNano": "2000"}}"#
+            )
+        };
+        let doc = format!(
+            r#"{{"resourceSpans": [{{"scopeSpans": [{{"spans": [{}, {}]}}]}}]}}"#,
+            span("0000000000000000", ""),
+            span("00000000000000ff", "0000000000000000")
+        );
+        let t = import_json(&doc).unwrap().telemetry;
+        let (root, child) = (&t.spans[0], &t.spans[1]);
+        assert_eq!((root.parent, child.parent), (None, Some(root.span_id)));
+        assert_eq!(child.span_id.get(), 0xff);
+        let original = t.strings.lookup("import.span_id").unwrap();
+        let kept = |s: &Span| {
+            s.attributes
+                .iter()
+                .find(|(k, _)| *k == original)
+                .map(|(_, v)| t.value_text(v))
+        };
+        assert_eq!(kept(root).as_deref(), Some("0000000000000000"));
+        assert_eq!(kept(child), None);
+        assert_eq!(root.end(), Some(SimTime(1)));
     }
 
     #[test]

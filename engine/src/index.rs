@@ -81,7 +81,7 @@ impl Index {
             && self
                 .open
                 .iter()
-                .all(|&i| t.spans.get(i as usize).is_none_or(|s| s.end.is_none()))
+                .all(|&i| t.spans.get(i as usize).is_none_or(|s| s.end().is_none()))
     }
 
     /// Indexes what was appended since the last refresh and the spans that ended since. Costs
@@ -93,7 +93,7 @@ impl Index {
         }
         let mut open = std::mem::take(&mut self.open);
         open.retain(|&i| {
-            let ended = t.spans[i as usize].end.is_some();
+            let ended = t.spans[i as usize].end().is_some();
             if ended {
                 self.index_ended(t, i);
             }
@@ -131,7 +131,7 @@ impl Index {
                 .entry((s.service, s.instance))
                 .or_default()
                 .push(i);
-            if s.end.is_some() {
+            if s.end().is_some() {
                 self.index_ended(t, i);
             } else {
                 self.open.push(i);
@@ -322,14 +322,14 @@ mod tests {
         let key = t.strings.intern("http.response.status_code");
         t.spans.push(Span {
             trace_id: TraceId(trace),
-            span_id: SpanId(id),
+            span_id: SpanId::new(id).unwrap(),
             parent: None,
             service: ServiceId(0),
             instance: 0,
             operation: Sym(0),
             kind: SpanKind::Server,
             start: SimTime(start),
-            end: end.map(SimTime),
+            end_time: end.map_or(Span::OPEN, SimTime),
             status: SpanStatus::Unset,
             attributes: smallvec![(key, Value::int(200))],
             events: Default::default(),
@@ -369,7 +369,7 @@ mod tests {
         let ok = ValueKey::Int(200);
         assert_eq!(t.index().open_spans(), [0]);
         assert!(t.index().ended_spans_with(key, ok).is_empty());
-        t.spans[0].end = Some(SimTime(12));
+        t.spans[0].set_end(SimTime(12));
         t.spans[0].status = SpanStatus::Error;
         assert!(t.index().open_spans().is_empty());
         assert_eq!(t.index().ended_spans_with(key, ok), [0]);

@@ -235,7 +235,7 @@ pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
         let spans: Vec<&Span> = entry.spans.iter().map(|&i| &t.spans[i as usize]).collect();
         let end = spans
             .iter()
-            .map(|s| s.end.unwrap_or(s.start))
+            .map(|s| s.end().unwrap_or(s.start))
             .max()
             .unwrap_or_default();
         let duration = end.since(entry.start);
@@ -293,7 +293,7 @@ fn summarize(t: &Telemetry, trace_id: TraceId, spans: &[&Span]) -> TraceSummary 
     let start = spans.iter().map(|s| s.start).min().unwrap_or_default();
     let end = spans
         .iter()
-        .map(|s| s.end.unwrap_or(s.start))
+        .map(|s| s.end().unwrap_or(s.start))
         .max()
         .unwrap_or_default();
     let mut services: BTreeMap<String, u32> = BTreeMap::new();

@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(g.lag(SimTime::from_ms(5)), Duration::ZERO);
         assert_eq!(g.last_sequence(), None);
         g.publish(SimTime::from_ms(10), TraceId(1), None);
-        g.publish(SimTime::from_ms(30), TraceId(2), Some(SpanId(3)));
+        g.publish(SimTime::from_ms(30), TraceId(2), SpanId::new(3));
         assert_eq!(g.lag(SimTime::from_ms(50)), Duration::from_ms(40));
         assert_eq!(g.ready.pop_front().map(|m| m.sequence), Some(0));
         assert_eq!(g.lag(SimTime::from_ms(50)), Duration::from_ms(20));

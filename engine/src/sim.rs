@@ -4,6 +4,7 @@
 //! written as things happen.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::num::NonZeroU64;
 
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::metrics::{BreakerSample, InstanceSample};
@@ -961,7 +962,7 @@ impl Simulation {
     }
 
     fn new_span_id(&mut self) -> SpanId {
-        SpanId(self.random.next_u64() | 1) // never zero: zero means "no parent" on the wire
+        SpanId(NonZeroU64::MIN | self.random.next_u64()) // odd: never zero
     }
 
     fn open_span(
@@ -984,7 +985,7 @@ impl Simulation {
             operation,
             kind,
             start: self.now,
-            end: None,
+            end_time: Span::OPEN,
             status: SpanStatus::Unset,
             attributes: Attributes::new(),
             events: Events::new(),
@@ -1594,8 +1595,9 @@ impl Simulation {
     }
 
     /// Applies a successful request's lasting effect: a charge is made, or, when its
-    /// idempotency key was charged before, answered from that first charge.
-    fn apply_effect(&mut self, inv: InvId, span_id: SpanId) {
+    /// idempotency key was charged before, answered from that first charge. Its lines go in
+    /// `span` (None only for infrastructure, whose effects write none).
+    fn apply_effect(&mut self, inv: InvId, span: Option<SpanId>) {
         let i = &self.invocations[inv.0 as usize];
         let (service, instance, operation, trace_id, key) = (
             i.service,
@@ -1649,7 +1651,7 @@ impl Simulation {
             _ => return,
         };
         if let Some((message, fields)) = undone {
-            let context = Some((trace_id, span_id));
+            let context = span.map(|s| (trace_id, s));
             self.log(service, instance, Level::Info, context, message, fields);
             return;
         }
@@ -1663,7 +1665,7 @@ impl Simulation {
                     service,
                     instance,
                     Level::Info,
-                    Some((trace_id, span_id)),
+                    span.map(|s| (trace_id, s)),
                     "duplicate charge request, answered from the first charge",
                     fields,
                 );
@@ -1681,7 +1683,7 @@ impl Simulation {
             service,
             instance,
             Level::Info,
-            Some((trace_id, span_id)),
+            span.map(|s| (trace_id, s)),
             "payment charged",
             smallvec![(amount_key, Value::int(amount))],
         );
@@ -2026,7 +2028,7 @@ impl Simulation {
         let key = self.keys.error_type;
         let reason_sym = self.telemetry.strings.intern(reason.name());
         let s = &mut self.telemetry.spans[span];
-        s.end = Some(self.now);
+        s.set_end(self.now);
         s.status = SpanStatus::Error;
         s.attributes.push((key, Value::Str(reason_sym)));
         self.attempt_failed(call, 503, reason.name());
@@ -2118,7 +2120,7 @@ impl Simulation {
         self.record_outcome(call, status < 500);
         let (key, http) = (self.keys.status_code, self.call_is_http(call));
         let s = &mut self.telemetry.spans[span];
-        s.end = Some(self.now);
+        s.set_end(self.now);
         if http {
             s.attributes.push((key, Value::int(i64::from(status))));
         }
@@ -2153,7 +2155,7 @@ impl Simulation {
         let (key, timeout, exception) =
             (self.keys.error_type, self.keys.timeout, self.keys.exception);
         let s = &mut self.telemetry.spans[span];
-        s.end = Some(self.now);
+        s.set_end(self.now);
         s.status = SpanStatus::Error;
         s.attributes.push((key, Value::Str(timeout)));
         let message = self.intern_static("deadline exceeded");
@@ -2387,7 +2389,7 @@ impl Simulation {
             if status < 500 {
                 // Validation leaves infrastructure no effect but insert and delete, which write
                 // no line: no span to tie one to is needed.
-                self.apply_effect(inv, SpanId(0));
+                self.apply_effect(inv, None);
             }
             self.infrastructure_answered(inv, status, elapsed);
         }
@@ -2422,7 +2424,7 @@ impl Simulation {
         let http = !job && i.consumer.is_none();
         let key = self.keys.status_code;
         let s = &mut self.telemetry.spans[span];
-        s.end = Some(self.now);
+        s.set_end(self.now);
         s.status = if status >= 500 {
             SpanStatus::Error
         } else {
@@ -2436,7 +2438,7 @@ impl Simulation {
             self.observe_request((ServiceId(service), instance, operation), elapsed, status);
         }
         if status < 500 {
-            self.apply_effect(inv, span_id);
+            self.apply_effect(inv, Some(span_id));
         }
         let (level, message) = match status {
             s if job && s >= 500 => (Level::Error, "job run failed"),
@@ -2706,7 +2708,7 @@ mod tests {
     }
 
     fn duration_us(s: &Span) -> u64 {
-        s.end.expect("ended").since(s.start).0
+        s.end().expect("ended").since(s.start).0
     }
 
     fn p99(mut values: Vec<u64>) -> u64 {
@@ -2748,7 +2750,7 @@ mod tests {
             }
             for s in &t.spans {
                 let end = s
-                    .end
+                    .end()
                     .unwrap_or_else(|| panic!("seed {seed}: open span {s:?}"));
                 assert!(end >= s.start, "seed {seed}: {s:?}");
                 if let Some(parent) = s.parent {
@@ -3491,7 +3493,7 @@ mod tests {
                     && error_type(&t, s) != Some("bulkhead_full")
             }) {
                 changes.push((s.start, 1));
-                changes.push((s.end.unwrap(), -1));
+                changes.push((s.end().unwrap(), -1));
             }
             changes.sort();
             let mut load = 0;

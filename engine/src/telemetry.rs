@@ -5,6 +5,7 @@
 use std::cell::Ref;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::num::NonZeroU64;
 
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
@@ -18,9 +19,24 @@ use crate::time::SimTime;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TraceId(pub u128);
 
-/// 8-byte span id, shown as 16 hex digits.
+/// 8-byte span id, shown as 16 hex digits. Never zero (W3C Trace Context: an all-zero id is
+/// invalid), so an `Option<SpanId>`, such as a root's parent, takes 8 bytes and not 16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SpanId(pub u64);
+pub struct SpanId(pub NonZeroU64);
+
+impl SpanId {
+    /// The id, or None for zero, which is no span id.
+    pub const fn new(id: u64) -> Option<SpanId> {
+        match NonZeroU64::new(id) {
+            Some(id) => Some(SpanId(id)),
+            None => None,
+        }
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0.get()
+    }
+}
 
 /// Index of a service in the scenario's list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,7 +54,7 @@ impl fmt::Display for TraceId {
 
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        write!(f, "{:016x}", self.get())
     }
 }
 
@@ -195,14 +211,29 @@ pub struct Span {
     pub operation: Sym,
     pub kind: SpanKind,
     pub start: SimTime,
-    /// None while the span is still open (only seen mid-run, through `step_until`).
-    pub end: Option<SimTime>,
+    /// When it ended, or `Span::OPEN` while it is still open (only seen mid-run, through
+    /// `step_until`): read it with [`Span::end`]. (A time with a value set aside, where an
+    /// `Option<SimTime>` would take 8 bytes more in every span.)
+    pub(crate) end_time: SimTime,
     pub status: SpanStatus,
     pub attributes: Attributes,
     pub events: Events,
 }
 
 impl Span {
+    /// `end_time` of a span still open.
+    pub(crate) const OPEN: SimTime = SimTime(u64::MAX);
+
+    /// When the span ended; None while it is still open (only seen mid-run).
+    pub fn end(&self) -> Option<SimTime> {
+        (self.end_time != Span::OPEN).then_some(self.end_time)
+    }
+
+    /// Ends the span at `time` (the last microsecond there is is taken as the one before).
+    pub fn set_end(&mut self, time: SimTime) {
+        self.end_time = SimTime(time.0.min(u64::MAX - 1));
+    }
+
     /// The W3C `traceparent` header this span's request arrived with (version 00, the trace,
     /// the caller's span as parent, sampled): server and consumer spans with a remote parent.
     /// Derived, not stored: a span started without one (a root, or context dropped) has none.
@@ -336,14 +367,14 @@ impl Telemetry {
         h.u64(self.spans.len() as u64);
         for s in &self.spans {
             h.bytes(&s.trace_id.0.to_le_bytes());
-            h.u64(s.span_id.0);
-            h.u64(s.parent.map_or(0, |p| p.0));
+            h.u64(s.span_id.get());
+            h.u64(s.parent.map_or(0, SpanId::get));
             h.text(self.service_names[usize::from(s.service.0)]);
             h.u64(u64::from(s.instance));
             h.text(s.operation);
             h.u64(s.kind as u64);
             h.u64(s.start.0);
-            h.u64(s.end.map_or(u64::MAX, |e| e.0));
+            h.u64(s.end_time.0); // u64::MAX while open
             h.u64(s.status as u64);
             h.attributes(&s.attributes);
             h.u64(s.events.len() as u64);
@@ -362,7 +393,7 @@ impl Telemetry {
             h.u64(u64::from(l.instance));
             h.u64(l.level as u64);
             h.bytes(&l.trace_id.map_or(0, |t| t.0).to_le_bytes());
-            h.u64(l.span_id.map_or(0, |s| s.0));
+            h.u64(l.span_id.map_or(0, SpanId::get));
             h.text(l.message);
             h.attributes(&l.fields);
         }
@@ -525,5 +556,36 @@ mod tests {
             );
         }
         assert_eq!(Value::Bool(true).as_int(), None);
+    }
+
+    #[test]
+    fn a_span_stays_small() {
+        // Spans are most of a run's memory: `faultline bench` prints bytes per span.
+        assert_eq!(std::mem::size_of::<Option<SpanId>>(), 8);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<Span>(), 112);
+    }
+
+    #[test]
+    fn a_span_ends_once_set() {
+        let mut s = Span {
+            trace_id: TraceId(1),
+            span_id: SpanId::new(2).unwrap(),
+            parent: None,
+            service: ServiceId(0),
+            instance: 0,
+            operation: Sym(0),
+            kind: SpanKind::Server,
+            start: SimTime(5),
+            end_time: Span::OPEN,
+            status: SpanStatus::Unset,
+            attributes: Attributes::new(),
+            events: Events::new(),
+        };
+        assert_eq!(s.end(), None);
+        s.set_end(SimTime(7));
+        assert_eq!(s.end(), Some(SimTime(7)));
+        s.set_end(SimTime(u64::MAX));
+        assert_eq!(s.end(), Some(SimTime(u64::MAX - 1)));
     }
 }

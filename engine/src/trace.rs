@@ -232,7 +232,7 @@ impl<'a> TraceTree<'a> {
 }
 
 fn end(s: &Span) -> SimTime {
-    s.end.unwrap_or(s.start)
+    s.end().unwrap_or(s.start)
 }
 
 /// Jaeger UI's computeCriticalPath, iterative in spirit but recursive here as there: the span's
@@ -313,14 +313,14 @@ mod tests {
         for &(id, parent, start, end, kind) in rows {
             t.spans.push(Span {
                 trace_id: TraceId(1),
-                span_id: SpanId(id),
-                parent: (parent != 0).then_some(SpanId(parent)),
+                span_id: SpanId::new(id).unwrap(),
+                parent: SpanId::new(parent),
                 service: ServiceId(0),
                 instance: 0,
                 operation: Sym(0),
                 kind,
                 start: SimTime::from_ms(start),
-                end: Some(SimTime::from_ms(end)),
+                end_time: SimTime::from_ms(end),
                 status: SpanStatus::Unset,
                 attributes: Default::default(),
                 events: Default::default(),
@@ -333,7 +333,7 @@ mod tests {
         TraceTree::new(t, TraceId(1))
             .critical_path()
             .iter()
-            .map(|s| (s.span.0, s.start.0 / 1_000, s.end.0 / 1_000))
+            .map(|s| (s.span.get(), s.start.0 / 1_000, s.end.0 / 1_000))
             .collect()
     }
 

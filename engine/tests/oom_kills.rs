@@ -88,7 +88,7 @@ fn oom_stress() {
             .filter(|l| t.text(l.message) == "out of memory: heap exhausted")
             .count();
         let q = t.metrics.queues.last().unwrap();
-        let open = t.spans.iter().filter(|s| s.end.is_none()).count();
+        let open = t.spans.iter().filter(|s| s.end().is_none()).count();
         let figures = format!(
             "seed {seed}: kills={kills} pub={} cons={} dl={} depth={} unacked={} redel={} open_spans={open} truth_dl={} truth_redel={}",
             q.published_total,

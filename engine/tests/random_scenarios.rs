@@ -503,7 +503,7 @@ proptest! {
             by_trace.entry(s.trace_id).or_default().insert(s.span_id);
         }
         for s in &first.spans {
-            if let Some(end) = s.end {
+            if let Some(end) = s.end() {
                 prop_assert!(end >= s.start, "seed {}: span ends before it starts: {:?}", seed, s);
             }
             if let Some(parent) = s.parent {
@@ -557,7 +557,7 @@ proptest! {
                 let down = |t: SimTime| t > *kill && t < until;
                 for s in first.spans.iter().filter(|s| (s.service, s.instance) == at) {
                     prop_assert!(s.kind != SpanKind::Client || !down(s.start), "seed {}: a call from a dead process {:?}", seed, s);
-                    prop_assert!(s.start >= *kill || s.end.is_some_and(|e| e <= *kill), "seed {}: {:?} outlived its process", seed, s);
+                    prop_assert!(s.start >= *kill || s.end().is_some_and(|e| e <= *kill), "seed {}: {:?} outlived its process", seed, s);
                 }
                 for line in first.logs.iter().filter(|l| (l.service, l.instance) == at && down(l.time)) {
                     let reset = ["request failed", "message processing failed"].contains(&first.text(line.message));

@@ -1055,7 +1055,7 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
                     .iter()
                     .any(|(k, v)| t.text(*k) == "db.system" && t.value_text(v) == "postgresql")
             })
-            .map(|s| s.end.unwrap().since(s.start).0)
+            .map(|s| s.end().unwrap().since(s.start).0)
             .collect();
         us.sort_unstable();
         us[us.len() / 2] as f64
@@ -1232,7 +1232,7 @@ fn consumer_stall_grows_queue_lag_while_request_traces_look_fine() {
         .spans
         .iter()
         .filter(|s| s.kind == SpanKind::Producer)
-        .map(|s| (s.span_id, s.end.unwrap()))
+        .map(|s| (s.span_id, s.end().unwrap()))
         .collect();
     let waited: std::collections::BTreeSet<_> = t
         .spans

@@ -24,7 +24,7 @@ fn otlp_example_keeps_its_upper_case_ids_and_reports_the_missing_parent() {
     );
     assert_eq!(span.span_id.to_string(), "eee19b7ec3c1b174");
     assert_eq!(t.service_name(span.service), "my.service");
-    assert_eq!(span.end.unwrap().0 - span.start.0, 1_000_000); // one second, from numbers
+    assert_eq!(span.end().unwrap().0 - span.start.0, 1_000_000); // one second, from numbers
     let tree = TraceTree::new(t, span.trace_id);
     assert!(tree.incomplete());
     assert_eq!(

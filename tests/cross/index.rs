@@ -66,7 +66,7 @@ fn scan_summarize(t: &Telemetry, trace_id: TraceId, spans: &[&Span]) -> TraceSum
     let start = spans.iter().map(|s| s.start).min().unwrap_or_default();
     let end = spans
         .iter()
-        .map(|s| s.end.unwrap_or(s.start))
+        .map(|s| s.end().unwrap_or(s.start))
         .max()
         .unwrap_or_default();
     let mut services: BTreeMap<String, u32> = BTreeMap::new();
@@ -310,7 +310,7 @@ fn indexed_queries_answer_as_scans_do_mid_run() {
             let now = SimTime::from_ms(step_ms);
             sim.step_until(now);
             let t = sim.telemetry();
-            open_steps += usize::from(t.spans.iter().any(|s| s.end.is_none()));
+            open_steps += usize::from(t.spans.iter().any(|s| s.end().is_none()));
             assert_same(t, now, &format!("seed {seed} at {step_ms} ms"));
         }
         assert!(
@@ -339,7 +339,7 @@ fn indexed_queries_answer_as_scans_do_on_imported_traces() {
         let end = t
             .spans
             .iter()
-            .filter_map(|s| s.end)
+            .filter_map(|s| s.end())
             .max()
             .unwrap_or(SimTime(0));
         assert_same(t, end, &path.display().to_string());

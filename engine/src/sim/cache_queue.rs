@@ -1287,7 +1287,7 @@ mod tests {
                 );
                 if n + 1 < deliveries.len() {
                     assert_eq!(c.status, crate::telemetry::SpanStatus::Error);
-                    let wait = deliveries[n + 1].start.since(c.end.unwrap()).0;
+                    let wait = deliveries[n + 1].start.since(c.end().unwrap()).0;
                     let backoff = 500_000 << n;
                     assert!(wait >= backoff && wait < backoff + 20_000, "{n}: {wait}");
                 }

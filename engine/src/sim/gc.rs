@@ -295,7 +295,7 @@ impl Simulation {
             if !c.settled {
                 c.settled = true;
                 let s = &mut spans[c.attempt_span as usize];
-                s.end = Some(now);
+                s.set_end(now);
                 s.status = SpanStatus::Error;
                 s.attributes.push((error_key, Value::Str(oom)));
             }
@@ -367,7 +367,7 @@ impl Simulation {
         );
         if self.services[usize::from(service)].role.instrumented() {
             let s = &mut self.telemetry.spans[span];
-            s.end = Some(self.now);
+            s.set_end(self.now);
             s.status = SpanStatus::Error;
             s.attributes.push((error_key, Value::Str(oom)));
         }
@@ -781,7 +781,7 @@ mod tests {
             .spans
             .iter()
             .filter(|s| s.kind == SpanKind::Server)
-            .map(|s| (s.start.0 / 1_000, s.end.unwrap().0 / 1_000))
+            .map(|s| (s.start.0 / 1_000, s.end().unwrap().0 / 1_000))
             .collect();
         // Started before the pause: 100 ms of work ends 100 ms late. Arrived during it: waits
         // for the world to restart at 600. After it: untouched.
@@ -836,7 +836,7 @@ mod tests {
             assert!(
                 !t.spans.iter().any(|s| t.service_name(s.service) == "orders"
                     && s.instance == 1
-                    && s.end.is_some_and(|e| inside(e.0)))
+                    && s.end().is_some_and(|e| inside(e.0)))
             );
             assert!(!t.logs.iter().any(|l| t.service_name(l.service) == "orders"
                 && l.instance == 1
@@ -1013,7 +1013,7 @@ mod kill_tests {
         }
         for s in spans(t, service, SpanKind::Client) {
             assert!(s.start <= KILL || s.start >= BACK, "{s:?}");
-            assert!(!killed.contains(&s.trace_id) || s.end.is_some_and(|e| e <= KILL));
+            assert!(!killed.contains(&s.trace_id) || s.end().is_some_and(|e| e <= KILL));
         }
     }
 
@@ -1046,7 +1046,7 @@ mod kill_tests {
         assert_eq!((before.len(), after.len()), (5, 3));
         for s in &before {
             // Ended by the kill, with no answer: no HTTP status.
-            assert_eq!(s.end, Some(KILL), "{s:?}");
+            assert_eq!(s.end(), Some(KILL), "{s:?}");
             assert_eq!(s.status, crate::telemetry::SpanStatus::Error);
             assert_eq!(attribute(&t, s, "http.response.status_code"), None);
             let error = attribute(&t, s, "error.type").map(|v| t.value_text(v));
@@ -1138,7 +1138,7 @@ mod kill_tests {
             .collect();
         assert_eq!(resets.len(), 2, "{resets:?}");
         for s in &resets {
-            assert!(s.end.unwrap() > KILL && s.end.unwrap() < BACK, "{s:?}");
+            assert!(s.end().unwrap() > KILL && s.end().unwrap() < BACK, "{s:?}");
             assert!(truth.faults[0].affected_traces.contains(&s.trace_id));
         }
         // Their server spans ended at the kill, with no status; db logged nothing for them.
@@ -1146,7 +1146,7 @@ mod kill_tests {
             .into_iter()
             .filter(|s| s.start < KILL)
         {
-            assert_eq!(s.end, Some(KILL));
+            assert_eq!(s.end(), Some(KILL));
             assert_eq!(attribute(&t, s, "http.response.status_code"), None);
         }
         let db_lines: Vec<&str> = t
@@ -1215,7 +1215,7 @@ mod kill_tests {
             let (t, truth) = saga_killed(undo, fail_ms);
             let root = spans(&t, "orch", SpanKind::Server);
             assert_eq!(root.len(), 1);
-            assert_eq!(root[0].end, Some(KILL), "b answers at {fail_ms} ms");
+            assert_eq!(root[0].end(), Some(KILL), "b answers at {fail_ms} ms");
             let killed = BTreeSet::from([root[0].trace_id]);
             silent_once_killed(&t, "orch", &killed);
             assert!(

@@ -339,7 +339,9 @@ mod tests {
         assert!(fault.first_effect.unwrap() >= SimTime::from_ms(2_000));
         let waited: BTreeSet<TraceId> = calls_to(&t, "database")
             .filter(|s| s.start >= SimTime::from_ms(2_000) && s.start < SimTime::from_ms(3_000))
-            .filter(|s| s.end.unwrap().since(s.start).0 > 150_000 || s.status == SpanStatus::Error)
+            .filter(|s| {
+                s.end().unwrap().since(s.start).0 > 150_000 || s.status == SpanStatus::Error
+            })
             .map(|s| s.trace_id)
             .collect();
         assert!(waited.len() > 20);

@@ -192,7 +192,7 @@ impl Simulation {
             let holder = self.instance_sym(holder_service, holder_instance);
             if !expired {
                 let s = &mut self.telemetry.spans[child as usize];
-                s.end = Some(now);
+                s.set_end(now);
                 s.attributes.extend([
                     (keys.0, Value::Str(name)),
                     (keys.3, Value::Bool(false)),
@@ -245,7 +245,7 @@ impl Simulation {
         lock.token = token;
         lock.expires = now.after(Duration::from_ms(spec.lease_ms));
         let s = &mut self.telemetry.spans[child as usize];
-        s.end = Some(now);
+        s.set_end(now);
         s.attributes.extend([
             (keys.0, Value::Str(name)),
             (keys.3, Value::Bool(true)),
@@ -387,7 +387,7 @@ impl Simulation {
         let token = Value::int(holding.token as i64);
         let now = self.now;
         let s = &mut self.telemetry.spans[child as usize];
-        s.end = Some(now);
+        s.set_end(now);
         s.attributes
             .extend([(name_key, Value::Str(name)), (token_key, token.clone())]);
         let context = Some((trace, s.span_id));
