@@ -2,6 +2,15 @@
 //! Jaeger's search form poses it (service, operation, `key=value` tags, duration bounds, errors
 //! only, time range, limit), returning one summary row per matching trace.
 
+mod choices;
+mod trace_view;
+
+pub use choices::SearchChoices;
+pub use trace_view::{
+    EventRow, LogRow, ServiceCount, SpanDetail, SpanRow, TraceView, kind_name, span_detail,
+    trace_view,
+};
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
