@@ -34,6 +34,24 @@ impl Run {
         })
     }
 
+    /// A run that is already over: telemetry read from elsewhere (a file, a fixture).
+    pub fn finished_with(telemetry: Telemetry) -> Run {
+        let ended = telemetry
+            .spans
+            .iter()
+            .map(|s| s.end().unwrap_or(s.start))
+            .max()
+            .unwrap_or_default();
+        Run {
+            seed: 0,
+            duration: ended,
+            state: State::Finished {
+                telemetry: Box::new(telemetry),
+                ended,
+            },
+        }
+    }
+
     /// The simulated clock: how far the run has got.
     pub fn now(&self) -> SimTime {
         match &self.state {
@@ -76,7 +94,11 @@ impl Run {
             if simulation.now() >= until {
                 return true;
             }
-            let step = SimTime(simulation.now().0.saturating_add(STEP_US).min(until.0));
+            // Steps end on a fixed grid of STEP_US, whatever the clock was when advancing
+            // began, so a run finishes at the same clock however it was played (a reload that
+            // seeks to a shared link's clock ends where the run it came from ended).
+            let next = (simulation.now().0 / STEP_US + 1).saturating_mul(STEP_US);
+            let step = SimTime(next.min(until.0));
             simulation.step_until(step);
             if !more_time() {
                 return simulation.now() >= until;
@@ -127,6 +149,21 @@ mod tests {
         assert_eq!(run.progress(), 1.0);
         assert!(run.now() >= SimTime::from_ms(4_000));
         assert_eq!(run.telemetry().digest_hex(), whole.digest_hex());
+    }
+
+    #[test]
+    fn a_run_ends_at_the_same_clock_however_it_was_played() {
+        let scenario = default_mesh(50.0, 2_000);
+        let mut straight = Run::start(scenario.clone(), 3).unwrap();
+        assert!(straight.advance(SimTime(u64::MAX), || true));
+        let mut paused = Run::start(scenario, 3).unwrap();
+        assert!(paused.advance(SimTime(1_234_567), || true));
+        assert!(paused.advance(SimTime(u64::MAX), || true));
+        assert_eq!(paused.now(), straight.now());
+        let mut seeking = Run::start(default_mesh(50.0, 2_000), 3).unwrap();
+        assert!(seeking.advance(straight.now(), || true));
+        assert!(seeking.advance(straight.now(), || true));
+        assert!(seeking.finished() && seeking.now() == straight.now());
     }
 
     #[test]
