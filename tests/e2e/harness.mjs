@@ -35,7 +35,8 @@ export async function visit(page, route = "/") {
   await page.waitForSelector(".shell, .crash", { timeout: 15000 });
 }
 
-export async function screenshot(page, name) {
+/** Saves a screenshot of the whole page, or of the viewport only with `{ fullPage: false }`. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });
 }

@@ -2,9 +2,14 @@
 //! that read it. The page owns the run and the playback; the views get the run through a context
 //! whose `version` changes whenever the run has moved, and render from the engine's queries.
 
+mod fixture;
+mod keys;
 mod overview;
 mod playback;
 pub mod run;
+mod tabs;
+mod trace_view;
+mod traces;
 mod url;
 
 use std::cell::RefCell;
@@ -19,6 +24,7 @@ use crate::frames::{self, FrameLoop};
 use crate::route::Route;
 use playback::PlaybackBar;
 use run::Run;
+use tabs::{TabBar, View};
 use url::LabQuery;
 
 /// Wall time the engine may take per frame while playing or jumping, in milliseconds: most of a
@@ -27,16 +33,32 @@ const FRAME_BUDGET_MS: f64 = 10.0;
 /// Playback speeds offered, in simulated seconds per second.
 pub const SPEEDS: [u32; 7] = [1, 2, 5, 10, 25, 50, 100];
 
-/// What the views read: the run, and a number that changes whenever it has moved.
+/// What the views read: the run, a number that changes whenever it has moved, and whether it
+/// is moving (views that refresh less often than every frame catch up once it stops).
 #[derive(Clone)]
 pub struct LabRun {
     pub run: Rc<RefCell<Run>>,
     pub version: u64,
+    pub moving: bool,
 }
 
 impl PartialEq for LabRun {
     fn eq(&self, other: &Self) -> bool {
-        Rc::ptr_eq(&self.run, &other.run) && self.version == other.version
+        Rc::ptr_eq(&self.run, &other.run)
+            && self.version == other.version
+            && self.moving == other.moving
+    }
+}
+
+/// Moves keyboard focus to the element with this id, if there is one.
+pub fn focus_element(id: &str) {
+    use wasm_bindgen::JsCast;
+    if let Some(element) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(id))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = element.focus();
     }
 }
 
@@ -82,6 +104,11 @@ pub fn Lab() -> Html {
     {
         let (run, problem) = (run.clone(), problem.clone());
         use_effect_with((name.clone(), seed), move |(name, seed)| {
+            if name == fixture::WIDE_TRACE {
+                let wide = Run::finished_with(fixture::wide_trace());
+                *run.borrow_mut() = Some(Rc::new(RefCell::new(wide)));
+                return;
+            }
             *run.borrow_mut() = match scenario(name).map(|s| Run::start(s, *seed)) {
                 Some(Ok(r)) => Some(Rc::new(RefCell::new(r))),
                 Some(Err(errors)) => {
@@ -151,9 +178,10 @@ pub fn Lab() -> Html {
     }
 
     // Keep the URL in step when the run stops moving, so a reload or a shared link comes back.
+    // The views' own state in it (the open view, a search, a trace) is kept.
     {
         let (run, navigator) = (run.clone(), navigator.clone());
-        let (name, speed_now) = (name.clone(), *speed);
+        let (name, speed_now, current_query) = (name.clone(), *speed, query.clone());
         use_effect_with((*motion, *version.borrow()), move |(m, _)| {
             if *m == Motion::Paused {
                 if let (Some(r), Some(nav)) = (run.borrow().as_ref(), navigator.as_ref()) {
@@ -163,8 +191,11 @@ pub fn Lab() -> Html {
                         seed: Some(r.seed),
                         t: Some(r.now().0 / 1_000),
                         speed: Some(speed_now),
+                        ..current_query.clone()
                     };
-                    let _ = nav.replace_with_query(&Route::Lab, &q);
+                    if q != current_query {
+                        let _ = nav.replace_with_query(&Route::Lab, &q);
+                    }
                 }
             }
         });
@@ -186,6 +217,7 @@ pub fn Lab() -> Html {
     let data = LabRun {
         run: current.clone(),
         version: *version.borrow(),
+        moving: *motion != Motion::Paused,
     };
     let (now, duration, finished, progress) = {
         let r = current.borrow();
@@ -218,6 +250,31 @@ pub fn Lab() -> Html {
             }
         })
     };
+    // A view's change of state goes into the URL as a new history entry, so Back returns.
+    let on_navigate = {
+        let navigator = navigator.clone();
+        Callback::from(move |q: LabQuery| {
+            if let Some(nav) = navigator.as_ref() {
+                let _ = nav.push_with_query(&Route::Lab, &q);
+            }
+        })
+    };
+    let view = View::from_query(query.view.as_deref());
+    let on_view = {
+        let (on_navigate, query) = (on_navigate.clone(), query.clone());
+        Callback::from(move |v: View| {
+            if v != view {
+                on_navigate.emit(LabQuery {
+                    view: v.query_value(),
+                    ..query.clone()
+                });
+            }
+        })
+    };
+    let body = match view {
+        View::Overview => html! { <overview::Overview /> },
+        View::Traces => html! { <traces::Traces query={query.clone()} {on_navigate} /> },
+    };
     html! {
         <ContextProvider<LabRun> context={data.clone()}>
             <div class="lab">
@@ -235,7 +292,11 @@ pub fn Lab() -> Html {
                     speed={*speed}
                     {on_play} {on_pause} {on_end} {on_speed} {on_restart}
                 />
-                <overview::Overview />
+                <TabBar current={view} on_select={on_view} />
+                <div class="lab-panel" role="tabpanel" id={tabs::panel_id(view)}
+                     aria-labelledby={tabs::tab_id(view)}>
+                    { body }
+                </div>
             </div>
         </ContextProvider<LabRun>>
     }

@@ -1,5 +1,6 @@
 //! The lab's state in the URL (after `#/lab?`), so a view survives a reload and can be shared:
-//! the scenario, the seed, the clock and the playback speed.
+//! the scenario, the seed, the clock, the playback speed, the open view, and each view's own
+//! state (the trace search's fields, the open trace).
 
 use serde::{Deserialize, Serialize};
 
@@ -14,4 +15,28 @@ pub struct LabQuery {
     pub t: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed: Option<u32>,
+    /// The open view (`traces`, …); none is the overview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
+    /// Trace search: the fields as typed (the durations and tags are parsed when read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// The open trace, as 32 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+    /// The span whose detail is open, as 16 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<String>,
 }

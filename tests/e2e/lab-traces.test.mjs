@@ -1,0 +1,192 @@
+// The lab's Traces view: search a paused run with a minimum duration, open a trace, read its
+// critical path and a span's detail, fold a subtree, close with Esc; and scroll a 5,000-span
+// trace, printing the frame times.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openPage, visit, screenshot } from "./harness.mjs";
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const hashParams = (page) => new URL(page.url().replace("#/lab", "")).searchParams;
+
+/** Opens the lab at 60 s on the Traces tab and waits until the run has paused there. */
+async function openAt60s(page) {
+  await visit(page, "/lab?t=60000&view=traces");
+  await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
+  await page.waitForSelector("#trace-results");
+}
+
+test("search with a minimum duration, open a trace, read its critical path and a span", async () => {
+  const { context, page, errors } = await openPage(browser);
+  await openAt60s(page);
+  assert.equal(await page.textContent("#lab-clock"), "1:00.0");
+  assert.equal(await page.getAttribute("#lab-tab-traces", "aria-selected"), "true");
+
+  // The tabs answer the arrow keys, and the view goes into the URL.
+  await page.focus("#lab-tab-traces");
+  await page.keyboard.press("ArrowLeft");
+  await page.waitForSelector("#service-table");
+  assert.equal(await page.getAttribute("#lab-tab-overview", "aria-selected"), "true");
+  assert.equal(hashParams(page).get("view"), null);
+  await page.keyboard.press("ArrowRight");
+  await page.waitForSelector("#trace-results");
+  assert.equal(hashParams(page).get("view"), "traces");
+
+  // The newest 100 traces, to pick a minimum that some but not all of them pass.
+  await page.fill("#search-limit", "100");
+  await page.click("#search-submit");
+  await page.waitForFunction(() => document.querySelectorAll("#trace-results > li").length === 100);
+  const all = await page.$$eval("#trace-results > li", (lis) => lis.map((li) => Number(li.dataset.durationUs)));
+  const sorted = [...all].sort((a, b) => a - b);
+  const minMs = Math.max(1, Math.round(sorted[Math.floor(sorted.length * 0.8)] / 1000));
+
+  // A duration without a unit is refused at its field.
+  await page.fill("#search-min", "12");
+  await page.press("#search-min", "Tab");
+  await page.waitForSelector("#search-min-error");
+  assert.match(await page.textContent("#search-min-error"), /no unit/);
+  assert.ok(await page.isDisabled("#search-submit"));
+
+  await page.fill("#search-min", `${minMs}ms`);
+  await page.press("#search-min", "Tab");
+  await page.waitForSelector("#search-min-error", { state: "detached" });
+  await page.click("#search-submit");
+  await page.waitForFunction((min) => new URL(location.href.replace("#/lab", "")).searchParams.get("min") === min, `${minMs}ms`);
+  await page.waitForFunction((min) => [...document.querySelectorAll("#trace-results > li")]
+    .every((li) => Number(li.dataset.durationUs) >= min), minMs * 1000);
+  const durations = await page.$$eval("#trace-results > li", (lis) => lis.map((li) => Number(li.dataset.durationUs)));
+  assert.ok(durations.length > 0, "some traces are that slow");
+  for (const d of durations) assert.ok(d >= minMs * 1000, `${d} µs >= ${minMs} ms`);
+  assert.equal(await page.$$eval("#trace-scatter circle", (c) => c.length), durations.length);
+  await screenshot(page, "lab-traces-search", { fullPage: false });
+
+  // Open the slowest: the trace page, with the trace in the URL.
+  const slowest = durations.indexOf(Math.max(...durations));
+  await page.click(`#trace-results > li:nth-child(${slowest + 1}) .trace-result-title`);
+  await page.waitForSelector("#waterfall .span-row");
+  assert.match(hashParams(page).get("trace"), /^[0-9a-f]{32}$/);
+  const total = Number((await page.textContent("#trace-span-count")).replaceAll(",", ""));
+  const rows = await page.$$eval("#waterfall .span-row", (r) => r.length);
+  assert.equal(rows, Math.min(total, rows), "rows shown");
+  // The critical path: marks on the bars, the root's among them.
+  assert.ok(await page.$$eval(".span-critical", (m) => m.length) > 0, "critical path drawn");
+  assert.ok(await page.$eval("#waterfall .span-row", (r) => r.classList.contains("critical")), "root is critical");
+
+  // A span's detail: its attributes.
+  await page.click("#waterfall .span-row:nth-child(2)");
+  await page.waitForSelector("#span-detail");
+  const attributes = await page.$$eval("#span-attributes tr", (r) => r.map((x) => x.textContent));
+  assert.ok(attributes.length > 0, "attributes shown");
+  assert.ok(await page.$eval("#waterfall .span-row:nth-child(2)", (r) => r.classList.contains("selected")));
+  await screenshot(page, "lab-traces-trace");
+
+  // j moves the selection down, and the detail follows it.
+  const before = await page.textContent("#span-detail h3");
+  await page.keyboard.press("j");
+  await page.waitForFunction(() => document.querySelector("#waterfall .span-row:nth-child(3)")?.classList.contains("selected"));
+  assert.ok(before.length > 0);
+
+  // Fold a subtree: the root's, then unfold it.
+  const shown = await page.$$eval("#waterfall .span-row", (r) => r.length);
+  if (shown > 1) {
+    await page.click("#waterfall .span-row:nth-child(1) .span-toggle");
+    await page.waitForFunction(() => document.querySelectorAll("#waterfall .span-row").length === 1);
+    assert.equal(await page.getAttribute("#waterfall .span-row .span-toggle", "aria-expanded"), "false");
+    await page.click("#expand-all");
+    await page.waitForFunction((n) => document.querySelectorAll("#waterfall .span-row").length === n, shown);
+  }
+
+  // Esc closes the detail, then the trace.
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#span-detail", { state: "detached" });
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#trace-results");
+  assert.equal(hashParams(page).get("trace"), null);
+  assert.equal(hashParams(page).get("min"), `${minMs}ms`, "the search is kept");
+
+  // From the list by keyboard: j selects the first, Enter opens it.
+  await page.keyboard.press("j");
+  await page.waitForSelector("#trace-results > li.selected");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#waterfall .span-row");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the trace page in the dark theme, reloaded from its URL", async () => {
+  const { context, page, errors } = await openPage(browser, { colorScheme: "dark" });
+  await openAt60s(page);
+  await page.fill("#search-min", "100ms");
+  await page.fill("#search-limit", "50");
+  await page.press("#search-limit", "Tab");
+  await page.click("#search-submit");
+  await page.waitForFunction(() => new URL(location.href.replace("#/lab", "")).searchParams.get("limit") === "50");
+  const durations = await page.$$eval("#trace-results > li", (lis) => lis.map((li) => Number(li.dataset.durationUs)));
+  const slowest = durations.indexOf(Math.max(...durations));
+  await page.click(`#trace-results > li:nth-child(${slowest + 1}) .trace-result-title`);
+  await page.waitForSelector("#waterfall .span-row");
+  const url = page.url();
+  await page.reload();
+  await page.waitForSelector("#waterfall .span-row", { timeout: 30000 });
+  assert.equal(page.url(), url);
+  await page.click("#waterfall .span-row:nth-child(3)");
+  await page.waitForSelector("#span-detail");
+  await screenshot(page, "lab-traces-dark");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a 5,000-span trace renders a window of rows and scrolls smoothly", async () => {
+  const { context, page, errors } = await openPage(browser);
+  await visit(page, "/lab?scenario=debug-wide-trace&view=traces");
+  await page.waitForSelector("#trace-results > li");
+  await page.click("#trace-results > li:first-child .trace-result-title");
+  await page.waitForSelector("#waterfall .span-row");
+  assert.equal(await page.textContent("#trace-span-count"), "5,000");
+  const rendered = await page.$$eval("#waterfall .span-row", (r) => r.length);
+  assert.ok(rendered < 80, `only a window is rendered: ${rendered} rows`);
+
+  // Time 150 animation frames idle, then 150 frames each scrolling 400 px (15 rows, a new
+  // window every frame): the difference is what scrolling costs.
+  const frameTimes = (px) => page.evaluate(async (px) => {
+    const list = document.querySelector("#waterfall .virtual-list");
+    const frames = [];
+    let last = performance.now();
+    for (let i = 0; i < 150; i++) {
+      list.scrollTop += px;
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+      const now = performance.now();
+      frames.push(now - last);
+      last = now;
+    }
+    frames.sort((a, b) => a - b);
+    const pick = (q) => frames[Math.min(frames.length - 1, Math.floor(frames.length * q))];
+    return { median: pick(0.5), p95: pick(0.95), max: frames[frames.length - 1] };
+  }, px);
+  const show = (t) => `median ${t.median.toFixed(1)} ms, p95 ${t.p95.toFixed(1)} ms, max ${t.max.toFixed(1)} ms`;
+  const idle = await frameTimes(0);
+  const timing = await frameTimes(400);
+  console.log(`5,000-span trace, frame times idle: ${show(idle)}; scrolling 400 px a frame: ${show(timing)}`);
+  assert.ok(timing.p95 < 100, `frames stay short: ${JSON.stringify(timing)}`);
+  // At the bottom the last row in tree order is there: span 4,681 (0x1249), the last leaf
+  // under the root's eighth child.
+  await page.$eval("#waterfall .virtual-list", (l) => { l.scrollTop = l.scrollHeight; });
+  await page.waitForSelector('#waterfall .span-row[data-span-id="0000000000001249"]');
+  // Error marks, and an error span's detail.
+  await page.$eval("#waterfall .virtual-list", (l) => { l.scrollTop = 0; });
+  await page.waitForSelector("#waterfall .span-row.error .span-error-mark");
+  await page.click("#waterfall .span-row.error");
+  await page.waitForSelector("#span-detail");
+  assert.equal(await page.textContent("#span-status"), "error");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#span-detail", { state: "detached" });
+  await page.click("#collapse-all");
+  await page.waitForFunction(() => document.querySelectorAll("#waterfall .span-row").length === 1);
+  await page.click("#expand-all");
+  await page.waitForFunction(() => document.querySelectorAll("#waterfall .span-row").length > 20);
+  await screenshot(page, "lab-traces-wide");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
