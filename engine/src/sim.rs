@@ -161,8 +161,6 @@ struct Invocation {
     client_attempt: u32,
     /// The idempotency key the request carries, the same for every attempt of one call.
     idempotency_key: Option<std::num::NonZeroU64>,
-    /// For a stock reservation: the (stock, version) it read, once its first call returned.
-    stock_read: Option<(u32, u64)>,
     /// Its instance's pause total when its current work step began (see `gc`).
     stall_mark: u64,
     /// For a saga: its steps that took effect and what became of them; boxed, since most
@@ -422,6 +420,9 @@ struct Ledger {
     charged_keys: std::collections::BTreeSet<u64>,
     /// Stock per reserving (service, operation).
     stock: BTreeMap<(u16, u16), StockState>,
+    /// The (stock, version) each reservation in progress read, by invocation, until it writes:
+    /// a few at a time, kept here rather than in every invocation.
+    stock_reads: BTreeMap<u32, (u32, u64)>,
     /// Units reserved and payments charged (less those refunded) per order, the order being
     /// the request that called for them (a saga), so that undoing one is safe to repeat and
     /// a no-op when the step never took effect.
@@ -1053,7 +1054,6 @@ impl Simulation {
             user: None,
             client_attempt: 0,
             idempotency_key: None,
-            stock_read: None,
             stall_mark: 0,
             saga: None,
             cache_key: 0,
@@ -1439,7 +1439,7 @@ impl Simulation {
         let Some((service, operation, initial, _)) = self.reservation(inv) else {
             return;
         };
-        if self.invocations[inv.0 as usize].stock_read.is_some() {
+        if self.ledger.stock_reads.contains_key(&inv.0) {
             return;
         }
         let stock = self
@@ -1452,7 +1452,7 @@ impl Simulation {
                 sold: 0,
             });
         let read = (stock.stock, stock.version);
-        self.invocations[inv.0 as usize].stock_read = Some(read);
+        self.ledger.stock_reads.insert(inv.0, read);
     }
 
     /// Writes a reservation back: Ok when a unit was taken, Err(409) when out of stock. Under
@@ -1463,9 +1463,8 @@ impl Simulation {
             return Ok(());
         };
         self.read_stock(inv);
-        let (read_stock, read_version) = self.invocations[inv.0 as usize]
-            .stock_read
-            .expect("read above");
+        let (read_stock, read_version) =
+            self.ledger.stock_reads.remove(&inv.0).expect("read above");
         let i = &self.invocations[inv.0 as usize];
         let (instance, trace) = (i.instance, i.trace_id);
         let race = self
