@@ -1,6 +1,7 @@
-//! A synthetic trace of 5,000 spans the lab opens as `#/lab?scenario=debug-wide-trace`: a
-//! fan-out of eight per level over eight services, read through the engine's Jaeger importer,
-//! so the waterfall can be timed on a trace far bigger than the default mesh makes.
+//! Synthetic traces the lab opens as `#/lab?scenario=debug-wide-trace`, read through the
+//! engine's Jaeger importer: one of 5,000 spans (a fan-out of eight per level over eight
+//! services), to time the waterfall on a trace far bigger than the default mesh makes, and a
+//! small broken one (a span whose parent is missing, a child starting before its parent).
 
 use faultline_engine::Telemetry;
 use faultline_engine::import::import_json;
@@ -65,11 +66,19 @@ pub fn wide_trace_json() -> String {
         .map(|s| format!(r#""{s}":{{"serviceName":"{s}","tags":[]}}"#))
         .collect();
     format!(
-        r#"{{"data":[{{"traceID":"{TRACE_ID}","spans":[{}],"processes":{{{}}}}}]}}"#,
+        r#"{{"data":[{{"traceID":"{TRACE_ID}","spans":[{}],"processes":{{{}}}}},{BROKEN_TRACE}]}}"#,
         spans.join(","),
         processes.join(",")
     )
 }
+
+/// Four spans: `b` starts 2 ms before its parent `a` (clock skew), and `d`'s parent `c` was
+/// never received (an orphan, so the trace is incomplete).
+const BROKEN_TRACE: &str = r#"{"traceID":"0af7651916cd43dd8448eb211c80319c","processes":{"p1":{"serviceName":"gateway","tags":[]},"p2":{"serviceName":"orders","tags":[]}},"spans":[
+{"traceID":"0af7651916cd43dd8448eb211c80319c","spanID":"a1","operationName":"GET /orders","references":[],"startTime":1700000001000000,"duration":80000,"processID":"p1","tags":[{"key":"span.kind","type":"string","value":"server"}]},
+{"traceID":"0af7651916cd43dd8448eb211c80319c","spanID":"b2","operationName":"list","references":[{"refType":"CHILD_OF","traceID":"0af7651916cd43dd8448eb211c80319c","spanID":"a1"}],"startTime":1700000000998000,"duration":30000,"processID":"p2","tags":[{"key":"span.kind","type":"string","value":"server"}]},
+{"traceID":"0af7651916cd43dd8448eb211c80319c","spanID":"d4","operationName":"SELECT","references":[{"refType":"CHILD_OF","traceID":"0af7651916cd43dd8448eb211c80319c","spanID":"c3"}],"startTime":1700000001040000,"duration":12000,"processID":"p2","tags":[{"key":"span.kind","type":"string","value":"client"},{"key":"db.system","type":"string","value":"postgresql"}]}
+]}"#;
 
 pub fn wide_trace() -> Telemetry {
     import_json(&wide_trace_json())
@@ -85,7 +94,7 @@ mod tests {
     #[test]
     fn the_wide_trace_has_five_thousand_spans_in_one_tree() {
         let t = wide_trace();
-        assert_eq!(t.spans.len() as u32, WIDE_TRACE_SPANS);
+        assert_eq!(t.spans.len() as u32, WIDE_TRACE_SPANS + 3);
         let id = t.spans[0].trace_id;
         let view = trace_view(&t, id).unwrap();
         assert!(
@@ -97,5 +106,16 @@ mod tests {
         assert_eq!(view.rows[0].descendants + 1, WIDE_TRACE_SPANS);
         assert!(view.depth >= 5 && view.errors > 40);
         assert!(view.rows.iter().any(|r| r.critical.len() > 1));
+    }
+
+    #[test]
+    fn the_broken_trace_is_incomplete_and_skewed() {
+        let t = wide_trace();
+        let id = t.spans.last().unwrap().trace_id;
+        let view = trace_view(&t, id).unwrap();
+        assert!(view.incomplete);
+        assert_eq!(view.warnings.len(), 2, "{:?}", view.warnings);
+        assert!(view.warnings.iter().any(|w| w.starts_with("clock skew")));
+        assert!(view.rows.iter().any(|r| r.orphan));
     }
 }

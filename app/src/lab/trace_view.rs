@@ -185,12 +185,14 @@ pub fn TracePage(props: &TracePageProps) -> Html {
                 return Html::default();
             };
             let r = &v.rows[row as usize];
-            html! {
-                <SpanRowView row={r.clone()} index={row}
-                    selected={selected == Some(row)}
-                    collapsed={collapsed.contains(&r.span_id)}
-                    on_select={on_select.clone()} on_toggle={on_toggle.clone()} />
-            }
+            span_row(
+                r,
+                row,
+                selected == Some(row),
+                collapsed.contains(&r.span_id),
+                &on_select,
+                &on_toggle,
+            )
         })
     };
     let scroll_to =
@@ -282,23 +284,19 @@ pub fn TracePage(props: &TracePageProps) -> Html {
     }
 }
 
-#[derive(Properties, PartialEq)]
-struct SpanRowViewProps {
-    row: SpanRow,
+/// One waterfall row: a plain function, not a component, as rows come and go with every
+/// scroll step (a component's set-up costs more than the row's few elements).
+fn span_row(
+    r: &SpanRow,
     index: u32,
     selected: bool,
     collapsed: bool,
-    on_select: Callback<u32>,
-    on_toggle: Callback<SpanId>,
-}
-
-#[component]
-fn SpanRowView(props: &SpanRowViewProps) -> Html {
-    let r = &props.row;
-    let index = props.index;
+    on_select: &Callback<u32>,
+    on_toggle: &Callback<SpanId>,
+) -> Html {
     let span = r.span_id;
-    let onclick = props.on_select.reform(move |_: MouseEvent| index);
-    let toggle = props.on_toggle.clone();
+    let onclick = on_select.reform(move |_: MouseEvent| index);
+    let toggle = on_toggle.clone();
     let on_toggle = move |e: MouseEvent| {
         e.stop_propagation();
         toggle.emit(span);
@@ -311,17 +309,17 @@ fn SpanRowView(props: &SpanRowViewProps) -> Html {
         format!("right:calc({:.3}% + 6px)", (1.0 - r.bar_left) * 100.0)
     };
     html! {
-        <div class={classes!("span-row", props.selected.then_some("selected"), r.error.then_some("error"),
+        <div key={index} class={classes!("span-row", selected.then_some("selected"), r.error.then_some("error"),
                              r.on_critical_path().then_some("critical"))}
-             role="row" aria-selected={props.selected.to_string()}
+             role="row" aria-selected={selected.to_string()}
              data-span-id={span.to_string()} data-depth={r.depth.to_string()}
              style={format!("--svc:{}", service_color(r.service_index))} {onclick}>
             <div class="span-name" role="gridcell" style={format!("padding-left:{}px", indent + 6)}>
                 if r.has_children {
                     <button type="button" class="span-toggle" onclick={on_toggle}
-                            aria-expanded={(!props.collapsed).to_string()}
-                            aria-label={if props.collapsed { "Expand subtree" } else { "Collapse subtree" }}>
-                        { if props.collapsed { "▸" } else { "▾" } }
+                            aria-expanded={(!collapsed).to_string()}
+                            aria-label={if collapsed { "Expand subtree" } else { "Collapse subtree" }}>
+                        { if collapsed { "▸" } else { "▾" } }
                     </button>
                 } else {
                     <span class="span-toggle-space" aria-hidden="true"></span>
@@ -331,7 +329,7 @@ fn SpanRowView(props: &SpanRowViewProps) -> Html {
                 }
                 <span class="span-service">{ r.service.clone() }</span>
                 <span class="span-op">{ r.operation.clone() }</span>
-                if props.collapsed {
+                if collapsed {
                     <span class="span-hidden" title="spans folded under this one">{ format!("+{}", r.descendants) }</span>
                 }
                 if r.orphan {

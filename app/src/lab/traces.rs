@@ -533,8 +533,9 @@ fn Scatter(props: &ScatterProps) -> Html {
                         </text>
                     </g>
                 }
-                for t in x_ticks {
-                    <text class="scatter-x" x={x(t).to_string()} y={(PLOT_H - 6.0).to_string()} text-anchor="middle">
+                for (k, t) in x_ticks.into_iter().enumerate() {
+                    <text class="scatter-x" x={x(t).to_string()} y={(PLOT_H - 6.0).to_string()}
+                          text-anchor={match k { 0 => "start", 4 => "end", _ => "middle" }}>
                         { clock_ms(SimTime(t)) }
                     </text>
                 }
