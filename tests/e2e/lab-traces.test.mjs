@@ -62,9 +62,13 @@ test("search with a minimum duration, open a trace, read its critical path and a
   assert.equal(await page.$$eval("#trace-scatter circle", (c) => c.length), durations.length);
   await screenshot(page, "lab-traces-search", { fullPage: false });
 
-  // Open the slowest: the trace page, with the trace in the URL.
-  const slowest = durations.indexOf(Math.max(...durations));
-  await page.click(`#trace-results > li:nth-child(${slowest + 1}) .trace-result-title`);
+  // Longest first, as Jaeger sorts; then open the slowest: the trace page, with the trace in
+  // the URL.
+  await page.selectOption("#results-sort", "longest");
+  await page.waitForFunction(() => new URL(location.href.replace("#/lab", "")).searchParams.get("sort") === "longest");
+  const byLength = await page.$$eval("#trace-results > li", (lis) => lis.map((li) => Number(li.dataset.durationUs)));
+  assert.deepEqual(byLength, [...durations].sort((a, b) => b - a));
+  await page.click("#trace-results > li:first-child .trace-result-title");
   await page.waitForSelector("#waterfall .span-row");
   assert.match(hashParams(page).get("trace"), /^[0-9a-f]{32}$/);
   const total = Number((await page.textContent("#trace-span-count")).replaceAll(",", ""));
@@ -121,8 +125,16 @@ test("the trace page in the dark theme, reloaded from its URL", async () => {
   await page.fill("#search-min", "100ms");
   await page.fill("#search-limit", "50");
   await page.press("#search-limit", "Tab");
+  await page.selectOption("#search-lookback", "10s");
   await page.click("#search-submit");
   await page.waitForFunction(() => new URL(location.href.replace("#/lab", "")).searchParams.get("limit") === "50");
+  // The last ten seconds of the run: every trace started at 0:50 or later.
+  const starts = await page.$$eval("#trace-results .result-start", (s) => s.map((x) => x.textContent));
+  assert.ok(starts.length > 0);
+  for (const start of starts) {
+    const [m, sec] = start.split(":");
+    assert.ok(Number(m) * 60 + Number(sec) >= 50, start);
+  }
   const durations = await page.$$eval("#trace-results > li", (lis) => lis.map((li) => Number(li.dataset.durationUs)));
   const slowest = durations.indexOf(Math.max(...durations));
   await page.click(`#trace-results > li:nth-child(${slowest + 1}) .trace-result-title`);

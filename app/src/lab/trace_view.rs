@@ -312,6 +312,7 @@ fn span_row(
         <div key={index} class={classes!("span-row", selected.then_some("selected"), r.error.then_some("error"),
                              r.on_critical_path().then_some("critical"))}
              role="row" aria-selected={selected.to_string()}
+             title={format!("{} {} · {}{}", r.service, r.operation, duration(r.duration), if r.error { " · error" } else { "" })}
              data-span-id={span.to_string()} data-depth={r.depth.to_string()}
              style={format!("--svc:{}", service_color(r.service_index))} {onclick}>
             <div class="span-name" role="gridcell" style={format!("padding-left:{}px", indent + 6)}>

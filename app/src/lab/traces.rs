@@ -80,9 +80,38 @@ impl FieldErrors {
     }
 }
 
-/// The search the URL's fields ask for, and what is wrong with them (a field in error is left
-/// out of the search).
-pub fn search_query(q: &LabQuery) -> (TraceQuery, FieldErrors) {
+/// The time ranges the form offers, as the URL's `lookback` and a label.
+const LOOKBACKS: [(&str, &str); 5] = [
+    ("", "the whole run"),
+    ("10s", "last 10 seconds"),
+    ("30s", "last 30 seconds"),
+    ("1m", "last minute"),
+    ("5m", "last 5 minutes"),
+];
+
+/// The result list's orders, as the URL's `sort` and a label (Jaeger's choices).
+const SORTS: [(&str, &str); 5] = [
+    ("", "Most recent"),
+    ("longest", "Longest first"),
+    ("shortest", "Shortest first"),
+    ("most-spans", "Most spans"),
+    ("least-spans", "Fewest spans"),
+];
+
+/// Puts results in the order the URL's `sort` names (they come newest first; ties keep that).
+pub fn sort_results(results: &mut [TraceSummary], sort: Option<&str>) {
+    match sort {
+        Some("longest") => results.sort_by_key(|r| std::cmp::Reverse(r.duration)),
+        Some("shortest") => results.sort_by_key(|r| r.duration),
+        Some("most-spans") => results.sort_by_key(|r| std::cmp::Reverse(r.spans)),
+        Some("least-spans") => results.sort_by_key(|r| r.spans),
+        _ => {}
+    }
+}
+
+/// The search the URL's fields ask for at the run's clock `now`, and what is wrong with them (a
+/// field in error is left out of the search).
+pub fn search_query(q: &LabQuery, now: SimTime) -> (TraceQuery, FieldErrors) {
     let mut errors = FieldErrors::default();
     fn text(v: &Option<String>) -> Option<&str> {
         v.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -117,6 +146,9 @@ pub fn search_query(q: &LabQuery) -> (TraceQuery, FieldErrors) {
         max_duration: max_duration.filter(|_| errors.max.is_none()),
         errors_only: q.errors.unwrap_or(false),
         limit: q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, LIMIT_MAX),
+        from: text(&q.lookback)
+            .and_then(|l| Duration::parse(l).ok())
+            .map(|l| SimTime(now.0.saturating_sub(l.0))),
         ..TraceQuery::default()
     };
     (query, errors)
@@ -150,6 +182,7 @@ struct Form {
     max: String,
     errors: bool,
     limit: String,
+    lookback: String,
 }
 
 impl Form {
@@ -162,6 +195,7 @@ impl Form {
             max: q.max.clone().unwrap_or_default(),
             errors: q.errors.unwrap_or(false),
             limit: q.limit.unwrap_or(DEFAULT_LIMIT).to_string(),
+            lookback: q.lookback.clone().unwrap_or_default(),
         }
     }
 
@@ -180,6 +214,7 @@ impl Form {
                 .parse()
                 .ok()
                 .filter(|&l| l != DEFAULT_LIMIT),
+            lookback: some(self.lookback),
             trace: None,
             ..base.clone()
         }
@@ -202,8 +237,9 @@ fn TraceSearch(props: &SearchProps) -> Html {
         let form = form.clone();
         use_effect_with(props.query.clone(), move |q| form.set(Form::of(q)));
     }
-    let (search, _) = search_query(&props.query);
-    let (_, field_errors) = search_query(&(*form).clone().into_query(&props.query));
+    let now = lab.run.borrow().now();
+    let (search, _) = search_query(&props.query, now);
+    let (_, field_errors) = search_query(&(*form).clone().into_query(&props.query), now);
 
     // The run's services and operations, read incrementally; started afresh for a new run.
     let choices = use_mut_ref(|| (std::ptr::null(), SearchChoices::default()));
@@ -230,8 +266,11 @@ fn TraceSearch(props: &SearchProps) -> Html {
     };
     let results: Rc<Vec<TraceSummary>> = {
         let run = lab.run.clone();
-        (*use_memo((search.clone(), refresh), move |(q, _)| {
-            Rc::new(search_traces(run.borrow().telemetry(), q))
+        let sort = props.query.sort.clone();
+        (*use_memo((search.clone(), refresh, sort), move |(q, _, sort)| {
+            let mut rows = search_traces(run.borrow().telemetry(), q);
+            sort_results(&mut rows, sort.as_deref());
+            Rc::new(rows)
         }))
         .clone()
     };
@@ -239,7 +278,8 @@ fn TraceSearch(props: &SearchProps) -> Html {
     let selected = use_state(|| None::<usize>);
     {
         let selected = selected.clone();
-        use_effect_with(results.clone(), move |_| selected.set(None));
+        // A new search starts the selection afresh; a refresh while the run plays keeps it.
+        use_effect_with(props.query.clone(), move |_| selected.set(None));
     }
     let open = {
         let (on_navigate, query) = (props.on_navigate.clone(), props.query.clone());
@@ -306,6 +346,20 @@ fn TraceSearch(props: &SearchProps) -> Html {
     let on_min = edit(|f, v| f.min = v);
     let on_max = edit(|f, v| f.max = v);
     let on_limit = edit(|f, v| f.limit = v);
+    let on_lookback = edit(|f, v| f.lookback = v);
+    let on_sort = {
+        let (on_navigate, query) = (props.on_navigate.clone(), props.query.clone());
+        Callback::from(move |e: Event| {
+            let value = e
+                .target_dyn_into::<web_sys::HtmlSelectElement>()
+                .map(|s| s.value())
+                .unwrap_or_default();
+            on_navigate.emit(LabQuery {
+                sort: (!value.is_empty()).then_some(value),
+                ..query.clone()
+            });
+        })
+    };
     let on_errors = {
         let form = form.clone();
         Callback::from(move |e: Event| {
@@ -324,7 +378,7 @@ fn TraceSearch(props: &SearchProps) -> Html {
         move |e: SubmitEvent| {
             e.prevent_default();
             let next = (*form).clone().into_query(&query);
-            if !search_query(&next).1.any() {
+            if !search_query(&next, SimTime::ZERO).1.any() {
                 on_navigate.emit(next);
             }
         }
@@ -379,6 +433,14 @@ fn TraceSearch(props: &SearchProps) -> Html {
                         }
                     </select>
                 </div>
+                <div class="field">
+                    <label for="search-lookback">{ "Lookback" }</label>
+                    <select id="search-lookback" onchange={on_lookback}>
+                        for (value, label) in LOOKBACKS {
+                            <option {value} selected={form.lookback == value}>{ label }</option>
+                        }
+                    </select>
+                </div>
                 { input("search-tags", "Tags", "http.response.status_code=504 error=true", &form.tags, on_tags, &field_errors.tags) }
                 <div class="field-pair">
                     { input("search-min", "Min duration", "e.g. 1.2s", &form.min, on_min, &field_errors.min) }
@@ -403,7 +465,15 @@ fn TraceSearch(props: &SearchProps) -> Html {
                 <Scatter results={results.clone()} on_open={open.clone()} />
                 <div class="results-head">
                     <h2 id="results-count">{ format!("{} trace{}", results.len(), if results.len() == 1 { "" } else { "s" }) }</h2>
-                    <span class="muted">{ if lab.moving { "refreshing as the run plays" } else { "newest first" } }</span>
+                    if lab.moving { <span class="muted">{ "refreshing as the run plays" }</span> }
+                    <label class="results-sort">
+                        <span class="muted">{ "Sort" }</span>
+                        <select id="results-sort" onchange={on_sort}>
+                            for (value, label) in SORTS {
+                                <option {value} selected={props.query.sort.as_deref().unwrap_or("") == value}>{ label }</option>
+                            }
+                        </select>
+                    </label>
                 </div>
                 if results.is_empty() {
                     <p class="empty-results" id="no-results">{ "No traces match. Loosen the search, or let the run play further." }</p>
@@ -568,21 +638,63 @@ mod tests {
 
     #[test]
     fn the_form_s_fields_become_a_search_with_errors_at_their_fields() {
-        let (q, errors) = search_query(&query("1.2s", "", "error=true"));
+        let (q, errors) = search_query(&query("1.2s", "", "error=true"), SimTime::ZERO);
         assert!(!errors.any());
         assert_eq!(q.min_duration, Some(Duration::from_ms(1_200)));
         assert_eq!(q.tags, [("error".to_string(), "true".to_string())]);
         assert_eq!(q.limit, DEFAULT_LIMIT);
 
-        let (q, errors) = search_query(&query("12", "300 ms", "status"));
+        let (q, errors) = search_query(&query("12", "300 ms", "status"), SimTime::ZERO);
         assert!(q.min_duration.is_none() && q.tags.is_empty());
         assert_eq!(q.max_duration, Some(Duration::from_ms(300)));
         assert!(errors.min.unwrap().contains("no unit"));
         assert!(errors.tags.unwrap().contains("has no `=`"));
 
-        let (q, errors) = search_query(&query("2s", "1s", ""));
+        let (q, errors) = search_query(&query("2s", "1s", ""), SimTime::ZERO);
         assert!(errors.max.unwrap().contains("below the minimum"));
         assert!(q.max_duration.is_none());
+    }
+
+    #[test]
+    fn lookback_counts_back_from_the_clock_and_sorts_reorder() {
+        let q = LabQuery {
+            lookback: Some("10s".into()),
+            ..LabQuery::default()
+        };
+        assert_eq!(
+            search_query(&q, SimTime::from_ms(60_000)).0.from,
+            Some(SimTime::from_ms(50_000))
+        );
+        assert_eq!(
+            search_query(&q, SimTime::from_ms(4_000)).0.from,
+            Some(SimTime::ZERO)
+        );
+        assert_eq!(
+            search_query(&LabQuery::default(), SimTime::from_ms(4_000))
+                .0
+                .from,
+            None
+        );
+        let row = |n: u128, ms: u64, spans: u32| TraceSummary {
+            trace_id: TraceId(n),
+            root_service: String::new(),
+            root_operation: String::new(),
+            start: SimTime::ZERO,
+            duration: Duration::from_ms(ms),
+            spans,
+            errors: 0,
+            services: Vec::new(),
+        };
+        let order = |sort: Option<&str>| {
+            let mut rows = vec![row(1, 5, 9), row(2, 50, 3), row(3, 20, 12)];
+            sort_results(&mut rows, sort);
+            rows.iter().map(|r| r.trace_id.0).collect::<Vec<_>>()
+        };
+        assert_eq!(order(None), [1, 2, 3]);
+        assert_eq!(order(Some("longest")), [2, 3, 1]);
+        assert_eq!(order(Some("shortest")), [1, 3, 2]);
+        assert_eq!(order(Some("most-spans")), [3, 1, 2]);
+        assert_eq!(order(Some("least-spans")), [2, 1, 3]);
     }
 
     #[test]

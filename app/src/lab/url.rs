@@ -33,10 +33,14 @@ pub struct LabQuery {
     pub errors: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// Only traces that started this long before the run's clock (`10s`, `1m`); none: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<String>,
+    /// The result list's order (`longest`, `shortest`, `most-spans`, `least-spans`); none:
+    /// newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
     /// The open trace, as 32 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
-    /// The span whose detail is open, as 16 hex digits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub span: Option<String>,
 }
