@@ -78,6 +78,15 @@ test("search with a minimum duration, open a trace, read its critical path and a
   assert.ok(await page.$$eval(".span-critical", (m) => m.length) > 0, "critical path drawn");
   assert.ok(await page.$eval("#waterfall .span-row", (r) => r.classList.contains("critical")), "root is critical");
 
+  // The statistics table: one row per service and operation, their spans adding up.
+  await page.click("#show-statistics");
+  await page.waitForSelector("#trace-statistics");
+  const counts = await page.$$eval("#trace-statistics tbody tr", (rows) => rows.map((r) => Number(r.cells[2].textContent)));
+  assert.equal(counts.reduce((a, b) => a + b, 0), total);
+  await screenshot(page, "lab-traces-statistics", { fullPage: false });
+  await page.click("#show-timeline");
+  await page.waitForSelector("#waterfall .span-row");
+
   // A span's detail: its attributes.
   await page.click("#waterfall .span-row:nth-child(2)");
   await page.waitForSelector("#span-detail");

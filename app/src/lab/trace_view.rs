@@ -6,7 +6,9 @@
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use faultline_engine::query::{SpanDetail, SpanRow, TraceView, span_detail, trace_view};
+use faultline_engine::query::{
+    OperationStats, SpanDetail, SpanRow, TraceView, span_detail, trace_statistics, trace_view,
+};
 use faultline_engine::telemetry::{SpanId, TraceId};
 use yew::prelude::*;
 
@@ -68,6 +70,8 @@ pub fn TracePage(props: &TracePageProps) -> Html {
     // The selected row (by index into the view's rows) and whether its detail is open.
     let selected = use_state(|| None::<u32>);
     let detail_open = use_state(|| false);
+    // The timeline, or the statistics table (Jaeger UI's "Trace Statistics").
+    let statistics = use_state(|| false);
     {
         let (collapsed, selected, detail_open) =
             (collapsed.clone(), selected.clone(), detail_open.clone());
@@ -253,8 +257,16 @@ pub fn TracePage(props: &TracePageProps) -> Html {
                 </div>
             }
             <div class="trace-toolbar">
-                <button class="button small" type="button" id="expand-all" onclick={expand_all}>{ "Expand all" }</button>
-                <button class="button small" type="button" id="collapse-all" onclick={collapse_all}>{ "Collapse all" }</button>
+                <div class="segmented" role="group" aria-label="Trace view">
+                    <button type="button" id="show-timeline" aria-pressed={(!*statistics).to_string()}
+                            onclick={{ let s = statistics.clone(); move |_: MouseEvent| s.set(false) }}>{ "Timeline" }</button>
+                    <button type="button" id="show-statistics" aria-pressed={(*statistics).to_string()}
+                            onclick={{ let s = statistics.clone(); move |_: MouseEvent| s.set(true) }}>{ "Statistics" }</button>
+                </div>
+                if !*statistics {
+                    <button class="button small" type="button" id="expand-all" onclick={expand_all}>{ "Expand all" }</button>
+                    <button class="button small" type="button" id="collapse-all" onclick={collapse_all}>{ "Collapse all" }</button>
+                }
                 <ul class="service-chips legend" aria-label="Services">
                     for s in v.services.iter() {
                         <li class="service-chip" style={format!("--svc:{}", service_color(s.service_index))}>
@@ -264,6 +276,9 @@ pub fn TracePage(props: &TracePageProps) -> Html {
                 </ul>
                 <span class="legend-critical"><span class="legend-swatch" aria-hidden="true"></span>{ "critical path" }</span>
             </div>
+            if *statistics {
+                <TraceStatistics trace_id={v.trace_id} {refresh} />
+            } else {
             <div class={classes!("trace-body", detail.is_some().then_some("with-detail"))}>
                 <div class="waterfall" id="waterfall" role="grid" aria-label="Spans" aria-rowcount={visible.len().to_string()}>
                     <div class="waterfall-head" role="row">
@@ -280,6 +295,7 @@ pub fn TracePage(props: &TracePageProps) -> Html {
                 </div>
                 { detail }
             </div>
+            }
         </section>
     }
 }
@@ -357,6 +373,60 @@ fn span_row(
 fn breakable(key: &str) -> Html {
     let parts: Vec<&str> = key.split_inclusive('.').collect();
     html! { for part in parts { { part }<wbr /> } }
+}
+
+#[derive(Properties, PartialEq)]
+struct TraceStatisticsProps {
+    trace_id: TraceId,
+    refresh: u64,
+}
+
+/// Per service and operation: spans, total, average, shortest and longest, and self time with
+/// its share of the trace, most self time first.
+#[component]
+fn TraceStatistics(props: &TraceStatisticsProps) -> Html {
+    let lab = use_context::<LabRun>().expect("the lab provides its run");
+    let rows: Rc<Vec<OperationStats>> = {
+        let run = lab.run.clone();
+        use_memo((props.trace_id, props.refresh), move |(id, _)| {
+            trace_statistics(run.borrow().telemetry(), *id)
+        })
+    };
+    html! {
+        <table class="data-table trace-stats" id="trace-statistics">
+            <thead><tr>
+                <th scope="col">{ "service" }</th>
+                <th scope="col">{ "operation" }</th>
+                <th scope="col" class="num">{ "spans" }</th>
+                <th scope="col" class="num">{ "errors" }</th>
+                <th scope="col" class="num">{ "total" }</th>
+                <th scope="col" class="num">{ "avg" }</th>
+                <th scope="col" class="num">{ "min" }</th>
+                <th scope="col" class="num">{ "max" }</th>
+                <th scope="col" class="num">{ "self total" }</th>
+                <th scope="col">{ "self, share of the trace" }</th>
+            </tr></thead>
+            <tbody>
+                for r in rows.iter() {
+                    <tr style={format!("--svc:{}", service_color(r.service_index))}>
+                        <td class="stat-service">{ r.service.clone() }</td>
+                        <td>{ r.operation.clone() }</td>
+                        <td class="num">{ r.count }</td>
+                        <td class={classes!("num", (r.errors > 0).then_some("bad"))}>{ r.errors }</td>
+                        <td class="num">{ duration(r.total) }</td>
+                        <td class="num">{ duration(r.average) }</td>
+                        <td class="num">{ duration(r.min) }</td>
+                        <td class="num">{ duration(r.max) }</td>
+                        <td class="num">{ duration(r.self_total) }</td>
+                        <td class="self-share">
+                            <span class="share-bar" style={format!("width:{:.1}%", r.self_share * 100.0)}></span>
+                            <span class="share-text">{ format!("{:.1}%", r.self_share * 100.0) }</span>
+                        </td>
+                    </tr>
+                }
+            </tbody>
+        </table>
+    }
 }
 
 #[derive(Properties, PartialEq)]
