@@ -3,10 +3,12 @@
 //! only, time range, limit), returning one summary row per matching trace.
 
 mod choices;
+mod trace_compare;
 mod trace_stats;
 mod trace_view;
 
 pub use choices::SearchChoices;
+pub use trace_compare::{CompareRow, Presence, TraceComparison, compare_traces};
 pub use trace_stats::{OperationStats, trace_statistics};
 pub use trace_view::{
     EventRow, LogRow, ServiceCount, SpanDetail, SpanRow, TraceView, kind_name, span_detail,
