@@ -84,6 +84,17 @@ test("search with a minimum duration, open a trace, read its critical path and a
   const counts = await page.$$eval("#trace-statistics tbody tr", (rows) => rows.map((r) => Number(r.cells[2].textContent)));
   assert.equal(counts.reduce((a, b) => a + b, 0), total);
   await screenshot(page, "lab-traces-statistics", { fullPage: false });
+
+  // Compare with another trace of the same route: every path of either, on both sides.
+  await page.click("#show-compare");
+  await page.waitForSelector("#compare-pick .compare-choice");
+  await page.click("#compare-pick li:first-child .compare-choice");
+  await page.waitForSelector("#trace-compare");
+  assert.match(hashParams(page).get("compare"), /^[0-9a-f]{32}$/);
+  const compared = await page.$$eval("#trace-compare tbody tr", (rows) => rows.map((r) => r.cells[1].textContent));
+  assert.ok(compared.length >= counts.length, "the first trace's paths, at least");
+  await screenshot(page, "lab-traces-compare", { fullPage: false });
+
   await page.click("#show-timeline");
   await page.waitForSelector("#waterfall .span-row");
 

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use faultline_engine::query::{
-    OperationStats, SpanDetail, SpanRow, TraceView, span_detail, trace_statistics, trace_view,
+    OperationStats, Presence, SpanDetail, SpanRow, TraceComparison, TraceQuery, TraceSummary,
+    TraceView, compare_traces, search_traces, span_detail, trace_statistics, trace_view,
 };
 use faultline_engine::telemetry::{SpanId, TraceId};
 use yew::prelude::*;
@@ -15,7 +16,7 @@ use yew::prelude::*;
 use super::LabRun;
 use super::keys::{typed_into_field, use_keydown};
 use super::overview::{count, duration};
-use super::traces::{clock_ms, service_color, short_id, use_refresh};
+use super::traces::{clock_ms, parse_trace_id, service_color, short_id, use_refresh};
 use super::url::LabQuery;
 use crate::components::virtual_list::VirtualList;
 
@@ -28,6 +29,14 @@ const TICKS: u32 = 5;
 /// Pixels of indentation per level, and the level beyond which rows indent no further.
 const INDENT_PX: u32 = 14;
 const INDENT_LEVELS_MAX: u32 = 24;
+
+/// What the trace page shows under its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Timeline,
+    Statistics,
+    Compare,
+}
 
 /// Whether the key press is on a button or link, which handles Enter and Space itself.
 fn on_control(e: &KeyboardEvent) -> bool {
@@ -70,8 +79,15 @@ pub fn TracePage(props: &TracePageProps) -> Html {
     // The selected row (by index into the view's rows) and whether its detail is open.
     let selected = use_state(|| None::<u32>);
     let detail_open = use_state(|| false);
-    // The timeline, or the statistics table (Jaeger UI's "Trace Statistics").
-    let statistics = use_state(|| false);
+    // The timeline, the statistics table (Jaeger UI's "Trace Statistics") or the comparison.
+    let compare_id = props.query.compare.as_deref().and_then(parse_trace_id);
+    let mode = use_state(|| {
+        if compare_id.is_some() {
+            Mode::Compare
+        } else {
+            Mode::Timeline
+        }
+    });
     {
         let (collapsed, selected, detail_open) =
             (collapsed.clone(), selected.clone(), detail_open.clone());
@@ -97,6 +113,7 @@ pub fn TracePage(props: &TracePageProps) -> Html {
         Callback::from(move |_: ()| {
             on_navigate.emit(LabQuery {
                 trace: None,
+                compare: None,
                 ..query.clone()
             })
         })
@@ -149,6 +166,15 @@ pub fn TracePage(props: &TracePageProps) -> Html {
         };
     };
 
+    let on_compare = {
+        let (on_navigate, query) = (props.on_navigate.clone(), props.query.clone());
+        Callback::from(move |other: Option<TraceId>| {
+            on_navigate.emit(LabQuery {
+                compare: other.map(|id| id.to_string()),
+                ..query.clone()
+            })
+        })
+    };
     let on_select = {
         let (selected, detail_open) = (selected.clone(), detail_open.clone());
         Callback::from(move |row: u32| {
@@ -258,12 +284,12 @@ pub fn TracePage(props: &TracePageProps) -> Html {
             }
             <div class="trace-toolbar">
                 <div class="segmented" role="group" aria-label="Trace view">
-                    <button type="button" id="show-timeline" aria-pressed={(!*statistics).to_string()}
-                            onclick={{ let s = statistics.clone(); move |_: MouseEvent| s.set(false) }}>{ "Timeline" }</button>
-                    <button type="button" id="show-statistics" aria-pressed={(*statistics).to_string()}
-                            onclick={{ let s = statistics.clone(); move |_: MouseEvent| s.set(true) }}>{ "Statistics" }</button>
+                    for (m, id, label) in [(Mode::Timeline, "show-timeline", "Timeline"), (Mode::Statistics, "show-statistics", "Statistics"), (Mode::Compare, "show-compare", "Compare")] {
+                        <button type="button" {id} aria-pressed={(*mode == m).to_string()}
+                                onclick={{ let mode = mode.clone(); move |_: MouseEvent| mode.set(m) }}>{ label }</button>
+                    }
                 </div>
-                if !*statistics {
+                if *mode == Mode::Timeline {
                     <button class="button small" type="button" id="expand-all" onclick={expand_all}>{ "Expand all" }</button>
                     <button class="button small" type="button" id="collapse-all" onclick={collapse_all}>{ "Collapse all" }</button>
                 }
@@ -276,8 +302,12 @@ pub fn TracePage(props: &TracePageProps) -> Html {
                 </ul>
                 <span class="legend-critical"><span class="legend-swatch" aria-hidden="true"></span>{ "critical path" }</span>
             </div>
-            if *statistics {
+            if *mode == Mode::Statistics {
                 <TraceStatistics trace_id={v.trace_id} {refresh} />
+            } else if *mode == Mode::Compare {
+                <TraceCompare trace_id={v.trace_id} compare={compare_id} {refresh}
+                              root_service={v.root_service.clone()} root_operation={v.root_operation.clone()}
+                              on_pick={on_compare} />
             } else {
             <div class={classes!("trace-body", detail.is_some().then_some("with-detail"))}>
                 <div class="waterfall" id="waterfall" role="grid" aria-label="Spans" aria-rowcount={visible.len().to_string()}>
@@ -426,6 +456,134 @@ fn TraceStatistics(props: &TraceStatisticsProps) -> Html {
                 }
             </tbody>
         </table>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct TraceCompareProps {
+    trace_id: TraceId,
+    compare: Option<TraceId>,
+    refresh: u64,
+    root_service: String,
+    root_operation: String,
+    on_pick: Callback<Option<TraceId>>,
+}
+
+/// Up to this many other traces of the same route are offered to compare with.
+const COMPARE_CHOICES: u32 = 10;
+
+/// Jaeger UI's trace compare: with no second trace chosen, recent traces of the same route to
+/// pick from; with one, every path of either trace with its counts and durations on each side.
+#[component]
+fn TraceCompare(props: &TraceCompareProps) -> Html {
+    let lab = use_context::<LabRun>().expect("the lab provides its run");
+    let run = lab.run.clone();
+    let deps = (
+        props.trace_id,
+        props.compare,
+        props.refresh,
+        props.root_service.clone(),
+        props.root_operation.clone(),
+    );
+    let data: Rc<(Option<TraceComparison>, Vec<TraceSummary>)> =
+        use_memo(deps, move |(id, other, _, service, operation)| {
+            let r = run.borrow();
+            let t = r.telemetry();
+            match other {
+                Some(other) => (compare_traces(t, *id, *other), Vec::new()),
+                None => {
+                    let q = TraceQuery {
+                        service: Some(service.clone()),
+                        operation: Some(operation.clone()),
+                        limit: COMPARE_CHOICES + 1,
+                        ..TraceQuery::default()
+                    };
+                    let mut choices = search_traces(t, &q);
+                    choices.retain(|s| s.trace_id != *id);
+                    choices.truncate(COMPARE_CHOICES as usize);
+                    (None, choices)
+                }
+            }
+        });
+    let (comparison, choices) = &*data;
+    let Some(c) = comparison else {
+        return html! {
+            <section class="compare-pick" id="compare-pick">
+                <h3>{ format!("Compare with another {}: {}", props.root_service, props.root_operation) }</h3>
+                if choices.is_empty() {
+                    <p class="muted">{ "No other trace of this route yet." }</p>
+                }
+                <ul class="compare-choices">
+                    for s in choices.iter() {
+                        <li>
+                            <button type="button" class="compare-choice"
+                                    onclick={props.on_pick.reform({ let id = s.trace_id; move |_: MouseEvent| Some(id) })}>
+                                <span class="trace-id">{ short_id(s.trace_id) }</span>
+                                <span class="result-duration">{ duration(s.duration) }</span>
+                                <span class="muted">{ format!("{} spans{}", s.spans, if s.errors > 0 { format!(", {} errors", s.errors) } else { String::new() }) }</span>
+                                <span class="result-start">{ clock_ms(s.start) }</span>
+                            </button>
+                        </li>
+                    }
+                </ul>
+            </section>
+        };
+    };
+    let delta = |us: i64| {
+        let text = duration(faultline_engine::Duration(us.unsigned_abs()));
+        match us.signum() {
+            1 => format!("+{text}"),
+            -1 => format!("−{text}"),
+            _ => "±0".to_string(),
+        }
+    };
+    let side = |count: u32, d: faultline_engine::Duration| {
+        if count == 0 {
+            "—".to_string()
+        } else if count == 1 {
+            duration(d)
+        } else {
+            format!("{} × {count}", duration(d))
+        }
+    };
+    html! {
+        <section class="compare" id="trace-compare">
+            <div class="compare-head">
+                <span>{ "This trace " }<strong>{ duration(c.durations[0]) }</strong>{ format!(", {} spans", c.spans[0]) }</span>
+                <span class="muted">{ "against" }</span>
+                <span><span class="trace-id">{ short_id(c.traces[1]) }</span>{ " " }<strong>{ duration(c.durations[1]) }</strong>{ format!(", {} spans", c.spans[1]) }</span>
+                <button type="button" class="button small" id="compare-other"
+                        onclick={props.on_pick.reform(|_: MouseEvent| None)}>{ "Pick another" }</button>
+                <span class="compare-legend">
+                    <span class="only-first-mark">{ "only in this trace" }</span>
+                    <span class="only-second-mark">{ "only in the other" }</span>
+                </span>
+            </div>
+            <table class="data-table compare-table">
+                <thead><tr>
+                    <th scope="col">{ "service & operation" }</th>
+                    <th scope="col" class="num">{ "this trace" }</th>
+                    <th scope="col" class="num">{ "the other" }</th>
+                    <th scope="col" class="num">{ "the other − this" }</th>
+                </tr></thead>
+                <tbody>
+                    for r in c.rows.iter() {
+                        <tr class={match r.presence { Presence::Both => None, Presence::OnlyFirst => Some("only-first"), Presence::OnlySecond => Some("only-second") }}
+                            style={format!("--svc:{}", service_color(r.service_index))}>
+                            <td class="compare-name" style={format!("padding-left:calc(0.8rem + {}px)", r.depth.min(INDENT_LEVELS_MAX) * INDENT_PX)}>
+                                <span class="span-service">{ r.service.clone() }</span>{ " " }
+                                <span class="span-op">{ r.operation.clone() }</span>
+                            </td>
+                            <td class="num">{ side(r.count[0], r.duration[0]) }</td>
+                            <td class="num">{ side(r.count[1], r.duration[1]) }</td>
+                            <td class={classes!("num", (r.delta_us() > 0).then_some("slower"), (r.delta_us() < 0).then_some("faster"))}>
+                                { delta(r.delta_us()) }
+                            </td>
+                        </tr>
+                    }
+                </tbody>
+            </table>
+        </section>
     }
 }
 

@@ -216,6 +216,7 @@ impl Form {
                 .filter(|&l| l != DEFAULT_LIMIT),
             lookback: some(self.lookback),
             trace: None,
+            compare: None,
             ..base.clone()
         }
     }

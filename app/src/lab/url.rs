@@ -43,4 +43,7 @@ pub struct LabQuery {
     /// The open trace, as 32 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<String>,
+    /// The trace the open one is compared with, as 32 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<String>,
 }
