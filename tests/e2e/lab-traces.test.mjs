@@ -258,3 +258,25 @@ test("a 5,000-span trace renders a window of rows and scrolls smoothly", async (
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("while the run plays, the results refresh a few times a second, not every frame", async () => {
+  const { context, page, errors } = await openPage(browser);
+  await visit(page, "/lab?view=traces&speed=10");
+  await page.waitForSelector("#lab-pause");
+  await page.waitForSelector("#trace-results > li");
+  // Count the refreshes over two seconds: each one changes the newest trace at the top.
+  const seen = await page.evaluate(async () => {
+    const ids = [];
+    const until = performance.now() + 2000;
+    while (performance.now() < until) {
+      const id = document.querySelector("#trace-results > li")?.dataset.traceId;
+      if (id && ids[ids.length - 1] !== id) ids.push(id);
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+    }
+    return ids.length;
+  });
+  assert.ok(seen >= 2 && seen <= 10, `the list changed ${seen} times in 2 s`);
+  await page.click("#lab-pause");
+  assert.deepEqual(errors, []);
+  await context.close();
+});

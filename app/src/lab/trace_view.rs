@@ -361,7 +361,7 @@ fn span_row(
              title={format!("{} {} · {}{}", r.service, r.operation, duration(r.duration), if r.error { " · error" } else { "" })}
              data-span-id={span.to_string()} data-depth={r.depth.to_string()}
              style={format!("--svc:{}", service_color(r.service_index))} {onclick}>
-            <div class="span-name" role="gridcell" style={format!("padding-left:{}px", indent + 6)}>
+            <div class="span-name" role="gridcell" style={format!("padding-left:{}px;--indent:{indent}px", indent + 6)}>
                 if r.has_children {
                     <button type="button" class="span-toggle" onclick={on_toggle}
                             aria-expanded={(!collapsed).to_string()}
