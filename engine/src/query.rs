@@ -3,6 +3,7 @@
 //! only, time range, limit), returning one summary row per matching trace.
 
 mod choices;
+pub mod metrics;
 mod trace_compare;
 mod trace_stats;
 mod trace_view;

@@ -1,0 +1,322 @@
+//! The lab's metrics dashboard in the screen's vocabulary: one service's (or one instance's)
+//! RED series, saturation gauges, queues, retries and breaker states over the run's time
+//! buckets, and the exemplar trace of a latency bucket (its slowest request).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::telemetry::{ServiceId, SpanKind, Telemetry, TraceId};
+use crate::time::{Duration, SimTime};
+
+/// One time bucket of a service's dashboard. Gauges are None in a bucket with no sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsPoint {
+    pub start: SimTime,
+    pub requests_per_s: f64,
+    /// Share of requests that failed (status 500 and above), 0 to 1.
+    pub error_ratio: f64,
+    pub p50: Option<Duration>,
+    pub p95: Option<Duration>,
+    pub p99: Option<Duration>,
+    /// Summed over the instances shown, as `sum(...)` in a Grafana panel.
+    pub busy_workers: Option<u32>,
+    /// Requests waiting for a worker.
+    pub backlog: Option<u32>,
+    pub pool_in_use: Option<u32>,
+    pub pool_waiters: Option<u32>,
+    /// Retries the service sent to its peers.
+    pub retries_per_s: f64,
+}
+
+/// A message queue the service publishes through as a broker or consumes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSeries {
+    /// `broker/topic → consumer`.
+    pub name: String,
+    pub depth: Vec<Option<u32>>,
+    pub lag: Vec<Option<Duration>>,
+}
+
+/// The service's circuit breakers toward one peer: per bucket the worst state over its
+/// instances and the peer's operations (0 closed, 1 half-open, 2 open).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerSeries {
+    pub peer: String,
+    pub state: Vec<Option<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceMetrics {
+    pub service: String,
+    /// The instance shown; None for all of them.
+    pub instance: Option<u16>,
+    /// Instances of the service that reported anything, ascending.
+    pub instances: Vec<u16>,
+    pub bucket: Duration,
+    /// Every bucket from the start of the run to the newest one reported.
+    pub points: Vec<MetricsPoint>,
+    /// Whether any instance ever had a connection taken or waited for one.
+    pub has_pool: bool,
+    pub queues: Vec<QueueSeries>,
+    pub breakers: Vec<BreakerSeries>,
+}
+
+/// Services with request metrics or instance samples, in the scenario's order.
+pub fn metric_services(t: &Telemetry) -> Vec<String> {
+    let mut ids: BTreeSet<ServiceId> = t.metrics.instances.iter().map(|s| s.service).collect();
+    ids.extend(t.metrics.requests.keys().map(|((service, ..), _)| *service));
+    ids.into_iter()
+        .map(|id| t.service_name(id).to_string())
+        .collect()
+}
+
+fn service_id(t: &Telemetry, name: &str) -> Option<ServiceId> {
+    (0..t.service_names.len())
+        .map(|i| ServiceId(i as u16))
+        .find(|&id| t.service_name(id) == name)
+}
+
+/// The dashboard of `service`, for one instance or (None) all of them; None when the run has
+/// no service of that name.
+pub fn service_metrics(
+    t: &Telemetry,
+    service: &str,
+    instance: Option<u16>,
+) -> Option<ServiceMetrics> {
+    let id = service_id(t, service)?;
+    let m = &t.metrics;
+    let shown = |i: u16| instance.is_none_or(|want| want == i);
+    let red = m.red(id, instance, None);
+    let mut instances: BTreeSet<u16> = BTreeSet::new();
+    let mut last = red.len();
+    for ((key, _), _) in m.requests.range(((id, 0, crate::telemetry::Sym(0)), 0)..) {
+        if key.0 != id {
+            break;
+        }
+        instances.insert(key.1);
+    }
+    for s in &m.instances {
+        last = last.max(s.bucket as usize + 1);
+        if s.service == id {
+            instances.insert(s.instance);
+        }
+    }
+    let seconds = m.bucket.0.max(1) as f64 / 1_000_000.0;
+    let mut points: Vec<MetricsPoint> = (0..last)
+        .map(|b| {
+            let r = red.get(b);
+            MetricsPoint {
+                start: SimTime(b as u64 * m.bucket.0),
+                requests_per_s: r.map_or(0.0, |r| r.requests_per_s),
+                error_ratio: r.map_or(0.0, |r| r.error_ratio),
+                p50: r.and_then(|r| r.p50),
+                p95: r.and_then(|r| r.p95),
+                p99: r.and_then(|r| r.p99),
+                busy_workers: None,
+                backlog: None,
+                pool_in_use: None,
+                pool_waiters: None,
+                retries_per_s: 0.0,
+            }
+        })
+        .collect();
+    let mut has_pool = false;
+    for s in m
+        .instances
+        .iter()
+        .filter(|s| s.service == id && shown(s.instance))
+    {
+        let p = &mut points[s.bucket as usize];
+        let add = |gauge: &mut Option<u32>, v: u32| *gauge = Some(gauge.unwrap_or(0) + v);
+        add(&mut p.busy_workers, u32::from(s.busy_workers));
+        add(&mut p.backlog, s.queue_depth);
+        add(&mut p.pool_in_use, u32::from(s.pool_in_use));
+        add(&mut p.pool_waiters, s.pool_waiters);
+        has_pool |= s.pool_in_use > 0 || s.pool_waiters > 0;
+    }
+    for (&(_, i, bucket), &n) in m.retries.range((id, 0, 0)..=(id, u16::MAX, u32::MAX)) {
+        if let Some(p) = points.get_mut(bucket as usize).filter(|_| shown(i)) {
+            p.retries_per_s += f64::from(n) / seconds;
+        }
+    }
+    // Queues the service brokers or consumes: not per instance, so shown either way.
+    let mut queues: BTreeMap<(ServiceId, u32, ServiceId), QueueSeries> = BTreeMap::new();
+    for q in m.queues.iter().filter(|q| q.queue == id || q.group == id) {
+        let series = queues
+            .entry((q.queue, q.topic.0, q.group))
+            .or_insert_with(|| QueueSeries {
+                name: format!(
+                    "{}/{} → {}",
+                    t.service_name(q.queue),
+                    t.text(q.topic),
+                    t.service_name(q.group)
+                ),
+                depth: vec![None; points.len()],
+                lag: vec![None; points.len()],
+            });
+        let b = q.bucket as usize;
+        if b < points.len() {
+            series.depth[b] = Some(series.depth[b].unwrap_or(0) + q.depth);
+            series.lag[b] = Some(series.lag[b].unwrap_or_default().max(Duration(q.lag_us)));
+        }
+    }
+    let mut breakers: BTreeMap<ServiceId, Vec<Option<u8>>> = BTreeMap::new();
+    for s in m
+        .breakers
+        .iter()
+        .filter(|s| s.service == id && shown(s.instance))
+    {
+        let states = breakers
+            .entry(s.peer)
+            .or_insert_with(|| vec![None; points.len()]);
+        if let Some(state) = states.get_mut(s.bucket as usize) {
+            *state = Some(state.unwrap_or(0).max(s.state));
+        }
+    }
+    Some(ServiceMetrics {
+        service: service.to_string(),
+        instance,
+        instances: instances.into_iter().collect(),
+        bucket: m.bucket,
+        points,
+        has_pool,
+        queues: queues.into_values().collect(),
+        breakers: breakers
+            .into_iter()
+            .map(|(peer, state)| BreakerSeries {
+                peer: t.service_name(peer).to_string(),
+                state,
+            })
+            .collect(),
+    })
+}
+
+/// The exemplar of a latency bucket: the trace of the slowest request `service` (or one of its
+/// instances) answered in that time bucket, as Grafana links an exemplar from a histogram.
+/// Requests are the server and consumer spans that ended in the bucket.
+pub fn exemplar(
+    t: &Telemetry,
+    service: &str,
+    instance: Option<u16>,
+    bucket: u32,
+) -> Option<TraceId> {
+    let id = service_id(t, service)?;
+    let from = SimTime(u64::from(bucket) * t.metrics.bucket.0);
+    let until = SimTime(from.0.saturating_add(t.metrics.bucket.0));
+    let index = t.index();
+    let lists: Vec<&[u32]> = match instance {
+        Some(i) => vec![index.spans_of_instance(id, i)],
+        None => index.spans_of_service(id).collect(),
+    };
+    lists
+        .into_iter()
+        .flatten()
+        .map(|&i| &t.spans[i as usize])
+        .filter(|s| matches!(s.kind, SpanKind::Server | SpanKind::Consumer))
+        .filter_map(|s| {
+            let end = s.end()?;
+            (end >= from && end < until).then_some((end.since(s.start), s.trace_id))
+        })
+        .max_by_key(|&(d, trace)| (d, std::cmp::Reverse(trace)))
+        .map(|(_, trace)| trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::default_mesh;
+    use crate::scenario::{FaultEffect, FaultSpec};
+
+    fn telemetry() -> Telemetry {
+        let mut scenario = default_mesh(40.0, 12_000);
+        scenario.faults.push(FaultSpec {
+            service: "payments".into(),
+            instance: None,
+            from_ms: 5_000,
+            until_ms: 9_000,
+            effect: FaultEffect::Latency { extra_ms: 800 },
+        });
+        crate::run(&scenario, 3).unwrap()
+    }
+
+    #[test]
+    fn red_series_follow_a_latency_fault_and_add_up_over_instances() {
+        let t = telemetry();
+        let all = service_metrics(&t, "payments", None).unwrap();
+        assert!(all.points.len() >= 12, "{}", all.points.len());
+        assert!(all.instances.len() > 1, "{:?}", all.instances);
+        let p99 = |b: usize| all.points[b].p99.unwrap_or_default();
+        assert!(p99(7) >= Duration::from_ms(800), "{:?}", p99(7));
+        assert!(p99(2) < Duration::from_ms(400), "{:?}", p99(2));
+        for p in &all.points {
+            assert!(p.p50 <= p.p95 && p.p95 <= p.p99);
+            assert!((0.0..=1.0).contains(&p.error_ratio));
+        }
+        // The instances' rates add up to the service's.
+        let sum: f64 = all
+            .instances
+            .iter()
+            .map(|&i| service_metrics(&t, "payments", Some(i)).unwrap().points[3].requests_per_s)
+            .sum();
+        assert!((sum - all.points[3].requests_per_s).abs() < 1e-9);
+        assert!(all.points[3].requests_per_s > 0.0);
+        // Gauges are sampled every bucket; workers are busy while requests flow.
+        assert!(all.points[..10].iter().all(|p| p.busy_workers.is_some()));
+        assert!(all.points[6].busy_workers.unwrap() > 0);
+        assert!(service_metrics(&t, "nonesuch", None).is_none());
+        let names = metric_services(&t);
+        assert_eq!(names[0], "gateway");
+        assert!(names.iter().any(|n| n == "payments"));
+    }
+
+    #[test]
+    fn callers_show_retries_breakers_and_queues() {
+        let t = telemetry();
+        let every: Vec<ServiceMetrics> = metric_services(&t)
+            .iter()
+            .map(|s| service_metrics(&t, s, None).unwrap())
+            .collect();
+        let retries: f64 = every
+            .iter()
+            .flat_map(|m| &m.points)
+            .map(|p| p.retries_per_s)
+            .sum();
+        let stored: u32 = t.metrics.retries.values().sum();
+        let seconds = t.metrics.bucket.0 as f64 / 1e6;
+        assert!((retries * seconds - f64::from(stored)).abs() < 1e-6);
+        let breakers = every.iter().flat_map(|m| &m.breakers).count();
+        assert_eq!(
+            breakers > 0,
+            !t.metrics.breakers.is_empty(),
+            "a breaker series per peer with samples"
+        );
+        for m in &every {
+            for b in &m.breakers {
+                assert_eq!(b.state.len(), m.points.len());
+                assert!(b.state.iter().flatten().all(|&s| s <= 2));
+            }
+        }
+        if !t.metrics.queues.is_empty() {
+            assert!(every.iter().any(|m| !m.queues.is_empty()));
+        }
+    }
+
+    #[test]
+    fn the_exemplar_is_the_slowest_request_ending_in_the_bucket() {
+        let t = telemetry();
+        let id = service_id(&t, "payments").unwrap();
+        let trace = exemplar(&t, "payments", None, 7).unwrap();
+        let slowest = t
+            .spans
+            .iter()
+            .filter(|s| s.service == id && s.kind == SpanKind::Server)
+            .filter(|s| s.end().is_some_and(|e| e.0 / 1_000_000 == 7))
+            .max_by_key(|s| s.end().unwrap().since(s.start))
+            .unwrap();
+        assert_eq!(trace, slowest.trace_id);
+        assert!(slowest.end().unwrap().since(slowest.start) >= Duration::from_ms(800));
+        let one = exemplar(&t, "payments", Some(slowest.instance), 7);
+        assert_eq!(one, Some(trace));
+        assert_eq!(exemplar(&t, "payments", None, 10_000), None);
+        assert_eq!(exemplar(&t, "nonesuch", None, 7), None);
+    }
+}
