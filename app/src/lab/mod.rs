@@ -4,6 +4,7 @@
 
 mod fixture;
 mod keys;
+mod metrics;
 mod overview;
 mod playback;
 pub mod run;
@@ -274,6 +275,7 @@ pub fn Lab() -> Html {
     let body = match view {
         View::Overview => html! { <overview::Overview /> },
         View::Traces => html! { <traces::Traces query={query.clone()} {on_navigate} /> },
+        View::Metrics => html! { <metrics::MetricsView query={query.clone()} {on_navigate} /> },
     };
     html! {
         <ContextProvider<LabRun> context={data.clone()}>

@@ -7,10 +7,11 @@ use yew::prelude::*;
 pub enum View {
     Overview,
     Traces,
+    Metrics,
 }
 
 impl View {
-    pub const ALL: [View; 2] = [View::Overview, View::Traces];
+    pub const ALL: [View; 3] = [View::Overview, View::Traces, View::Metrics];
 
     /// The view a URL's `view` names; the overview when it names none.
     pub fn from_query(key: Option<&str>) -> View {
@@ -24,6 +25,7 @@ impl View {
         match self {
             View::Overview => "overview",
             View::Traces => "traces",
+            View::Metrics => "metrics",
         }
     }
 
@@ -36,6 +38,7 @@ impl View {
         match self {
             View::Overview => "Overview",
             View::Traces => "Traces",
+            View::Metrics => "Metrics",
         }
     }
 
@@ -107,7 +110,7 @@ mod tests {
         }
         assert_eq!(View::from_query(Some("nonsense")), View::Overview);
         assert_eq!(View::Overview.after_key("ArrowRight"), Some(View::Traces));
-        assert_eq!(View::Overview.after_key("ArrowLeft"), Some(View::Traces));
+        assert_eq!(View::Overview.after_key("ArrowLeft"), Some(View::Metrics));
         assert_eq!(View::Traces.after_key("Home"), Some(View::Overview));
         assert_eq!(View::Traces.after_key("a"), None);
     }

@@ -301,6 +301,50 @@ mod tests {
     }
 
     #[test]
+    fn a_breaker_reads_open_while_its_peer_fails_and_closed_after() {
+        let mut scenario = default_mesh(60.0, 16_000);
+        for op in &mut scenario.services[2].operations {
+            for step in &mut op.steps {
+                if let crate::scenario::Step::Call {
+                    service, policy, ..
+                } = step
+                {
+                    if service == "payments" {
+                        policy.breaker = Some(crate::edge::BreakerPolicy {
+                            consecutive_failures: 5,
+                            open_ms: 2_000,
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
+        }
+        scenario.faults.push(FaultSpec::new(
+            "payments",
+            None,
+            3_000,
+            9_000,
+            FaultEffect::ErrorRate { rate: 1.0 },
+        ));
+        let t = crate::run(&scenario, 6).unwrap();
+        let orders = service_metrics(&t, "orders", None).unwrap();
+        assert_eq!(orders.breakers.len(), 1, "{:?}", orders.breakers);
+        let payments = &orders.breakers[0];
+        assert_eq!(payments.peer, "payments");
+        assert_eq!(payments.state[1], Some(0), "closed before the fault");
+        assert!(
+            payments.state[4..9].contains(&Some(2)),
+            "{:?}",
+            payments.state
+        );
+        assert_eq!(payments.state[14], Some(0), "closed again after it");
+        // One instance's breaker opens too, and the error panel sees the failures.
+        let one = service_metrics(&t, "orders", Some(0)).unwrap();
+        assert!(one.breakers[0].state[4..9].contains(&Some(2)));
+        assert!(orders.points[5].error_ratio > 0.0);
+    }
+
+    #[test]
     fn the_exemplar_is_the_slowest_request_ending_in_the_bucket() {
         let t = telemetry();
         let id = service_id(&t, "payments").unwrap();
