@@ -6,6 +6,7 @@ mod choices;
 pub mod metrics;
 mod trace_compare;
 mod trace_stats;
+pub mod logs;
 mod trace_view;
 
 pub use choices::SearchChoices;
