@@ -39,6 +39,22 @@ async function bench(route, label) {
 test("the engine runs in wasm and reports its speed, after the app's warm-up", async () => {
   const { context, page, warmup } = await bench("/debug/bench", "warmed up");
   assert.ok(warmup.busy > 0, "the app warmed the engine up before the runs");
+  await page.waitForSelector("#bench-logql", { timeout: 120000 });
+  const queries = await page.$$eval("#bench-logql tbody tr", (trs) =>
+    trs.map((tr) => ({
+      query: tr.cells[0].textContent,
+      lines: Number(tr.dataset.lines),
+      hits: Number(tr.dataset.hits),
+      millis: Number(tr.dataset.millis),
+      view: Number(tr.dataset.viewMillis),
+    })));
+  assert.equal(queries.length, 5);
+  for (const q of queries) {
+    assert.ok(q.lines >= 1000000, `a million lines or more: ${q.lines}`);
+    console.log(`wasm log query: ${q.millis.toFixed(1)} ms (${q.view.toFixed(1)} ms with volume and fields) over ${q.lines} lines, ${q.hits} hits: ${q.query}`);
+  }
+  // The last selects every line.
+  assert.equal(queries[4].hits, queries[4].lines);
   await screenshot(page, "bench");
   await context.close();
 });

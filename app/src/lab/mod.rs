@@ -5,6 +5,7 @@
 mod fixture;
 mod keys;
 mod metrics;
+mod logs;
 mod overview;
 mod playback;
 pub mod run;

@@ -1,7 +1,8 @@
 //! The engine benchmark, run in this browser: the same runs as `faultline bench` (about
-//! 100,000 requests on the default mesh) and a five-minute lesson at 50 requests a second,
-//! timed with `performance.now()`, after the app's idle-time warm-up (`warmup`), or with nothing
-//! warmed at `#/debug/bench?cold`. The browser tests open it both ways and print the figures.
+//! 100,000 requests on the default mesh), a five-minute lesson at 50 requests a second and log
+//! queries over a run of a million lines, timed with `performance.now()` after the app's
+//! idle-time warm-up (`warmup`), or with nothing warmed at `#/debug/bench?cold`. The browser
+//! tests open it both ways and print the figures.
 
 use faultline_engine::{Simulation, mesh::default_mesh};
 use yew::prelude::*;
@@ -57,11 +58,78 @@ fn time_run(name: &'static str, rate_per_s: f64, duration_ms: u64) -> Figures {
     }
 }
 
+/// One log query timed over a run of a million lines or more.
+#[derive(Clone, PartialEq)]
+struct QueryFigures {
+    query: &'static str,
+    lines: usize,
+    hits: usize,
+    /// The query alone, and with what the log view computes from its hits (the volume
+    /// histogram and the fields panel).
+    millis: f64,
+    view_millis: f64,
+}
+
+/// The log view's queries, as the command-line bench times them.
+const QUERIES: [&str; 5] = [
+    r#"{service="payments", level=~"warn|error"} |= "timeout""#,
+    r#"{service=~".+"} | json | duration_ms > 100"#,
+    r#"{level="info"} |~ "card_number=[0-9]{13,19}""#,
+    r#"{service=~".+"} |= "timeout""#,
+    r#"{service=~".+"}"#,
+];
+
+/// Runs the default mesh at 1,000 requests a second with every service logging at debug until
+/// it has written a million lines, then times each query over all of them (best of three).
+fn time_queries() -> Vec<QueryFigures> {
+    use faultline_engine::query::logs::{field_summaries, log_volume};
+    use faultline_engine::{SimTime, logql};
+    let mut scenario = default_mesh(1_000.0, 120_000);
+    for service in &mut scenario.services {
+        service.log_level = faultline_engine::scenario::LogLevel::Debug;
+    }
+    let Ok(simulation) = Simulation::new(scenario, 7) else {
+        return Vec::new();
+    };
+    let t = simulation.run();
+    let end = t.logs.iter().map(|l| l.time).max().unwrap_or(SimTime::ZERO);
+    drop(t.index());
+    QUERIES
+        .iter()
+        .filter_map(|&query| {
+            let parsed = logql::parse(query).ok()?;
+            let mut best = (f64::MAX, f64::MAX, 0);
+            for _ in 0..3 {
+                let started = now_ms();
+                let hits = parsed.run(&t);
+                let ran = now_ms();
+                let volume = log_volume(&t, &hits, SimTime::ZERO, SimTime(end.0 + 1), 80);
+                let fields = field_summaries(&t, &hits, 500, 5);
+                std::hint::black_box((volume, fields));
+                let done = now_ms();
+                best = (
+                    best.0.min(ran - started),
+                    best.1.min(done - started),
+                    hits.len(),
+                );
+            }
+            Some(QueryFigures {
+                query,
+                lines: t.logs.len(),
+                hits: best.2,
+                millis: best.0,
+                view_millis: best.1,
+            })
+        })
+        .collect()
+}
+
 #[component]
 pub fn Bench() -> Html {
     let results = use_state(Vec::<Figures>::new);
+    let queries = use_state(Vec::<QueryFigures>::new);
     {
-        let results = results.clone();
+        let (results, queries) = (results.clone(), queries.clone());
         // After the first paint, so the page shows it is working while the engine runs.
         use_effect_with((), move |_| {
             // After the engine's warm-up (none with `?cold`) and the first paint, so the page
@@ -79,6 +147,7 @@ pub fn Bench() -> Html {
                         time_run("bench: 100 s at 1,000 req/s", 1_000.0, 100_000),
                     ];
                     results.set(rows);
+                    after_paint(move || queries.set(time_queries()));
                 });
             });
             // Leaving the page before it runs cancels the run.
@@ -122,6 +191,31 @@ pub fn Bench() -> Html {
                                     <td>{ format!("{:.0} ms", f.millis) }</td>
                                     <td>{ format!("{:.0}", f.spans as f64 / (f.millis / 1_000.0)) }</td>
                                     <td>{ format!("{:.0} MB", f.memory_mb) }</td>
+                                </tr>
+                            }
+                        </tbody>
+                    </table>
+                }
+            </section>
+            <section class="card">
+                <h2>{ "Log queries over a million lines" }</h2>
+                if queries.is_empty() {
+                    <p class="muted">{ "Waiting for the runs above…" }</p>
+                } else {
+                    <table class="bench" id="bench-logql">
+                        <thead><tr>
+                            <th>{ "query" }</th><th>{ "lines" }</th><th>{ "hits" }</th>
+                            <th>{ "query" }</th><th>{ "with volume and fields" }</th>
+                        </tr></thead>
+                        <tbody>
+                            for q in queries.iter() {
+                                <tr data-millis={q.millis.to_string()} data-view-millis={q.view_millis.to_string()}
+                                    data-lines={q.lines.to_string()} data-hits={q.hits.to_string()}>
+                                    <td class="mono">{ q.query }</td>
+                                    <td>{ q.lines }</td>
+                                    <td>{ q.hits }</td>
+                                    <td>{ format!("{:.1} ms", q.millis) }</td>
+                                    <td>{ format!("{:.1} ms", q.view_millis) }</td>
                                 </tr>
                             }
                         </tbody>
