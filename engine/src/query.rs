@@ -7,6 +7,7 @@ pub mod metrics;
 mod trace_compare;
 mod trace_stats;
 pub mod logs;
+pub mod map;
 mod trace_view;
 
 pub use choices::SearchChoices;

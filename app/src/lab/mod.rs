@@ -6,6 +6,7 @@ mod fixture;
 mod keys;
 mod metrics;
 mod logs;
+mod map;
 mod overview;
 mod playback;
 pub mod run;

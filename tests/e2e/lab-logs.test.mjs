@@ -1,0 +1,78 @@
+// The lab's Logs view: a LogQL query narrows the lines, a bad one shows its error at its column,
+// a value in the fields panel filters, a line opens with its context, the clocks toggle, and a
+// trace id opens the trace.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openPage, visit, screenshot } from "./harness.mjs";
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const number = (text) => Number(text.replace(/[^0-9]/g, ""));
+
+async function query(page, text) {
+  await page.fill("#logql-input", text);
+  await page.click("#logql-run");
+  await page.waitForFunction((q) => new URL(location.href.replace("#", "")).searchParams.get("q") === q, text);
+}
+
+test("log queries, fields, details and context in the lab", async () => {
+  const { context, page, errors } = await openPage(browser, { width: 1400, height: 1000 });
+  await visit(page, "/lab?t=60000&view=logs");
+  await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
+  const all = number(await page.textContent("#log-count"));
+  assert.ok(all > 5000, `every line of the first minute: ${all}`);
+
+  await query(page, '{service="orders"} |= "completed"');
+  const orders = number(await page.textContent("#log-count"));
+  assert.ok(orders > 0 && orders < all, `${orders} of ${all}`);
+  const instances = await page.$$eval(".log-row .inst", (cells) => cells.map((c) => c.textContent));
+  assert.ok(instances.length > 10 && instances.length < 100, `virtualized: ${instances.length} rows drawn`);
+  assert.ok(instances.every((i) => i.startsWith("orders-")), instances.join());
+
+  // A value from the fields panel joins the selector.
+  await page.click(".log-fields button[aria-label='Keep only instance = orders-1']");
+  await page.waitForFunction(() => document.querySelector("#logql-input").value.includes('instance="orders-1"'));
+  const one = await page.$$eval(".log-row .inst", (cells) => cells.map((c) => c.textContent));
+  assert.ok(one.length > 0 && one.every((i) => i === "orders-1"), one.join());
+
+  // A line opens with both timestamps and its context on the same instance.
+  await page.click(".log-row >> nth=3");
+  await page.waitForSelector(".log-detail");
+  assert.match(await page.textContent("#detail-node-ts"), /^2026-01-01T00:00:\d\d\.\d{6}Z$/);
+  const context = await page.$$eval("#log-context li", (lis) => lis.length);
+  assert.ok(context >= 6, `context lines: ${context}`);
+  await screenshot(page, "lab-logs");
+  await page.keyboard.press("Escape");
+
+  // A query the parser refuses says where.
+  await page.fill("#logql-input", '{service="orders" |= "x"');
+  await page.click("#logql-run");
+  await page.waitForSelector("#logql-error");
+  const error = await page.textContent("#logql-error");
+  assert.match(error, /column 19/);
+  assert.match(error, /\n {18}\^/);
+  await screenshot(page, "lab-logs-error");
+
+  // `/` focuses the query bar.
+  await page.click("h1");
+  await page.keyboard.press("/");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "logql-input");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the clock toggle switches the rows between the node clock and true time", async () => {
+  const { context, page, errors } = await openPage(browser, { width: 1400, height: 1000 });
+  await visit(page, '/lab?t=20000&view=logs&q={service="orders"}');
+  await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
+  await page.click(".log-row >> nth=0");
+  const node = await page.textContent("#detail-node-ts");
+  await page.click("#clock-true");
+  const row = await page.textContent(".log-row.selected .ts");
+  assert.equal(row, await page.textContent("#detail-true-ts"));
+  assert.match(node, /Z$/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
