@@ -17,7 +17,7 @@ const WINDOW: Duration = Duration(30_000_000);
 const REFRESH_MS: f64 = 300.0;
 const NODE_W: f64 = 172.0;
 const NODE_H: f64 = 74.0;
-const COLUMN: f64 = 350.0;
+const COLUMN: f64 = 400.0;
 const ROW: f64 = 104.0;
 const MARGIN: f64 = 24.0;
 
