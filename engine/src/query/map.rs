@@ -102,7 +102,7 @@ pub fn service_map(t: &Telemetry, until: SimTime, window: Duration) -> ServiceMa
     let mut calls: BTreeMap<(ServiceId, String), Tally> = BTreeMap::new();
     let mut roots: BTreeSet<ServiceId> = BTreeSet::new();
     for s in &t.spans[first..] {
-        let Some(end) = s.end.filter(|e| *e >= from && *e < until) else {
+        let Some(end) = s.end().filter(|e| *e >= from && *e < until) else {
             continue;
         };
         let error = s.status == SpanStatus::Error;
