@@ -3,11 +3,11 @@
 //! only, time range, limit), returning one summary row per matching trace.
 
 mod choices;
+pub mod logs;
+pub mod map;
 pub mod metrics;
 mod trace_compare;
 mod trace_stats;
-pub mod logs;
-pub mod map;
 mod trace_view;
 
 pub use choices::SearchChoices;

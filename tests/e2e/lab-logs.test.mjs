@@ -41,8 +41,8 @@ test("log queries, fields, details and context in the lab", async () => {
   await page.click(".log-row >> nth=3");
   await page.waitForSelector(".log-detail");
   assert.match(await page.textContent("#detail-node-ts"), /^2026-01-01T00:00:\d\d\.\d{6}Z$/);
-  const context = await page.$$eval("#log-context li", (lis) => lis.length);
-  assert.ok(context >= 6, `context lines: ${context}`);
+  const around = await page.$$eval("#log-context li", (lis) => lis.length);
+  assert.ok(around >= 6, `context lines: ${around}`);
   await screenshot(page, "lab-logs");
   await page.keyboard.press("Escape");
 
@@ -73,6 +73,38 @@ test("the clock toggle switches the rows between the node clock and true time", 
   const row = await page.textContent(".log-row.selected .ts");
   assert.equal(row, await page.textContent("#detail-true-ts"));
   assert.match(node, /Z$/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the service map shows the calls, and a clicked service focuses the logs and traces", async () => {
+  const { context, page, errors } = await openPage(browser, { width: 1400, height: 1000 });
+  await visit(page, "/lab?t=60000&view=map");
+  await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
+  await page.waitForSelector(".service-map .node");
+  const services = await page.$$eval(".service-map .node", (nodes) => nodes.map((n) => n.dataset.service));
+  for (const s of ["gateway", "orders", "payments", "database", "cache", "queue", "notifications"]) {
+    assert.ok(services.includes(s), `${s} in ${services}`);
+  }
+  // The database writes no spans: it is drawn from its callers' spans, dashed.
+  assert.ok(await page.$(".service-map .node.uninstrumented[data-service=database]"));
+  assert.ok((await page.$$(".service-map .edge path")).length >= 8);
+  await screenshot(page, "lab-map");
+
+  await page.click(".service-map .node[data-service=orders]");
+  await page.waitForFunction(() => new URL(location.href.replace("#", "")).searchParams.get("service") === "orders");
+  assert.equal(await page.getAttribute(".service-map .node[data-service=orders]", "aria-pressed"), "true");
+  await page.click("#lab-tab-logs");
+  await page.waitForSelector("#logql-input");
+  assert.equal(await page.inputValue("#logql-input"), '{service="orders"}');
+  const instances = await page.$$eval(".log-row .inst", (cells) => cells.map((c) => c.textContent));
+  assert.ok(instances.length > 0 && instances.every((i) => i.startsWith("orders-")), instances.join());
+  // A trace id in a line opens that trace.
+  const id = await page.getAttribute(".log-row .trace-link >> nth=0", "title");
+  await page.click(".log-row .trace-link >> nth=0");
+  await page.waitForFunction(() => new URL(location.href.replace("#", "")).searchParams.get("view") === "traces");
+  const trace = new URL(page.url().replace("#", "")).searchParams.get("trace");
+  assert.ok(id.endsWith(trace), `${id} opens ${trace}`);
   assert.deepEqual(errors, []);
   await context.close();
 });

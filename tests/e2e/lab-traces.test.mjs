@@ -27,9 +27,9 @@ test("search with a minimum duration, open a trace, read its critical path and a
   // The tabs answer the arrow keys, and the view goes into the URL.
   await page.focus("#lab-tab-traces");
   await page.keyboard.press("ArrowLeft");
-  await page.waitForSelector("#service-table");
-  assert.equal(await page.getAttribute("#lab-tab-overview", "aria-selected"), "true");
-  assert.equal(hashParams(page).get("view"), null);
+  await page.waitForSelector(".service-map");
+  assert.equal(await page.getAttribute("#lab-tab-map", "aria-selected"), "true");
+  assert.equal(hashParams(page).get("view"), "map");
   await page.keyboard.press("ArrowRight");
   await page.waitForSelector("#trace-results");
   assert.equal(hashParams(page).get("view"), "traces");

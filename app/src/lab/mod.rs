@@ -4,9 +4,9 @@
 
 mod fixture;
 mod keys;
-mod metrics;
 mod logs;
 mod map;
+mod metrics;
 mod overview;
 mod playback;
 pub mod run;
@@ -276,8 +276,46 @@ pub fn Lab() -> Html {
     };
     let body = match view {
         View::Overview => html! { <overview::Overview /> },
+        View::Map => {
+            // Focusing a service narrows the trace search and the log query to it.
+            let on_focus = {
+                let (on_navigate, query) = (on_navigate.clone(), query.clone());
+                Callback::from(move |service: Option<String>| {
+                    let q = service.as_ref().map(|s| format!("{{service={s:?}}}"));
+                    on_navigate.emit(LabQuery {
+                        service,
+                        operation: None,
+                        q,
+                        ..query.clone()
+                    });
+                })
+            };
+            html! { <map::Map focus={query.service.clone()} {on_focus} /> }
+        }
         View::Traces => html! { <traces::Traces query={query.clone()} {on_navigate} /> },
         View::Metrics => html! { <metrics::MetricsView query={query.clone()} {on_navigate} /> },
+        View::Logs => {
+            let on_query = {
+                let (on_navigate, query) = (on_navigate.clone(), query.clone());
+                Callback::from(move |q: String| {
+                    on_navigate.emit(LabQuery {
+                        q: Some(q),
+                        ..query.clone()
+                    })
+                })
+            };
+            let on_trace = {
+                let (on_navigate, query) = (on_navigate.clone(), query.clone());
+                Callback::from(move |id: faultline_engine::telemetry::TraceId| {
+                    on_navigate.emit(LabQuery {
+                        view: View::Traces.query_value(),
+                        trace: Some(id.to_string()),
+                        ..query.clone()
+                    })
+                })
+            };
+            html! { <logs::Logs query={query.q.clone()} {on_query} {on_trace} /> }
+        }
     };
     html! {
         <ContextProvider<LabRun> context={data.clone()}>

@@ -6,12 +6,20 @@ use yew::prelude::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     Overview,
+    Map,
     Traces,
+    Logs,
     Metrics,
 }
 
 impl View {
-    pub const ALL: [View; 3] = [View::Overview, View::Traces, View::Metrics];
+    pub const ALL: [View; 5] = [
+        View::Overview,
+        View::Map,
+        View::Traces,
+        View::Logs,
+        View::Metrics,
+    ];
 
     /// The view a URL's `view` names; the overview when it names none.
     pub fn from_query(key: Option<&str>) -> View {
@@ -24,7 +32,9 @@ impl View {
     pub fn key(self) -> &'static str {
         match self {
             View::Overview => "overview",
+            View::Map => "map",
             View::Traces => "traces",
+            View::Logs => "logs",
             View::Metrics => "metrics",
         }
     }
@@ -37,7 +47,9 @@ impl View {
     pub fn label(self) -> &'static str {
         match self {
             View::Overview => "Overview",
+            View::Map => "Service map",
             View::Traces => "Traces",
+            View::Logs => "Logs",
             View::Metrics => "Metrics",
         }
     }
@@ -109,9 +121,12 @@ mod tests {
             assert_eq!(View::from_query(v.query_value().as_deref()), v);
         }
         assert_eq!(View::from_query(Some("nonsense")), View::Overview);
-        assert_eq!(View::Overview.after_key("ArrowRight"), Some(View::Traces));
+        assert_eq!(View::Overview.after_key("ArrowRight"), Some(View::Map));
         assert_eq!(View::Overview.after_key("ArrowLeft"), Some(View::Metrics));
+        assert_eq!(View::Logs.after_key("ArrowRight"), Some(View::Metrics));
+        assert_eq!(View::Metrics.after_key("ArrowRight"), Some(View::Overview));
         assert_eq!(View::Traces.after_key("Home"), Some(View::Overview));
+        assert_eq!(View::Traces.after_key("End"), Some(View::Metrics));
         assert_eq!(View::Traces.after_key("a"), None);
     }
 }

@@ -1,6 +1,6 @@
 //! The lab's state in the URL (after `#/lab?`), so a view survives a reload and can be shared:
 //! the scenario, the seed, the clock, the playback speed, the open view, and each view's own
-//! state (the trace search's fields, the open trace).
+//! state (the trace search's fields, the open trace, the log query).
 
 use serde::{Deserialize, Serialize};
 
@@ -46,4 +46,7 @@ pub struct LabQuery {
     /// The trace the open one is compared with, as 32 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<String>,
+    /// The log view's LogQL query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
 }

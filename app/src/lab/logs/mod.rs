@@ -10,7 +10,7 @@ mod volume;
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
+use gloo_events::{EventListener, EventListenerOptions};
 use wasm_bindgen::JsCast;
 
 use faultline_engine::SimTime;
@@ -69,13 +69,24 @@ pub fn Logs(props: &LogsProps) -> Html {
     let answer = use_mut_ref(Answer::default);
     let input_ref = use_node_ref();
 
+    // A query arriving from the URL (Back, a link, a focused service) replaces the one shown.
+    {
+        let (input, query) = (input.clone(), query.clone());
+        use_effect_with(props.query.clone(), move |from_url| {
+            if let Some(q) = from_url.as_ref().filter(|q| **q != *query) {
+                input.set(q.clone());
+                query.set(q.clone());
+            }
+        });
+    }
     let parsed = logql::parse(&query);
     {
         let run = lab.run.borrow();
         let t = run.telemetry();
         let mut a = answer.borrow_mut();
-        let stale =
-            a.query != *query || (a.logs_seen != t.logs.len() && now_ms() - a.at_ms >= REFRESH_MS);
+        // While the run moves, a few times a second; once it stops, at once.
+        let stale = a.query != *query
+            || (a.logs_seen != t.logs.len() && (!lab.moving || now_ms() - a.at_ms >= REFRESH_MS));
         if stale {
             let started = now_ms();
             let hits = parsed.as_ref().map(|q| q.run(t)).unwrap_or_default();
@@ -146,7 +157,8 @@ pub fn Logs(props: &LogsProps) -> Html {
         let input_ref = input_ref.clone();
         use_effect_with((), move |_| {
             let listener = web_sys::window().map(|w| {
-                EventListener::new(&w, "keydown", move |e| {
+                let options = EventListenerOptions::enable_prevent_default();
+                EventListener::new_with_options(&w, "keydown", options, move |e| {
                     let Some(e) = e.dyn_ref::<web_sys::KeyboardEvent>() else {
                         return;
                     };
