@@ -1,6 +1,7 @@
 //! A static file server for `dist/` on 127.0.0.1 only: right content types (wasm must be
 //! `application/wasm`), no caching, and `index.html` for `/`. Used by `serve` and by the browser
-//! tests, which run it on a free port and stop it when they finish, also on failure.
+//! tests, which run it on a free port and stop it when they finish, also on failure. A few
+//! threads answer at once.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -8,10 +9,14 @@ use std::thread::JoinHandle;
 
 use tiny_http::{Header, Request, Response, Server};
 
-/// A server running on its own thread; dropping it stops the server.
+/// Threads answering requests: a page asks for its script, styles and wasm at once, and one
+/// slow answer must not hold the others up.
+const WORKERS: usize = 4;
+
+/// A server running on its own threads; dropping it stops the server.
 pub struct StaticServer {
     server: Arc<Server>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     pub port: u16,
 }
 
@@ -26,16 +31,19 @@ impl StaticServer {
             .map(|a| a.port())
             .ok_or("the server has no IP address")?;
         let server = Arc::new(server);
-        let root = root.to_path_buf();
-        let worker = Arc::clone(&server);
-        let thread = std::thread::spawn(move || {
-            for request in worker.incoming_requests() {
-                respond(&root, request);
-            }
-        });
+        let threads = (0..WORKERS)
+            .map(|_| {
+                let (worker, root) = (Arc::clone(&server), root.to_path_buf());
+                std::thread::spawn(move || {
+                    for request in worker.incoming_requests() {
+                        respond(&root, request);
+                    }
+                })
+            })
+            .collect();
         Ok(StaticServer {
             server,
-            thread: Some(thread),
+            threads,
             port,
         })
     }
@@ -46,7 +54,7 @@ impl StaticServer {
 
     /// Serves until the process is stopped.
     pub fn wait(mut self) {
-        if let Some(thread) = self.thread.take() {
+        for thread in std::mem::take(&mut self.threads) {
             let _ = thread.join();
         }
     }
@@ -54,8 +62,11 @@ impl StaticServer {
 
 impl Drop for StaticServer {
     fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
+        // Each call wakes one blocked worker.
+        for _ in &self.threads {
+            self.server.unblock();
+        }
+        for thread in std::mem::take(&mut self.threads) {
             let _ = thread.join();
         }
     }
