@@ -108,3 +108,20 @@ test("the service map shows the calls, and a clicked service focuses the logs an
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("a trace's logs open in the log view, each line of that trace", async () => {
+  const { context, page, errors } = await openPage(browser, { width: 1400, height: 1000 });
+  await visit(page, "/lab?t=60000&view=traces");
+  await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
+  await page.waitForSelector("#trace-results > li");
+  await page.click("#trace-results > li:first-child .trace-result-title");
+  await page.waitForSelector("#trace-logs");
+  const trace = new URL(page.url().replace("#", "")).searchParams.get("trace");
+  await page.click("#trace-logs");
+  await page.waitForSelector("#logql-input");
+  assert.equal(await page.inputValue("#logql-input"), `{trace_id="${trace}"}`);
+  const links = await page.$$eval(".log-row .trace-link", (as) => as.map((a) => a.title));
+  assert.ok(links.length > 0 && links.every((t) => t.endsWith(trace)), links.join());
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -240,6 +240,17 @@ pub fn TracePage(props: &TracePageProps) -> Html {
             }
         });
     let critical_spans = v.rows.iter().filter(|r| r.on_critical_path()).count() as u64;
+    // Grafana's "logs for this trace": the log view on this trace's lines.
+    let logs_of_trace = {
+        let (on_navigate, query, id) = (props.on_navigate.clone(), props.query.clone(), v.trace_id);
+        Callback::from(move |_: MouseEvent| {
+            on_navigate.emit(LabQuery {
+                view: Some("logs".into()),
+                q: Some(format!("{{trace_id=\"{id}\"}}")),
+                ..query.clone()
+            })
+        })
+    };
 
     html! {
         <section class="trace-page" aria-label="Trace">
@@ -251,6 +262,7 @@ pub fn TracePage(props: &TracePageProps) -> Html {
                     <span class="trace-root-op">{ v.root_operation.clone() }</span>
                     <span class="trace-id" title={v.trace_id.to_string()}>{ short_id(v.trace_id) }</span>
                 </h2>
+                <button class="button small" type="button" id="trace-logs" onclick={logs_of_trace}>{ "Logs of this trace" }</button>
                 <div class="trace-badges">
                     if v.incomplete {
                         <span class="pill warn" id="trace-incomplete" title="some spans' parents are missing">{ "incomplete" }</span>
