@@ -29,10 +29,11 @@ export async function openPage(browser, { colorScheme = "light", width = 1280, h
   return { context, page, errors };
 }
 
-/** Goes to a route (the part after #) and waits until the app has replaced the loader. */
+/** Goes to a route (the part after #) and waits until the app has replaced the loader: the
+ * app's own readiness, not the page's load event, which a slow icon or manifest can hold up. */
 export async function visit(page, route = "/") {
-  await page.goto(`${BASE_URL}#${route}`);
-  await page.waitForSelector(".shell, .crash", { timeout: 15000 });
+  await page.goto(`${BASE_URL}#${route}`, { waitUntil: "domcontentloaded" });
+  await page.waitForSelector(".shell, .crash", { timeout: 30000 });
 }
 
 /** Saves a screenshot of the whole page, or of the viewport only with `{ fullPage: false }`. */
