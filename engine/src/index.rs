@@ -316,24 +316,13 @@ impl fmt::Debug for IndexCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{Span, SpanId, SpanKind, smallvec};
+    use crate::telemetry::{Span, smallvec};
 
     fn span(t: &mut Telemetry, trace: u128, id: u64, start: u64, end: Option<u64>) {
         let key = t.strings.intern("http.response.status_code");
-        t.spans.push(Span {
-            trace_id: TraceId(trace),
-            span_id: SpanId::new(id).unwrap(),
-            parent: None,
-            service: ServiceId(0),
-            instance: 0,
-            operation: Sym(0),
-            kind: SpanKind::Server,
-            start: SimTime(start),
-            end_time: end.map_or(Span::OPEN, SimTime),
-            status: SpanStatus::Unset,
-            attributes: smallvec![(key, Value::int(200))],
-            events: Default::default(),
-        });
+        let mut s = Span::for_test(trace, id, 0, Sym(0), SimTime(start), end.map(SimTime));
+        s.attributes = smallvec![(key, Value::int(200))];
+        t.spans.push(s);
     }
 
     fn newest_first(t: &Telemetry) -> Vec<u128> {

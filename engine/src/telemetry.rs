@@ -220,6 +220,35 @@ pub struct Span {
     pub events: Events,
 }
 
+#[cfg(test)]
+impl Span {
+    /// A server span of service 0 with no attributes, for traces built by hand in tests; `end`
+    /// None leaves it open, `parent` 0 makes it a root.
+    pub(crate) fn for_test(
+        trace: u128,
+        id: u64,
+        parent: u64,
+        operation: Sym,
+        start: SimTime,
+        end: Option<SimTime>,
+    ) -> Span {
+        Span {
+            trace_id: TraceId(trace),
+            span_id: SpanId::new(id).expect("test span ids are not zero"),
+            parent: SpanId::new(parent),
+            service: ServiceId(0),
+            instance: 0,
+            operation,
+            kind: SpanKind::Server,
+            start,
+            end_time: end.unwrap_or(Span::OPEN),
+            status: SpanStatus::Unset,
+            attributes: Default::default(),
+            events: Default::default(),
+        }
+    }
+}
+
 impl Span {
     /// `end_time` of a span still open.
     pub(crate) const OPEN: SimTime = SimTime(u64::MAX);

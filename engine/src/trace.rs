@@ -304,27 +304,23 @@ pub fn trace_ids(telemetry: &Telemetry) -> Vec<TraceId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{ServiceId, SpanStatus, Sym};
+    use crate::telemetry::Sym;
 
     /// A trace from (id, parent, start ms, end ms, kind) rows.
     fn telemetry(rows: &[(u64, u64, u64, u64, SpanKind)]) -> Telemetry {
         let mut t = Telemetry::default();
         t.service_names.push(t.strings.intern("svc"));
         for &(id, parent, start, end, kind) in rows {
-            t.spans.push(Span {
-                trace_id: TraceId(1),
-                span_id: SpanId::new(id).unwrap(),
-                parent: SpanId::new(parent),
-                service: ServiceId(0),
-                instance: 0,
-                operation: Sym(0),
-                kind,
-                start: SimTime::from_ms(start),
-                end_time: SimTime::from_ms(end),
-                status: SpanStatus::Unset,
-                attributes: Default::default(),
-                events: Default::default(),
-            });
+            let mut span = Span::for_test(
+                1,
+                id,
+                parent,
+                Sym(0),
+                SimTime::from_ms(start),
+                Some(SimTime::from_ms(end)),
+            );
+            span.kind = kind;
+            t.spans.push(span);
         }
         t
     }

@@ -149,7 +149,7 @@ pub fn compare_traces(t: &Telemetry, first: TraceId, second: TraceId) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{ServiceId, Span, SpanId, SpanKind, SpanStatus};
+    use crate::telemetry::Span;
     use crate::time::SimTime;
 
     /// Spans as (trace, id, parent, operation, start ms, end ms), all of service `svc`.
@@ -158,20 +158,9 @@ mod tests {
         t.service_names.push(t.strings.intern("svc"));
         for &(trace, id, parent, op, start, end) in rows {
             let operation = t.strings.intern(op);
-            t.spans.push(Span {
-                trace_id: TraceId(trace),
-                span_id: SpanId::new(id).unwrap(),
-                parent: SpanId::new(parent),
-                service: ServiceId(0),
-                instance: 0,
-                operation,
-                kind: SpanKind::Server,
-                start: SimTime::from_ms(start),
-                end_time: SimTime::from_ms(end),
-                status: SpanStatus::Unset,
-                attributes: Default::default(),
-                events: Default::default(),
-            });
+            let (start, end) = (SimTime::from_ms(start), Some(SimTime::from_ms(end)));
+            t.spans
+                .push(Span::for_test(trace, id, parent, operation, start, end));
         }
         t
     }

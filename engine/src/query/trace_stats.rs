@@ -105,7 +105,7 @@ pub fn trace_statistics(t: &Telemetry, trace_id: TraceId) -> Vec<OperationStats>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{Span, SpanId, SpanKind};
+    use crate::telemetry::Span;
     use crate::time::SimTime;
 
     /// A trace from (id, parent, operation, start ms, end ms) rows, all of service `svc`.
@@ -114,20 +114,9 @@ mod tests {
         t.service_names.push(t.strings.intern("svc"));
         for &(id, parent, op, start, end) in rows {
             let operation = t.strings.intern(op);
-            t.spans.push(Span {
-                trace_id: TraceId(1),
-                span_id: SpanId::new(id).unwrap(),
-                parent: SpanId::new(parent),
-                service: ServiceId(0),
-                instance: 0,
-                operation,
-                kind: SpanKind::Server,
-                start: SimTime::from_ms(start),
-                end_time: SimTime::from_ms(end),
-                status: SpanStatus::Unset,
-                attributes: Default::default(),
-                events: Default::default(),
-            });
+            let (start, end) = (SimTime::from_ms(start), Some(SimTime::from_ms(end)));
+            t.spans
+                .push(Span::for_test(1, id, parent, operation, start, end));
         }
         t
     }

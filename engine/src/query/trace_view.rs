@@ -351,20 +351,15 @@ mod tests {
         t.service_names.push(t.strings.intern("svc"));
         let op = t.strings.intern("GET /");
         for &(id, parent, start, end) in rows {
-            t.spans.push(Span {
-                trace_id: TraceId(1),
-                span_id: SpanId::new(id).unwrap(),
-                parent: SpanId::new(parent),
-                service: ServiceId(0),
-                instance: 0,
-                operation: op,
-                kind: SpanKind::Server,
-                start: SimTime::from_ms(start),
-                end_time: end.map_or(Span::OPEN, SimTime::from_ms),
-                status: SpanStatus::Unset,
-                attributes: Default::default(),
-                events: Default::default(),
-            });
+            let end = end.map(SimTime::from_ms);
+            t.spans.push(Span::for_test(
+                1,
+                id,
+                parent,
+                op,
+                SimTime::from_ms(start),
+                end,
+            ));
         }
         t
     }
