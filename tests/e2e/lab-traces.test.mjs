@@ -280,3 +280,29 @@ test("while the run plays, the results refresh a few times a second, not every f
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+test("a Jaeger file from a real system opens in the trace views, its repairs and orphans shown", async () => {
+  const { context, page, errors } = await openPage(browser);
+  await visit(page, "/lab?t=1000");
+  await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
+  const fixtures = new URL("../../../shared/fixtures/traces/", import.meta.url).pathname;
+  await page.setInputFiles("#import-file", `${fixtures}jaeger-multiple-orphans.json`);
+  await page.waitForSelector("#import-summary");
+  const params = hashParams(page);
+  assert.equal(params.get("scenario"), "imported");
+  assert.equal(params.get("view"), "traces");
+  assert.match(await page.textContent("#import-summary"), /jaeger-multiple-orphans\.json read as Jaeger JSON: \d+ traces?, \d+ spans/);
+  await page.waitForSelector("#trace-results > li");
+  await page.click("#trace-results > li:first-child .trace-result-title");
+  await page.waitForSelector("#trace-incomplete");
+  assert.match(await page.textContent("#trace-warnings"), /orphan/);
+  await screenshot(page, "lab-import");
+
+  // A file that is not a trace says so, names the file, and leaves the lab as it was.
+  await page.setInputFiles("#import-file", { name: "notes.json", mimeType: "application/json", buffer: Buffer.from("{ not json") });
+  await page.waitForSelector("#import-error");
+  assert.match(await page.textContent("#import-error"), /^notes\.json: not JSON/);
+  assert.ok(await page.$("#trace-incomplete"));
+  assert.deepEqual(errors, []);
+  await context.close();
+});

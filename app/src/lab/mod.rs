@@ -3,6 +3,7 @@
 //! whose `version` changes whenever the run has moved, and render from the engine's queries.
 
 mod fixture;
+mod import;
 mod keys;
 mod logs;
 mod map;
@@ -104,12 +105,33 @@ pub fn Lab() -> Html {
     let speed = use_state(|| query.speed.filter(|s| SPEEDS.contains(s)).unwrap_or(10));
     // Counts restarts, so the frame loop picks up a new run even when the motion stays the same.
     let generation = use_state(|| 0u32);
+    // Counts files opened, so a second file replaces the first under the same scenario name.
+    let opened = use_state(|| 0u32);
     {
         let (run, problem) = (run.clone(), problem.clone());
-        use_effect_with((name.clone(), seed), move |(name, seed)| {
+        let (version, force) = (version.clone(), force.clone());
+        use_effect_with((name.clone(), seed, *opened), move |(name, seed, _)| {
+            // A new run shows at once, even when nothing plays to draw it (a file, a fixture).
+            let changed = move || {
+                *version.borrow_mut() += 1;
+                force.force_update();
+            };
+            if name == import::IMPORTED {
+                *run.borrow_mut() = import::opened()
+                    .map(|(_, telemetry)| Rc::new(RefCell::new(Run::finished_with(telemetry))));
+                if run.borrow().is_none() {
+                    problem.set(Some(
+                        "The opened file is gone (files are not kept across reloads): open it again."
+                            .into(),
+                    ));
+                }
+                changed();
+                return;
+            }
             if name == fixture::WIDE_TRACE {
                 let wide = Run::finished_with(fixture::wide_trace());
                 *run.borrow_mut() = Some(Rc::new(RefCell::new(wide)));
+                changed();
                 return;
             }
             *run.borrow_mut() = match scenario(name).map(|s| Run::start(s, *seed)) {
@@ -126,6 +148,7 @@ pub fn Lab() -> Html {
                     None
                 }
             };
+            changed();
         });
     }
 
@@ -262,6 +285,19 @@ pub fn Lab() -> Html {
             }
         })
     };
+    let imported = name == import::IMPORTED;
+    // A file read: the lab opens it on the Traces view.
+    let on_opened = {
+        let (on_navigate, opened) = (on_navigate.clone(), opened.clone());
+        Callback::from(move |()| {
+            opened.set(*opened + 1);
+            on_navigate.emit(LabQuery {
+                scenario: Some(import::IMPORTED.into()),
+                view: View::Traces.query_value(),
+                ..LabQuery::default()
+            });
+        })
+    };
     let view = View::from_query(query.view.as_deref());
     let on_view = {
         let (on_navigate, query) = (on_navigate.clone(), query.clone());
@@ -323,10 +359,18 @@ pub fn Lab() -> Html {
                 <header class="lab-header">
                     <div>
                         <p class="eyebrow">{ "Lab" }</p>
-                        <h1>{ "The default mesh" }</h1>
+                        <h1>{ if imported { "Imported traces" } else { "The default mesh" } }</h1>
                     </div>
-                    <p class="lab-run-meta">{ format!("scenario {name} · seed {seed}") }</p>
+                    <div class="lab-header-side">
+                        <p class="lab-run-meta">
+                            { if imported { "from a file".to_string() } else { format!("scenario {name} · seed {seed}") } }
+                        </p>
+                        <import::OpenFile {on_opened} />
+                    </div>
                 </header>
+                if imported {
+                    <import::ImportSummary />
+                }
                 <PlaybackBar
                     {now} {duration} {finished} {progress}
                     playing={*motion == Motion::Playing}
