@@ -48,7 +48,7 @@ pub fn Volume(props: &VolumeProps) -> Html {
             }
             <line class="axis" x1="0" x2={WIDTH.to_string()} y1={plot.to_string()} y2={plot.to_string()} />
             for (k, (x, label)) in ticks.into_iter().enumerate() {
-                <text class="tick" x={x.to_string()} y={(HEIGHT - 3.0).to_string()}
+                <text class="vol-tick" x={x.to_string()} y={(HEIGHT - 3.0).to_string()}
                       text-anchor={match k { 0 => "start", 4 => "end", _ => "middle" }}>{ label }</text>
             }
         </svg>
