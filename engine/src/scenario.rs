@@ -619,6 +619,34 @@ pub struct ScenarioError {
 }
 
 impl Scenario {
+    /// Changes the client policy of every call service `caller` makes to service `callee` (in
+    /// any of its operations), as a learner tuning one edge in the sandbox would; returns how
+    /// many calls it changed.
+    pub fn edit_calls(
+        &mut self,
+        caller: &str,
+        callee: &str,
+        mut edit: impl FnMut(&mut CallPolicy),
+    ) -> usize {
+        let mut changed = 0;
+        for service in self.services.iter_mut().filter(|s| s.name == caller) {
+            for operation in &mut service.operations {
+                for step in &mut operation.steps {
+                    if let Step::Call {
+                        service, policy, ..
+                    } = step
+                    {
+                        if service == callee {
+                            edit(policy);
+                            changed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        changed
+    }
+
     /// Every problem in the scenario, empty when it can run.
     pub fn validate(&self) -> Vec<ScenarioError> {
         let mut errors = Vec::new();
@@ -1355,5 +1383,34 @@ impl Scenario {
             })
             .max()
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_calls_changes_one_edge_and_counts_it() {
+        let mut scenario = crate::mesh::default_mesh(50.0, 1_000);
+        let changed = scenario.edit_calls("orders", "payments", |p| p.retries = 7);
+        assert_eq!(changed, 1);
+        let retries: Vec<u32> = scenario
+            .services
+            .iter()
+            .flat_map(|s| &s.operations)
+            .flat_map(|o| &o.steps)
+            .filter_map(|step| match step {
+                Step::Call {
+                    service, policy, ..
+                } if service == "payments" => Some(policy.retries),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(retries, vec![7]);
+        assert_eq!(
+            scenario.edit_calls("payments", "orders", |p| p.retries = 0),
+            0
+        );
     }
 }

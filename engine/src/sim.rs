@@ -3008,18 +3008,12 @@ mod tests {
         // Long enough for orders' workers and then its queues to fill and stay full a while.
         let mut scenario = default_mesh(60.0, 30_000);
         // orders waits on payments with no timeout; payments gets 5 s slower.
-        for op in &mut scenario.services[2].operations {
-            for step in &mut op.steps {
-                if let Step::Call {
-                    service, policy, ..
-                } = step
-                {
-                    if service == "payments" {
-                        policy.timeout_ms = None;
-                    }
-                }
-            }
-        }
+        assert_eq!(
+            scenario.edit_calls("orders", "payments", |policy| {
+                policy.timeout_ms = None;
+            }),
+            1
+        );
         scenario.faults.push(FaultSpec::new(
             "payments",
             None,
@@ -3365,20 +3359,6 @@ mod tests {
             "`services`: calls form a cycle: orders:create -> inventory:reserve -> orders:create"
         );
     }
-    fn set_payments_policy(scenario: &mut Scenario, edit: impl Fn(&mut CallPolicy)) {
-        for op in &mut scenario.services[2].operations {
-            for step in &mut op.steps {
-                if let Step::Call {
-                    service, policy, ..
-                } = step
-                {
-                    if service == "payments" {
-                        edit(policy);
-                    }
-                }
-            }
-        }
-    }
 
     fn error_type<'a>(t: &'a Telemetry, s: &Span) -> Option<&'a str> {
         let key = t.strings.lookup("error.type")?;
@@ -3391,7 +3371,7 @@ mod tests {
     #[test]
     fn a_breaker_opens_fails_fast_probes_and_closes_again() {
         let mut scenario = default_mesh(60.0, 20_000);
-        set_payments_policy(&mut scenario, |p| {
+        scenario.edit_calls("orders", "payments", |p| {
             p.breaker = Some(crate::edge::BreakerPolicy {
                 consecutive_failures: 5,
                 open_ms: 2_000,
@@ -3460,7 +3440,7 @@ mod tests {
     #[test]
     fn a_bulkhead_bounds_concurrency_on_its_edge() {
         let mut scenario = default_mesh(60.0, 10_000);
-        set_payments_policy(&mut scenario, |p| {
+        scenario.edit_calls("orders", "payments", |p| {
             p.bulkhead = Some(crate::edge::BulkheadPolicy {
                 max_concurrent: 2,
                 max_queue: 0,

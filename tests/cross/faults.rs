@@ -354,18 +354,12 @@ fn non_idempotent_retry_charges_twice_under_one_trace() {
     // The same slowness with a retry that keeps its idempotency key charges once per order.
     let mut keyed = default_mesh(50.0, 12_000);
     keyed.faults = vec![slow];
-    for op in &mut keyed.services[2].operations {
-        for step in &mut op.steps {
-            if let faultline_engine::scenario::Step::Call {
-                service, policy, ..
-            } = step
-            {
-                if service == "payments" {
-                    policy.retries = 1;
-                }
-            }
-        }
-    }
+    assert_eq!(
+        keyed.edit_calls("orders", "payments", |policy| {
+            policy.retries = 1;
+        }),
+        1
+    );
     let (t, truth) = run(keyed);
     assert_eq!(truth.duplicate_charges, 0);
     assert!(logs(&t, r#"{service="payments"} |= "duplicate charge request""#) > 5);
@@ -434,19 +428,12 @@ fn retry_storm_multiplies_load_and_a_retry_budget_contains_it() {
 
     let mut budgeted = default_mesh(50.0, 12_000);
     budgeted.faults = vec![failing];
-    for op in &mut budgeted.services[2].operations {
-        for step in &mut op.steps {
-            if let faultline_engine::scenario::Step::Call {
-                service, policy, ..
-            } = step
-            {
-                if service == "payments" {
-                    (policy.retries, policy.backoff_base_ms, policy.retry_budget) =
-                        (3, 0, Some(0.1));
-                }
-            }
-        }
-    }
+    assert_eq!(
+        budgeted.edit_calls("orders", "payments", |policy| {
+            (policy.retries, policy.backoff_base_ms, policy.retry_budget) = (3, 0, Some(0.1));
+        }),
+        1
+    );
     let (t, _) = run(budgeted);
     let contained = payments_amplification(&t);
     assert!(contained <= 1.12, "{contained}");
@@ -552,18 +539,12 @@ fn each_service_logs_from_its_own_level_up() {
 #[test]
 fn a_call_that_does_not_propagate_context_starts_a_new_trace_downstream() {
     let mut scenario = default_mesh(30.0, 5_000);
-    for op in &mut scenario.services[2].operations {
-        for step in &mut op.steps {
-            if let faultline_engine::scenario::Step::Call {
-                service, policy, ..
-            } = step
-            {
-                if service == "payments" {
-                    policy.propagate_context = false;
-                }
-            }
-        }
-    }
+    assert_eq!(
+        scenario.edit_calls("orders", "payments", |policy| {
+            policy.propagate_context = false;
+        }),
+        1
+    );
     let (t, _) = run(scenario);
     let payments_roots = t
         .spans

@@ -303,22 +303,16 @@ mod tests {
     #[test]
     fn a_breaker_reads_open_while_its_peer_fails_and_closed_after() {
         let mut scenario = default_mesh(60.0, 16_000);
-        for op in &mut scenario.services[2].operations {
-            for step in &mut op.steps {
-                if let crate::scenario::Step::Call {
-                    service, policy, ..
-                } = step
-                {
-                    if service == "payments" {
-                        policy.breaker = Some(crate::edge::BreakerPolicy {
-                            consecutive_failures: 5,
-                            open_ms: 2_000,
-                            ..Default::default()
-                        });
-                    }
-                }
-            }
-        }
+        assert_eq!(
+            scenario.edit_calls("orders", "payments", |policy| {
+                policy.breaker = Some(crate::edge::BreakerPolicy {
+                    consecutive_failures: 5,
+                    open_ms: 2_000,
+                    ..Default::default()
+                });
+            }),
+            1
+        );
         scenario.faults.push(FaultSpec::new(
             "payments",
             None,
