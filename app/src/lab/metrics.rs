@@ -141,7 +141,7 @@ pub fn charts(m: &ServiceMetrics) -> Vec<Chart> {
     let ms = |d: Option<Duration>| d.map(|d| d.0 as f64 / 1_000.0);
     let gauge = |g: Option<u32>| g.map(f64::from);
     // Latency and error share mean nothing in a bucket without requests.
-    let answered = |b: usize| p[b].requests_per_s > 0.0;
+    let answered = |b: usize| p[b].red.requests_per_s > 0.0;
     let mut out = vec![
         Chart {
             id: "rate",
@@ -150,7 +150,7 @@ pub fn charts(m: &ServiceMetrics) -> Vec<Chart> {
             lines: vec![line(
                 "requests",
                 BLUE,
-                p.iter().map(|p| Some(p.requests_per_s)).collect(),
+                p.iter().map(|p| Some(p.red.requests_per_s)).collect(),
             )],
             exemplars: false,
         },
@@ -162,7 +162,7 @@ pub fn charts(m: &ServiceMetrics) -> Vec<Chart> {
                 "error %",
                 RED,
                 (0..p.len())
-                    .map(|b| answered(b).then(|| 100.0 * p[b].error_ratio))
+                    .map(|b| answered(b).then(|| 100.0 * p[b].red.error_ratio))
                     .collect(),
             )],
             exemplars: false,
@@ -172,9 +172,9 @@ pub fn charts(m: &ServiceMetrics) -> Vec<Chart> {
             title: "Latency — click a point for its slowest trace".into(),
             unit: Unit::Millis,
             lines: vec![
-                line("p50", GREEN, p.iter().map(|p| ms(p.p50)).collect()),
-                line("p95", ORANGE, p.iter().map(|p| ms(p.p95)).collect()),
-                line("p99", RED, p.iter().map(|p| ms(p.p99)).collect()),
+                line("p50", GREEN, p.iter().map(|p| ms(p.red.p50)).collect()),
+                line("p95", ORANGE, p.iter().map(|p| ms(p.red.p95)).collect()),
+                line("p99", RED, p.iter().map(|p| ms(p.red.p99)).collect()),
             ],
             exemplars: true,
         },

@@ -4,19 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::metrics::RedPoint;
 use crate::telemetry::{ServiceId, SpanKind, Telemetry, TraceId};
 use crate::time::{Duration, SimTime};
 
 /// One time bucket of a service's dashboard. Gauges are None in a bucket with no sample.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricsPoint {
-    pub start: SimTime,
-    pub requests_per_s: f64,
-    /// Share of requests that failed (status 500 and above), 0 to 1.
-    pub error_ratio: f64,
-    pub p50: Option<Duration>,
-    pub p95: Option<Duration>,
-    pub p99: Option<Duration>,
+    /// Rate, errors and latency quantiles, as `Metrics::red` gives them.
+    pub red: RedPoint,
     /// Summed over the instances shown, as `sum(...)` in a Grafana panel.
     pub busy_workers: Option<u32>,
     /// Requests waiting for a worker.
@@ -105,12 +101,14 @@ pub fn service_metrics(
         .map(|b| {
             let r = red.get(b);
             MetricsPoint {
-                start: SimTime(b as u64 * m.bucket.0),
-                requests_per_s: r.map_or(0.0, |r| r.requests_per_s),
-                error_ratio: r.map_or(0.0, |r| r.error_ratio),
-                p50: r.and_then(|r| r.p50),
-                p95: r.and_then(|r| r.p95),
-                p99: r.and_then(|r| r.p99),
+                red: r.copied().unwrap_or(RedPoint {
+                    start: SimTime(b as u64 * m.bucket.0),
+                    requests_per_s: 0.0,
+                    error_ratio: 0.0,
+                    p50: None,
+                    p95: None,
+                    p99: None,
+                }),
                 busy_workers: None,
                 backlog: None,
                 pool_in_use: None,
@@ -244,21 +242,25 @@ mod tests {
         let all = service_metrics(&t, "payments", None).unwrap();
         assert!(all.points.len() >= 12, "{}", all.points.len());
         assert!(all.instances.len() > 1, "{:?}", all.instances);
-        let p99 = |b: usize| all.points[b].p99.unwrap_or_default();
+        let p99 = |b: usize| all.points[b].red.p99.unwrap_or_default();
         assert!(p99(7) >= Duration::from_ms(800), "{:?}", p99(7));
         assert!(p99(2) < Duration::from_ms(400), "{:?}", p99(2));
         for p in &all.points {
-            assert!(p.p50 <= p.p95 && p.p95 <= p.p99);
-            assert!((0.0..=1.0).contains(&p.error_ratio));
+            assert!(p.red.p50 <= p.red.p95 && p.red.p95 <= p.red.p99);
+            assert!((0.0..=1.0).contains(&p.red.error_ratio));
         }
         // The instances' rates add up to the service's.
         let sum: f64 = all
             .instances
             .iter()
-            .map(|&i| service_metrics(&t, "payments", Some(i)).unwrap().points[3].requests_per_s)
+            .map(|&i| {
+                service_metrics(&t, "payments", Some(i)).unwrap().points[3]
+                    .red
+                    .requests_per_s
+            })
             .sum();
-        assert!((sum - all.points[3].requests_per_s).abs() < 1e-9);
-        assert!(all.points[3].requests_per_s > 0.0);
+        assert!((sum - all.points[3].red.requests_per_s).abs() < 1e-9);
+        assert!(all.points[3].red.requests_per_s > 0.0);
         // Gauges are sampled every bucket; workers are busy while requests flow.
         assert!(all.points[..10].iter().all(|p| p.busy_workers.is_some()));
         assert!(all.points[6].busy_workers.unwrap() > 0);
@@ -335,7 +337,7 @@ mod tests {
         // One instance's breaker opens too, and the error panel sees the failures.
         let one = service_metrics(&t, "orders", Some(0)).unwrap();
         assert!(one.breakers[0].state[4..9].contains(&Some(2)));
-        assert!(orders.points[5].error_ratio > 0.0);
+        assert!(orders.points[5].red.error_ratio > 0.0);
     }
 
     #[test]
