@@ -406,6 +406,25 @@ fn TraceSearch(props: &SearchProps) -> Html {
             </div>
         }
     };
+    // A choice among what the run holds, with "all" first.
+    let choose = |id: &'static str,
+                  label: &'static str,
+                  all: &'static str,
+                  options: &[String],
+                  chosen: &str,
+                  onchange: Callback<Event>| {
+        html! {
+            <div class="field">
+                <label for={id}>{ label }</label>
+                <select {id} {onchange}>
+                    <option value="" selected={chosen.is_empty()}>{ all }</option>
+                    for o in options {
+                        <option value={o.clone()} selected={chosen == o}>{ o.clone() }</option>
+                    }
+                </select>
+            </div>
+        }
+    };
     let longest = results
         .iter()
         .map(|r| r.duration.0)
@@ -416,24 +435,8 @@ fn TraceSearch(props: &SearchProps) -> Html {
         <div class="trace-search">
             <form class="search-form" {onsubmit} aria-label="Find traces" novalidate=true>
                 <h2>{ "Search" }</h2>
-                <div class="field">
-                    <label for="search-service">{ "Service" }</label>
-                    <select id="search-service" onchange={on_service}>
-                        <option value="" selected={form.service.is_empty()}>{ "all services" }</option>
-                        for s in services {
-                            <option value={s.clone()} selected={form.service == s}>{ s.clone() }</option>
-                        }
-                    </select>
-                </div>
-                <div class="field">
-                    <label for="search-operation">{ "Operation" }</label>
-                    <select id="search-operation" onchange={on_operation}>
-                        <option value="" selected={form.operation.is_empty()}>{ "all operations" }</option>
-                        for o in operations {
-                            <option value={o.clone()} selected={form.operation == o}>{ o.clone() }</option>
-                        }
-                    </select>
-                </div>
+                { choose("search-service", "Service", "all services", &services, &form.service, on_service) }
+                { choose("search-operation", "Operation", "all operations", &operations, &form.operation, on_operation) }
                 <div class="field">
                     <label for="search-lookback">{ "Lookback" }</label>
                     <select id="search-lookback" onchange={on_lookback}>
