@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod query;
 pub mod queue;
 pub mod random;
+pub mod sandbox;
 pub mod scenario;
 pub mod sim;
 pub mod telemetry;

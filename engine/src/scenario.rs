@@ -626,6 +626,17 @@ impl Scenario {
         &mut self,
         caller: &str,
         callee: &str,
+        edit: impl FnMut(&mut CallPolicy),
+    ) -> usize {
+        self.edit_calls_to(caller, callee, None, edit)
+    }
+
+    /// As `edit_calls`, limited to the calls to one of the callee's operations when given.
+    pub fn edit_calls_to(
+        &mut self,
+        caller: &str,
+        callee: &str,
+        callee_operation: Option<&str>,
         mut edit: impl FnMut(&mut CallPolicy),
     ) -> usize {
         let mut changed = 0;
@@ -633,10 +644,13 @@ impl Scenario {
             for operation in &mut service.operations {
                 for step in &mut operation.steps {
                     if let Step::Call {
-                        service, policy, ..
+                        service,
+                        operation,
+                        policy,
+                        ..
                     } = step
                     {
-                        if service == callee {
+                        if service == callee && callee_operation.is_none_or(|o| o == operation) {
                             edit(policy);
                             changed += 1;
                         }
