@@ -52,9 +52,17 @@ fn request_frame(closure: &Tick) -> Option<i32> {
         .ok()
 }
 
-/// Milliseconds since the page loaded, to budget work within a frame.
+/// Milliseconds since the page loaded, to budget work within a frame. Off wasm (the native
+/// component tests, which render views without a browser) there is no page: always 0.
 pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
+    #[cfg(target_arch = "wasm32")]
+    {
+        web_sys::window()
+            .and_then(|w| w.performance())
+            .map_or(0.0, |p| p.now())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0.0
+    }
 }

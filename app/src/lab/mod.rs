@@ -12,6 +12,8 @@ mod overview;
 mod playback;
 pub mod run;
 mod tabs;
+#[cfg(test)]
+mod tests;
 mod trace_view;
 mod traces;
 mod url;
@@ -310,49 +312,7 @@ pub fn Lab() -> Html {
             }
         })
     };
-    let body = match view {
-        View::Overview => html! { <overview::Overview /> },
-        View::Map => {
-            // Focusing a service narrows the trace search and the log query to it.
-            let on_focus = {
-                let (on_navigate, query) = (on_navigate.clone(), query.clone());
-                Callback::from(move |service: Option<String>| {
-                    let q = service.as_ref().map(|s| format!("{{service={s:?}}}"));
-                    on_navigate.emit(LabQuery {
-                        service,
-                        operation: None,
-                        q,
-                        ..query.clone()
-                    });
-                })
-            };
-            html! { <map::Map focus={query.service.clone()} {on_focus} /> }
-        }
-        View::Traces => html! { <traces::Traces query={query.clone()} {on_navigate} /> },
-        View::Metrics => html! { <metrics::MetricsView query={query.clone()} {on_navigate} /> },
-        View::Logs => {
-            let on_query = {
-                let (on_navigate, query) = (on_navigate.clone(), query.clone());
-                Callback::from(move |q: String| {
-                    on_navigate.emit(LabQuery {
-                        q: Some(q),
-                        ..query.clone()
-                    })
-                })
-            };
-            let on_trace = {
-                let (on_navigate, query) = (on_navigate.clone(), query.clone());
-                Callback::from(move |id: faultline_engine::telemetry::TraceId| {
-                    on_navigate.emit(LabQuery {
-                        view: View::Traces.query_value(),
-                        trace: Some(id.to_string()),
-                        ..query.clone()
-                    })
-                })
-            };
-            html! { <logs::Logs query={query.q.clone()} {on_query} {on_trace} /> }
-        }
-    };
+    let body = panel(view, &query, &on_navigate);
     html! {
         <ContextProvider<LabRun> context={data.clone()}>
             <div class="lab">
@@ -385,5 +345,57 @@ pub fn Lab() -> Html {
                 </div>
             </div>
         </ContextProvider<LabRun>>
+    }
+}
+
+/// The open view's panel, drawn from the lab's URL state; a view's change of state goes to
+/// `on_navigate` as the new URL state.
+fn panel(view: View, query: &LabQuery, on_navigate: &Callback<LabQuery>) -> Html {
+    match view {
+        View::Overview => html! { <overview::Overview /> },
+        View::Map => {
+            // Focusing a service narrows the trace search and the log query to it.
+            let on_focus = {
+                let (on_navigate, query) = (on_navigate.clone(), query.clone());
+                Callback::from(move |service: Option<String>| {
+                    let q = service.as_ref().map(|s| format!("{{service={s:?}}}"));
+                    on_navigate.emit(LabQuery {
+                        service,
+                        operation: None,
+                        q,
+                        ..query.clone()
+                    });
+                })
+            };
+            html! { <map::Map focus={query.service.clone()} {on_focus} /> }
+        }
+        View::Traces => {
+            html! { <traces::Traces query={query.clone()} on_navigate={on_navigate.clone()} /> }
+        }
+        View::Metrics => {
+            html! { <metrics::MetricsView query={query.clone()} on_navigate={on_navigate.clone()} /> }
+        }
+        View::Logs => {
+            let on_query = {
+                let (on_navigate, query) = (on_navigate.clone(), query.clone());
+                Callback::from(move |q: String| {
+                    on_navigate.emit(LabQuery {
+                        q: Some(q),
+                        ..query.clone()
+                    })
+                })
+            };
+            let on_trace = {
+                let (on_navigate, query) = (on_navigate.clone(), query.clone());
+                Callback::from(move |id: faultline_engine::telemetry::TraceId| {
+                    on_navigate.emit(LabQuery {
+                        view: View::Traces.query_value(),
+                        trace: Some(id.to_string()),
+                        ..query.clone()
+                    })
+                })
+            };
+            html! { <logs::Logs query={query.q.clone()} {on_query} {on_trace} /> }
+        }
     }
 }
