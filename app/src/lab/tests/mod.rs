@@ -2,6 +2,7 @@
 //! inside a router set to the URL under test and a finished run, and the HTML is checked against
 //! what the engine's queries say. `html` below is the small, loose reader of that HTML.
 
+mod map;
 mod overview;
 mod playback;
 
@@ -12,8 +13,9 @@ use faultline_engine::SimTime;
 use faultline_engine::mesh::default_mesh;
 use yew::prelude::*;
 use yew::{BaseComponent, LocalServerRenderer};
-use yew_router::history::{AnyHistory, MemoryHistory};
+use yew_router::history::{AnyHistory, History, MemoryHistory};
 use yew_router::prelude::*;
+use yew_router::query::Raw;
 
 use super::run::Run;
 use super::tabs::View;
@@ -60,7 +62,13 @@ impl PartialEq for AtUrlProps {
 /// once the run has stopped.
 #[component]
 pub fn AtUrl(props: &AtUrlProps) -> Html {
-    let history = AnyHistory::from(MemoryHistory::with_entries(vec![props.url.clone()]));
+    // Memory history takes the query apart from the path (a `?` in the path is refused).
+    let history = MemoryHistory::new();
+    let (path, query) = props.url.split_once('?').unwrap_or((&props.url, ""));
+    history
+        .replace_with_query(path, Raw(query))
+        .expect("a raw query always encodes");
+    let history = AnyHistory::from(history);
     html! {
         <Router {history}>
             <Panel run={props.run.clone()} />
