@@ -5,6 +5,7 @@
 mod map;
 mod overview;
 mod playback;
+mod traces;
 
 use std::cell::RefCell;
 use std::rc::Rc;
