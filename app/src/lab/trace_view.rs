@@ -600,16 +600,18 @@ fn TraceCompare(props: &TraceCompareProps) -> Html {
 }
 
 #[derive(Properties, PartialEq)]
-struct SpanDetailProps {
-    trace_id: TraceId,
-    span_id: SpanId,
-    refresh: u64,
-    service_index: u16,
-    on_close: Callback<()>,
+pub(super) struct SpanDetailProps {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub refresh: u64,
+    pub service_index: u16,
+    pub on_close: Callback<()>,
 }
 
+/// The selected span's detail; visible to the lab so its tests can draw it with a span selected
+/// (the page opens it only on a click).
 #[component]
-fn SpanDetailPanel(props: &SpanDetailProps) -> Html {
+pub(super) fn SpanDetailPanel(props: &SpanDetailProps) -> Html {
     let lab = use_context::<LabRun>().expect("the lab provides its run");
     let detail: Rc<Option<SpanDetail>> = {
         let run = lab.run.clone();

@@ -5,6 +5,7 @@
 mod map;
 mod overview;
 mod playback;
+mod trace_view;
 mod traces;
 
 use std::cell::RefCell;
@@ -102,6 +103,33 @@ fn Panel(props: &PanelProps) -> Html {
     html! {
         <ContextProvider<LabRun> {context}>
             { panel(View::from_query(query.view.as_deref()), &query, &Callback::noop()) }
+        </ContextProvider<LabRun>>
+    }
+}
+
+#[derive(Properties)]
+pub struct WithRunProps {
+    pub run: Rc<RefCell<Run>>,
+    pub children: Html,
+}
+
+impl PartialEq for WithRunProps {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.run, &other.run) && self.children == other.children
+    }
+}
+
+/// Any part of a view, drawn with the run provided as the lab provides it once it has stopped.
+#[component]
+pub fn WithRun(props: &WithRunProps) -> Html {
+    let context = LabRun {
+        run: props.run.clone(),
+        version: 1,
+        moving: false,
+    };
+    html! {
+        <ContextProvider<LabRun> {context}>
+            { props.children.clone() }
         </ContextProvider<LabRun>>
     }
 }
