@@ -5,7 +5,7 @@
 
 mod detail;
 mod fields;
-mod table;
+pub(super) mod table;
 mod volume;
 
 use std::rc::Rc;
