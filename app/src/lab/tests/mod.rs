@@ -4,6 +4,7 @@
 
 mod logs;
 mod map;
+mod metrics;
 mod overview;
 mod playback;
 mod trace_view;
