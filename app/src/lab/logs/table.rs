@@ -127,11 +127,11 @@ fn row_html(t: &Telemetry, line: u32, row: usize, props: &TableProps) -> Html {
         <div class={classes!("log-row", selected.then_some("selected"))} role="row"
              aria-rowindex={(row + 1).to_string()} aria-selected={selected.to_string()}
              style={format!("top: {}px", row as f64 * ROW_HEIGHT)} {onclick}>
-            <span class="ts">{ r.timestamp }</span>
-            <span class={classes!("lv", format!("lv-{}", r.level.name()))}>{ r.level.name() }</span>
-            <span class="inst">{ r.instance }</span>
-            <span class="msg">{ r.message }<span class="kv">{ fields }</span></span>
-            <span class="trace">{ trace.unwrap_or_default() }</span>
+            <span class="ts" role="gridcell">{ r.timestamp }</span>
+            <span class={classes!("lv", format!("lv-{}", r.level.name()))} role="gridcell">{ r.level.name() }</span>
+            <span class="inst" role="gridcell">{ r.instance }</span>
+            <span class="msg" role="gridcell">{ r.message }<span class="kv">{ fields }</span></span>
+            <span class="trace" role="gridcell">{ trace.unwrap_or_default() }</span>
         </div>
     }
 }

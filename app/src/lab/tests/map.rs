@@ -52,8 +52,8 @@ fn a_box_per_service_and_an_arrow_per_call_the_engine_maps() {
     let expected: Vec<&str> = map.nodes.iter().map(|n| n.service.as_str()).collect();
     assert_eq!(shown, expected);
     for (g, n) in nodes.iter().zip(&map.nodes) {
-        assert_eq!(g.find("text", "node-name")[0].text(), n.service);
-        let detail = g.find("text", "node-detail")[0].text();
+        assert_eq!(g.find("tspan", "node-name")[0].text(), n.service);
+        let detail = g.find("tspan", "node-detail")[0].text();
         if n.uninstrumented {
             assert!(g.has_class("uninstrumented"), "{}", n.service);
             assert_eq!(detail, "via callers");
