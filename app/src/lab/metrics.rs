@@ -469,15 +469,16 @@ fn exemplar_query(query: &LabQuery, trace: TraceId) -> LabQuery {
 pub fn MetricsView(props: &MetricsViewProps) -> Html {
     let lab = use_context::<LabRun>().expect("the lab provides its run");
     let refresh = use_refresh(&lab);
-    let service = use_state(|| None::<String>);
-    let instance = use_state(|| None::<u16>);
+    // The service and instance come from the URL: the lab's focus (a service clicked on the
+    // map) is the service shown here, and a pick here focuses the other views on it too.
+    let (service, instance) = (props.query.service.clone(), props.query.instance);
     // The bucket under the pointer, shared by every panel as Grafana's shared crosshair, and
     // the panel it is over (which shows the tooltip).
     let hovered = use_state(|| None::<(usize, usize)>);
     let dashboard = {
         let run = lab.run.clone();
         use_memo(
-            (refresh, (*service).clone(), *instance),
+            (refresh, service, instance),
             move |(_, service, instance)| {
                 let r = run.borrow();
                 let t = r.telemetry();
@@ -506,18 +507,25 @@ pub fn MetricsView(props: &MetricsViewProps) -> Html {
         )
     };
     let on_service = {
-        let (service, instance) = (service.clone(), instance.clone());
+        let (on_navigate, query) = (props.on_navigate.clone(), props.query.clone());
         Callback::from(move |e: Event| {
             let select: HtmlSelectElement = e.target_unchecked_into();
-            service.set(Some(select.value()));
-            instance.set(None);
+            on_navigate.emit(LabQuery {
+                service: Some(select.value()),
+                operation: None,
+                instance: None,
+                ..query.clone()
+            });
         })
     };
     let on_instance = {
-        let instance = instance.clone();
+        let (on_navigate, query) = (props.on_navigate.clone(), props.query.clone());
         Callback::from(move |e: Event| {
             let select: HtmlSelectElement = e.target_unchecked_into();
-            instance.set(select.value().parse().ok());
+            on_navigate.emit(LabQuery {
+                instance: select.value().parse().ok(),
+                ..query.clone()
+            });
         })
     };
     let on_hover = {
@@ -533,7 +541,7 @@ pub fn MetricsView(props: &MetricsViewProps) -> Html {
         let on_exemplar = props
             .on_navigate
             .reform(move |trace: TraceId| exemplar_query(&query, trace));
-        let (service, instance) = (dashboard.service.clone(), *instance);
+        let service = dashboard.service.clone();
         Callback::from(move |bucket: usize| {
             let Some(service) = service.as_deref() else {
                 return;
@@ -561,7 +569,7 @@ pub fn MetricsView(props: &MetricsViewProps) -> Html {
                     <select id="metrics-instance" onchange={on_instance}>
                         <option value="" selected={instance.is_none()}>{ "all instances" }</option>
                         for i in dashboard.instances.iter().copied() {
-                            <option value={i.to_string()} selected={*instance == Some(i)}>
+                            <option value={i.to_string()} selected={instance == Some(i)}>
                                 { format!("{current}-{i}") }
                             </option>
                         }

@@ -362,6 +362,7 @@ fn panel(view: View, query: &LabQuery, on_navigate: &Callback<LabQuery>) -> Html
                     on_navigate.emit(LabQuery {
                         service,
                         operation: None,
+                        instance: None,
                         q,
                         ..query.clone()
                     });

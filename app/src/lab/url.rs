@@ -46,6 +46,9 @@ pub struct LabQuery {
     /// The trace the open one is compared with, as 32 hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<String>,
+    /// The metrics view's instance (its service is `service`, the lab's focus); none: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u16>,
     /// The log view's LogQL query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,

@@ -115,3 +115,63 @@ fn the_latency_panel_draws_a_series_per_percentile_with_the_engine_s_values() {
         "traffic in every second of the workload: {answered}"
     );
 }
+
+#[test]
+fn the_service_and_instance_in_the_url_pick_what_the_panels_show() {
+    let run = Rc::new(RefCell::new(finished_default_run(20_000)));
+    let r = run.borrow();
+    let t = r.telemetry();
+    // Not the first service, so the default would show something else: one with requests on
+    // more than one instance.
+    let services = metric_services(t);
+    let (service, all) = services[1..]
+        .iter()
+        .filter_map(|s| Some((s.clone(), service_metrics(t, s, None)?)))
+        .find(|(_, m)| m.instances.len() > 1 && m.points.iter().any(|p| p.red.p99.is_some()))
+        .expect("a service with requests on several instances");
+    let instance = *all.instances.last().expect("instances");
+    let one = service_metrics(t, &service, Some(instance)).expect("the instance has metrics");
+    drop(r);
+
+    let page = render_at(
+        &format!("/lab?view=metrics&service={service}&instance={instance}"),
+        &run,
+    );
+    let picked = |id: &str| -> Vec<String> {
+        by_id(&page, id)
+            .expect("a picker")
+            .find("option", "")
+            .iter()
+            .filter(|o| o.open.contains(" selected"))
+            .map(|o| o.text())
+            .collect()
+    };
+    assert_eq!(picked("metrics-service"), std::slice::from_ref(&service));
+    assert_eq!(
+        picked("metrics-instance"),
+        [format!("{service}-{instance}")]
+    );
+    // The latency panel's hover titles are the instance's figures, not the service's.
+    let panel = by_id(&page, "chart-latency").expect("the latency panel");
+    let titles: Vec<String> = panel
+        .find("rect", "chart-bucket")
+        .iter()
+        .map(|c| c.find("title", "")[0].text())
+        .collect();
+    let p99 = |points: &[faultline_engine::query::metrics::MetricsPoint]| -> Vec<String> {
+        points
+            .iter()
+            .map(|p| p.red.p99.map_or("—".to_string(), duration))
+            .collect()
+    };
+    let shown: Vec<String> = titles
+        .iter()
+        .map(|t| t.rsplit("p99 ").next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(shown, p99(&one.points));
+    assert_ne!(
+        p99(&one.points),
+        p99(&all.points),
+        "one instance differs from all"
+    );
+}
