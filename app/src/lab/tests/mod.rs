@@ -2,6 +2,7 @@
 //! inside a router set to the URL under test and a finished run, and the HTML is checked against
 //! what the engine's queries say. `html` below is the small, loose reader of that HTML.
 
+mod findable;
 mod logs;
 mod map;
 mod metrics;
