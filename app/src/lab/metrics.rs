@@ -1,8 +1,9 @@
 //! The lab's Metrics view, as a Grafana RED dashboard: a service (and instance) picker over
 //! panels of requests/s, error %, latency p50/p95/p99, workers and backlog, the connection pool,
-//! queues, retries and breaker state. Plotters draws each panel into an SVG string; a layer of
-//! one transparent column per time bucket above it shows that bucket's values on hover, and on
-//! the latency panel a click opens the bucket's exemplar (its slowest trace).
+//! the heap and GC pauses, a cache's keys and hit ratio, queues, retries and breaker state.
+//! Plotters draws each panel into an SVG string; a layer of one transparent column per time
+//! bucket above it shows that bucket's values on hover, and on the latency panel a click opens
+//! the bucket's exemplar (its slowest trace).
 
 use std::rc::Rc;
 
@@ -47,6 +48,8 @@ pub enum Unit {
     /// Values in milliseconds.
     Millis,
     Count,
+    /// Values in megabytes.
+    Megabytes,
     /// 0 closed, 1 half-open, 2 open.
     Breaker,
 }
@@ -61,6 +64,7 @@ impl Unit {
             // Gauges count whole things: no label between them.
             Unit::Count if v != v.trunc() => String::new(),
             Unit::Count => short(v),
+            Unit::Megabytes => format!("{} MB", short(v)),
             Unit::Breaker => breaker_name(v).to_string(),
         }
     }
@@ -71,6 +75,7 @@ impl Unit {
             Unit::Percent => format!("{v:.2}%"),
             Unit::Millis => duration(Duration((v * 1_000.0) as u64)),
             Unit::Count => format!("{v:.0}"),
+            Unit::Megabytes => format!("{v:.0} MB"),
             Unit::Breaker => breaker_name(v).to_string(),
         }
     }
@@ -134,8 +139,8 @@ fn line(name: &str, color: &'static str, values: Vec<Option<f64>>) -> Line {
     }
 }
 
-/// The dashboard's panels for one service (or instance): the RED three always; the pool,
-/// queues and breakers when the service has them.
+/// The dashboard's panels for one service (or instance): the RED three always; the pool, the
+/// heap and its collections, the cache, queues and breakers when the service has them.
 pub fn charts(m: &ServiceMetrics) -> Vec<Chart> {
     let p = &m.points;
     let ms = |d: Option<Duration>| d.map(|d| d.0 as f64 / 1_000.0);
@@ -214,6 +219,55 @@ pub fn charts(m: &ServiceMetrics) -> Vec<Chart> {
                     p.iter().map(|p| gauge(p.pool_waiters)).collect(),
                 ),
             ],
+            exemplars: false,
+        });
+    }
+    if m.has_gc {
+        out.push(Chart {
+            id: "heap",
+            title: "Heap".into(),
+            unit: Unit::Megabytes,
+            lines: vec![
+                line("used", PURPLE, p.iter().map(|p| p.heap_used_mb).collect()),
+                line("size", TEAL, p.iter().map(|p| p.heap_max_mb).collect()),
+            ],
+            exemplars: false,
+        });
+        out.push(Chart {
+            id: "gc",
+            title: "GC pause time".into(),
+            unit: Unit::Millis,
+            lines: vec![line(
+                "paused",
+                ORANGE,
+                p.iter().map(|p| ms(p.gc_pause)).collect(),
+            )],
+            exemplars: false,
+        });
+    }
+    if m.has_cache {
+        out.push(Chart {
+            id: "cache-keys",
+            title: "Cache keys".into(),
+            unit: Unit::Count,
+            lines: vec![line(
+                "keys",
+                BLUE,
+                p.iter().map(|p| gauge(p.cache_keys)).collect(),
+            )],
+            exemplars: false,
+        });
+        out.push(Chart {
+            id: "cache-hits",
+            title: "Cache hit ratio".into(),
+            unit: Unit::Percent,
+            lines: vec![line(
+                "hit ratio",
+                GREEN,
+                p.iter()
+                    .map(|p| p.cache_hit_ratio.map(|r| 100.0 * r))
+                    .collect(),
+            )],
             exemplars: false,
         });
     }
@@ -696,6 +750,8 @@ mod tests {
         assert_eq!(Unit::Millis.axis(1_500.0), "1.5 s");
         assert_eq!(Unit::Millis.axis(250.0), "250 ms");
         assert_eq!(Unit::Percent.value(2.0), "2.00%");
+        assert_eq!(Unit::Megabytes.axis(256.0), "256 MB");
+        assert_eq!(Unit::Megabytes.value(63.6), "64 MB");
         assert_eq!(Unit::Breaker.axis(2.0), "open");
         assert_eq!(Unit::Breaker.axis(0.5), "");
         assert_eq!(clock(65.0), "1:05");

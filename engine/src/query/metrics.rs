@@ -1,6 +1,7 @@
 //! The lab's metrics dashboard in the screen's vocabulary: one service's (or one instance's)
-//! RED series, saturation gauges, queues, retries and breaker states over the run's time
-//! buckets, and the exemplar trace of a latency bucket (its slowest request).
+//! RED series, saturation gauges, a managed runtime's heap and pauses, a cache's keys and hit
+//! ratio, queues, retries and breaker states over the run's time buckets, and the exemplar
+//! trace of a latency bucket (its slowest request).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +22,15 @@ pub struct MetricsPoint {
     pub pool_waiters: Option<u32>,
     /// Retries the service sent to its peers.
     pub retries_per_s: f64,
+    /// A managed runtime's heap in use and its size at the bucket's end (MB), and the
+    /// stop-the-world pause time of the collections in the bucket; None without `gc`.
+    pub heap_used_mb: Option<f64>,
+    pub heap_max_mb: Option<f64>,
+    pub gc_pause: Option<Duration>,
+    /// A cache service's keys at the bucket's end, and the share of its lookups in the bucket
+    /// that hit (None in a bucket without lookups).
+    pub cache_keys: Option<u32>,
+    pub cache_hit_ratio: Option<f64>,
 }
 
 /// A message queue the service publishes through as a broker or consumes from.
@@ -52,6 +62,10 @@ pub struct ServiceMetrics {
     pub points: Vec<MetricsPoint>,
     /// Whether any instance ever had a connection taken or waited for one.
     pub has_pool: bool,
+    /// Whether the service runs a managed runtime (heap and collections reported), and
+    /// whether it is a cache (keys and lookups reported).
+    pub has_gc: bool,
+    pub has_cache: bool,
     pub queues: Vec<QueueSeries>,
     pub breakers: Vec<BreakerSeries>,
 }
@@ -60,6 +74,7 @@ pub struct ServiceMetrics {
 pub fn metric_services(t: &Telemetry) -> Vec<String> {
     let mut ids: BTreeSet<ServiceId> = t.metrics.instances.iter().map(|s| s.service).collect();
     ids.extend(t.metrics.requests.keys().map(|((service, ..), _)| *service));
+    ids.extend(t.metrics.caches.iter().map(|c| c.service));
     ids.into_iter()
         .map(|id| t.service_name(id).to_string())
         .collect()
@@ -114,6 +129,11 @@ pub fn service_metrics(
                 pool_in_use: None,
                 pool_waiters: None,
                 retries_per_s: 0.0,
+                heap_used_mb: None,
+                heap_max_mb: None,
+                gc_pause: None,
+                cache_keys: None,
+                cache_hit_ratio: None,
             }
         })
         .collect();
@@ -130,6 +150,36 @@ pub fn service_metrics(
         add(&mut p.pool_in_use, u32::from(s.pool_in_use));
         add(&mut p.pool_waiters, s.pool_waiters);
         has_pool |= s.pool_in_use > 0 || s.pool_waiters > 0;
+    }
+    let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let mut has_gc = false;
+    for s in m
+        .runtime
+        .iter()
+        .filter(|s| s.service == id && shown(s.instance))
+    {
+        let Some(p) = points.get_mut(s.bucket as usize) else {
+            continue;
+        };
+        has_gc = true;
+        p.heap_used_mb = Some(p.heap_used_mb.unwrap_or(0.0) + mb(s.heap_used_bytes));
+        p.heap_max_mb = Some(p.heap_max_mb.unwrap_or(0.0) + mb(s.heap_max_bytes));
+        p.gc_pause = Some(Duration(p.gc_pause.unwrap_or_default().0 + s.gc_pause_us));
+    }
+    // A cache's lookups are counters: a bucket's are the growth since the sample before.
+    let mut has_cache = false;
+    let mut before = (0u64, 0u64);
+    for c in m.caches.iter().filter(|c| c.service == id) {
+        has_cache = true;
+        let (hits, misses) = (
+            c.hits_total.saturating_sub(before.0),
+            c.misses_total.saturating_sub(before.1),
+        );
+        before = (c.hits_total, c.misses_total);
+        if let Some(p) = points.get_mut(c.bucket as usize) {
+            p.cache_keys = Some(c.keys);
+            p.cache_hit_ratio = (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
+        }
     }
     for (&(_, i, bucket), &n) in m.retries.range((id, 0, 0)..=(id, u16::MAX, u32::MAX)) {
         if let Some(p) = points.get_mut(bucket as usize).filter(|_| shown(i)) {
@@ -177,6 +227,8 @@ pub fn service_metrics(
         bucket: m.bucket,
         points,
         has_pool,
+        has_gc,
+        has_cache,
         queues: queues.into_values().collect(),
         breakers: breakers
             .into_iter()
@@ -338,6 +390,63 @@ mod tests {
         let one = service_metrics(&t, "orders", Some(0)).unwrap();
         assert!(one.breakers[0].state[4..9].contains(&Some(2)));
         assert!(orders.points[5].red.error_ratio > 0.0);
+    }
+
+    #[test]
+    fn a_leaking_instance_s_heap_climbs_and_a_cache_outage_empties_the_cache() {
+        let mut scenario = default_mesh(40.0, 12_000);
+        scenario.faults = vec![
+            FaultSpec::new(
+                "orders",
+                Some(1),
+                2_000,
+                12_000,
+                FaultEffect::MemoryLeak { mb_per_s: 20 },
+            ),
+            FaultSpec::new("cache", None, 4_000, 8_000, FaultEffect::CacheOutage),
+        ];
+        let t = crate::run(&scenario, 3).unwrap();
+        let heap = |i: u16, b: usize| {
+            let m = service_metrics(&t, "orders", Some(i)).unwrap();
+            assert!(m.has_gc && !m.has_cache);
+            m.points[b].heap_used_mb.unwrap()
+        };
+        // Live data grows 20 MB a second: the heap left after collections climbs by it.
+        assert!(
+            heap(1, 11) > heap(0, 11) + 100.0,
+            "{} {}",
+            heap(1, 11),
+            heap(0, 11)
+        );
+        assert!(heap(0, 11) < 512.0);
+        let all = service_metrics(&t, "orders", None).unwrap();
+        let max = all.points[5].heap_max_mb.unwrap();
+        assert!(
+            (max - 3.0 * 512.0).abs() < 1e-6,
+            "three 512 MB heaps: {max}"
+        );
+        assert!(
+            all.points
+                .iter()
+                .any(|p| p.gc_pause.is_some_and(|d| d.0 > 0))
+        );
+        // Gauges of the runtime are summed over instances, as the other gauges are.
+        let sum: f64 = (0..3).map(|i| heap(i, 6)).sum();
+        assert!((sum - all.points[6].heap_used_mb.unwrap()).abs() < 1e-6);
+        assert!(!service_metrics(&t, "gateway", None).unwrap().has_gc);
+
+        assert!(metric_services(&t).iter().any(|s| s == "cache"));
+        let cache = service_metrics(&t, "cache", None).unwrap();
+        assert!(cache.has_cache && !cache.has_gc);
+        let keys = |b: usize| cache.points[b].cache_keys.unwrap();
+        let hits = |b: usize| cache.points[b].cache_hit_ratio;
+        assert!(keys(3) > 100, "warm: {}", keys(3));
+        assert_eq!((keys(5), keys(7)), (0, 0), "its contents lost while down");
+        assert!(hits(2).unwrap() > 0.5, "{:?}", hits(2));
+        assert!(hits(6).is_none_or(|h| h == 0.0), "{:?}", hits(6));
+        // Back cold: misses first, then the keys fill again.
+        assert!(hits(8).unwrap() < hits(2).unwrap());
+        assert!(keys(11) > keys(8));
     }
 
     #[test]
