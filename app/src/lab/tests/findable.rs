@@ -216,6 +216,8 @@ fn panel_series(page: &str, chart: &str, line: &str) -> Vec<Option<f64>> {
                 value.trim_end_matches("/s").parse().expect("a rate")
             } else if value.ends_with('%') {
                 value.trim_end_matches('%').parse().expect("a share")
+            } else if let Some(mb) = value.strip_suffix(" MB") {
+                mb.parse().expect("megabytes")
             } else if value.contains(' ') {
                 millis(value)
             } else {
@@ -499,6 +501,40 @@ fn a_memory_leak_shows_in_the_instance_s_gc_lines_growing_and_pausing_longer() {
         "{leaking:?} against {usual:?}"
     );
     assert!(leaking.windows(2).filter(|w| w[1] > w[0]).count() >= 3);
+    // The Metrics view of that instance: its heap in use climbs through the window, and its
+    // collections pause longer; another instance's, and the control's, stay low.
+    let url = |i: u16| format!("/lab?view=metrics&service=orders&instance={i}");
+    let used = |lab: &Lab, i: u16| {
+        inside(
+            &panel_series(&lab.page(&url(i)), "heap", "used"),
+            f.from,
+            f.until,
+        )
+    };
+    let paused = |lab: &Lab, i: u16| {
+        max(&inside(
+            &panel_series(&lab.page(&url(i)), "gc", "paused"),
+            f.from,
+            f.until,
+        ))
+    };
+    // Garbage fills any heap between collections (a saw-tooth); what leaks is the floor the
+    // collections leave, here the lowest point of the window's last eight seconds.
+    let floor = |values: Vec<Option<f64>>| {
+        let tail = &values[values.len().saturating_sub(8)..];
+        tail.iter().flatten().fold(f64::MAX, |m, v| m.min(*v))
+    };
+    let climbing = used(&faulty, 1);
+    let (leaked, steady, usual) = (
+        floor(climbing.clone()),
+        floor(used(&faulty, 0)),
+        floor(used(&base, 1)),
+    );
+    assert!(
+        leaked > 2.5 * usual.max(steady),
+        "{climbing:?}: {leaked} against {steady} {usual}"
+    );
+    assert!(paused(&faulty, 1) > 4.0 * paused(&base, 1).max(paused(&faulty, 0)));
     // Its pauses grow long enough to warn, on that instance only.
     let q = r#"{service="orders", level="warn"} |= "GC pause""#;
     let rows = log_rows(&faulty.page(&logs_url(q)));
@@ -620,6 +656,28 @@ fn a_cache_outage_shows_on_the_cache_s_box_and_in_its_callers_warnings() {
         "{rows:?} from {callers:?}"
     );
     assert_eq!(log_count(&base.page(&logs_url(q))), 0);
+    // The cache's own panels: its keys gone in the window, and the hit ratio low after it.
+    let url = format!("/lab?view=metrics&service={}", f.service);
+    let (page, base_page) = (faulty.page(&url), base.page(&url));
+    let keys = inside(&panel_series(&page, "cache-keys", "keys"), f.from, f.until);
+    assert!(
+        keys.len() > 10 && keys.iter().all(|k| *k == Some(0.0)),
+        "{keys:?}"
+    );
+    let warm = inside(
+        &panel_series(&base_page, "cache-keys", "keys"),
+        f.from,
+        f.until,
+    );
+    assert!(
+        warm.iter().all(|k| k.is_some_and(|k| k > 100.0)),
+        "{warm:?}"
+    );
+    let after = |page: &str| {
+        let hits = panel_series(page, "cache-hits", "hit ratio");
+        hits[f.until.0.div_ceil(1_000_000) as usize].expect("lookups after the window")
+    };
+    assert!(after(&page) < after(&base_page) - 20.0);
 }
 
 // ===== retries =====
@@ -966,13 +1024,37 @@ fn a_saga_without_compensation_leaves_a_failed_order_s_steps_undone() {
 
 #[test]
 fn lease_expiry_shows_stale_fencing_tokens_rejected_in_the_logs() {
-    let fault = template_fault("lease_expiry", "payments", None);
-    let (base, faulty) = pair(fault);
+    let lease = template_fault("lease_expiry", "payments", None);
+    let (base, faulty) = pair(lease.clone());
     let f = faulty.fault();
     let q = r#"{service="payments"} |~ "lease expired|stale fencing token""#;
     let page = faulty.page(&logs_url(q));
     let rows = log_rows(&page);
     assert!(rows.len() >= 2, "{rows:?}");
+    // The holder's collection on taking the lock: a pause as long as the fault's, on the GC
+    // panel of the instance that logged the stale write.
+    let FaultEffect::LeaseExpiry { pause_ms } = lease.effect else {
+        unreachable!()
+    };
+    let stale = rows
+        .iter()
+        .find(|r| r.message.starts_with("write rejected: stale fencing token"))
+        .expect("a stale write");
+    let i = stale.instance.rsplit('-').next().unwrap();
+    let url = format!("/lab?view=metrics&service={}&instance={i}", f.service);
+    let paused = |lab: &Lab| {
+        max(&inside(
+            &panel_series(&lab.page(&url), "gc", "paused"),
+            f.from,
+            f.until,
+        ))
+    };
+    assert!(
+        paused(&faulty) >= 0.9 * pause_ms as f64,
+        "{}",
+        paused(&faulty)
+    );
+    assert!(paused(&base) < 100.0, "{}", paused(&base));
     assert!(
         rows.iter()
             .any(|r| r.message.starts_with("write rejected: stale fencing token"))
