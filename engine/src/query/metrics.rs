@@ -60,7 +60,8 @@ pub struct ServiceMetrics {
     pub bucket: Duration,
     /// Every bucket from the start of the run to the newest one reported.
     pub points: Vec<MetricsPoint>,
-    /// Whether any instance ever had a connection taken or waited for one.
+    /// Whether any instance of the service (shown or not) ever had a connection taken or
+    /// waited for one.
     pub has_pool: bool,
     /// Whether the service runs a managed runtime (heap and collections reported), and
     /// whether it is a cache (keys and lookups reported).
@@ -138,18 +139,19 @@ pub fn service_metrics(
         })
         .collect();
     let mut has_pool = false;
-    for s in m
-        .instances
-        .iter()
-        .filter(|s| s.service == id && shown(s.instance))
-    {
+    for s in m.instances.iter().filter(|s| s.service == id) {
+        // Any instance's use shows the service has a pool: every instance gets the panel,
+        // also one whose pool was idle at every sample.
+        has_pool |= s.pool_in_use > 0 || s.pool_waiters > 0;
+        if !shown(s.instance) {
+            continue;
+        }
         let p = &mut points[s.bucket as usize];
         let add = |gauge: &mut Option<u32>, v: u32| *gauge = Some(gauge.unwrap_or(0) + v);
         add(&mut p.busy_workers, u32::from(s.busy_workers));
         add(&mut p.backlog, s.queue_depth);
         add(&mut p.pool_in_use, u32::from(s.pool_in_use));
         add(&mut p.pool_waiters, s.pool_waiters);
-        has_pool |= s.pool_in_use > 0 || s.pool_waiters > 0;
     }
     let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let mut has_gc = false;
