@@ -588,7 +588,8 @@ fn a_crashed_instance_serves_nothing_and_its_callers_are_refused() {
     let f = faulty.fault();
     let url = |i: u16| format!("/lab?view=metrics&service=payments&instance={i}");
     let rate = |lab: &Lab, i: u16| panel_series(&lab.page(&url(i)), "rate", "requests");
-    let down = inside(&rate(&faulty, 1), f.from, f.until);
+    // (Requests in flight when it went down still end in the window's first second.)
+    let down = inside(&rate(&faulty, 1), SimTime(f.from.0 + 1_000_000), f.until);
     assert!(
         !down.is_empty() && down.iter().all(|v| *v == Some(0.0)),
         "{down:?}"
@@ -879,10 +880,11 @@ fn dropped_context_makes_the_callees_roots_of_their_own_traces() {
     let (base, faulty) = pair(fault);
     let f = faulty.fault();
     let url = "/lab?view=traces&service=payments&operation=charge&limit=500";
+    // Traces that start in the window, and early enough that orders calls payments in it.
     let roots = |lab: &Lab| -> Vec<String> {
         listed(&lab.page(url))
             .into_iter()
-            .filter(|l| in_window(f, l.start))
+            .filter(|l| l.start >= secs(f.from) && l.start < secs(f.until) - 2.0)
             .map(|l| l.root)
             .collect()
     };
@@ -1023,25 +1025,16 @@ fn a_saga_without_compensation_leaves_a_failed_order_s_steps_undone() {
 }
 
 #[test]
-fn lease_expiry_shows_stale_fencing_tokens_rejected_in_the_logs() {
+fn lease_expiry_shows_as_long_pauses_and_stale_fencing_tokens_rejected() {
     let lease = template_fault("lease_expiry", "payments", None);
-    let (base, faulty) = pair(lease.clone());
-    let f = faulty.fault();
-    let q = r#"{service="payments"} |~ "lease expired|stale fencing token""#;
-    let page = faulty.page(&logs_url(q));
-    let rows = log_rows(&page);
-    assert!(rows.len() >= 2, "{rows:?}");
-    // The holder's collection on taking the lock: a pause as long as the fault's, on the GC
-    // panel of the instance that logged the stale write.
     let FaultEffect::LeaseExpiry { pause_ms } = lease.effect else {
         unreachable!()
     };
-    let stale = rows
-        .iter()
-        .find(|r| r.message.starts_with("write rejected: stale fencing token"))
-        .expect("a stale write");
-    let i = stale.instance.rsplit('-').next().unwrap();
-    let url = format!("/lab?view=metrics&service={}&instance={i}", f.service);
+    let (base, faulty) = pair(lease);
+    let f = faulty.fault();
+    // The holder's collection on taking the lock: pauses as long as the fault's on the
+    // service's GC panel, where the control's are a few milliseconds.
+    let url = format!("/lab?view=metrics&service={}", f.service);
     let paused = |lab: &Lab| {
         max(&inside(
             &panel_series(&lab.page(&url), "gc", "paused"),
@@ -1055,13 +1048,25 @@ fn lease_expiry_shows_stale_fencing_tokens_rejected_in_the_logs() {
         paused(&faulty)
     );
     assert!(paused(&base) < 100.0, "{}", paused(&base));
-    assert!(
-        rows.iter()
-            .any(|r| r.message.starts_with("write rejected: stale fencing token"))
+    // Another instance took the lock over meanwhile, and the woken holder's write was
+    // rejected: as many rejections in the logs as the ground truth counts, all the service's.
+    let rejected = faulty.truth.stale_writes_rejected as usize;
+    assert!(rejected > 0, "this seed's run has a takeover");
+    let q = format!(
+        r#"{{service="{}"}} |= "write rejected: stale fencing token""#,
+        f.service
     );
+    let page = faulty.page(&logs_url(&q));
+    assert_eq!(log_count(&page), rejected);
+    let rows = log_rows(&page);
     assert!(
         rows.iter()
             .all(|r| r.instance.starts_with(&format!("{}-", f.service)))
     );
-    assert_eq!(log_count(&base.page(&logs_url(q))), 0);
+    let q = format!(
+        r#"{{service="{}"}} |~ "lease expired|stale fencing token""#,
+        f.service
+    );
+    assert!(log_count(&faulty.page(&logs_url(&q))) > rejected);
+    assert_eq!(log_count(&base.page(&logs_url(&q))), 0);
 }
