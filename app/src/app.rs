@@ -42,6 +42,7 @@ fn switch(route: Route) -> Html {
         Route::Home => html! { <pages::home::Home /> },
         Route::Lesson { id } => html! { <pages::lesson::LessonPage {id} /> },
         Route::Lab => html! { <crate::lab::Lab /> },
+        Route::Sandbox => html! { <crate::sandbox::Sandbox /> },
         Route::Flashcards => html! { <pages::flashcards::Flashcards /> },
         Route::Author => html! { <pages::author::Author /> },
         Route::Settings => html! { <pages::settings::Settings /> },

@@ -9,6 +9,7 @@ mod frames;
 mod lab;
 mod pages;
 mod route;
+mod sandbox;
 mod storage;
 mod warmup;
 

@@ -11,6 +11,9 @@ pub enum Route {
     Lesson { id: String },
     #[at("/lab")]
     Lab,
+    /// Two setups of the default mesh run and compared.
+    #[at("/sandbox")]
+    Sandbox,
     #[at("/flashcards")]
     Flashcards,
     #[at("/author")]

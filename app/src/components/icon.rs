@@ -8,6 +8,7 @@ pub enum IconName {
     Map,
     Book,
     Lab,
+    Sliders,
     Cards,
     Pen,
     Gear,
@@ -37,6 +38,9 @@ pub fn Icon(props: &IconProps) -> Html {
             "M9 3h6",
             "M10 3v6L4.5 18.5A1.7 1.7 0 0 0 6 21h12a1.7 1.7 0 0 0 1.5-2.5L14 9V3",
             "M7 15h10",
+        ],
+        IconName::Sliders => &[
+            "M4 7h9", "M17 7h3", "M15 5v4", "M4 17h3", "M11 17h9", "M9 15v4",
         ],
         IconName::Cards => &["M3 7h13v13H3z", "M8 4h13v13"],
         IconName::Pen => &["M4 20h4L19 9l-4-4L4 16z", "M13 7l4 4"],

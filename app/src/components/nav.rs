@@ -7,9 +7,10 @@ use yew_router::prelude::*;
 use super::icon::{Icon, IconName};
 use crate::route::Route;
 
-const LINKS: [(Route, IconName, &str); 5] = [
+const LINKS: [(Route, IconName, &str); 6] = [
     (Route::Home, IconName::Map, "Course"),
     (Route::Lab, IconName::Lab, "Lab"),
+    (Route::Sandbox, IconName::Sliders, "Sandbox"),
     (Route::Flashcards, IconName::Cards, "Flashcards"),
     (Route::Author, IconName::Pen, "Author"),
     (Route::Settings, IconName::Gear, "Settings"),

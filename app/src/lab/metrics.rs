@@ -32,9 +32,9 @@ const INK: RGBColor = RGBColor(1, 2, 3);
 
 /// Series colours, Grafana's classic palette at middle lightness so they read on light and
 /// dark panels alike.
-const BLUE: &str = "#3274d9";
+pub const BLUE: &str = "#3274d9";
 const GREEN: &str = "#56a64b";
-const ORANGE: &str = "#ff780a";
+pub const ORANGE: &str = "#ff780a";
 const RED: &str = "#e02f44";
 const PURPLE: &str = "#a352cc";
 const TEAL: &str = "#12a8a8";
@@ -652,18 +652,19 @@ pub fn MetricsView(props: &MetricsViewProps) -> Html {
     }
 }
 
+/// One drawn panel with its hover layer; the sandbox draws its comparison charts with it too.
 #[derive(Properties, PartialEq)]
-struct PanelProps {
-    index: usize,
-    drawn: Rc<Drawn>,
+pub struct PanelProps {
+    pub index: usize,
+    pub drawn: Rc<Drawn>,
     /// The hovered bucket, and whether the pointer is over this panel.
-    hovered: Option<(usize, bool)>,
-    on_hover: Callback<Option<(usize, usize)>>,
-    on_pick: Option<Callback<usize>>,
+    pub hovered: Option<(usize, bool)>,
+    pub on_hover: Callback<Option<(usize, usize)>>,
+    pub on_pick: Option<Callback<usize>>,
 }
 
 #[component]
-fn Panel(props: &PanelProps) -> Html {
+pub fn Panel(props: &PanelProps) -> Html {
     let d = &props.drawn;
     let index = props.index;
     let n = d.buckets();

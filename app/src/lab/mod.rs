@@ -7,8 +7,8 @@ mod import;
 mod keys;
 mod logs;
 mod map;
-mod metrics;
-mod overview;
+pub mod metrics;
+pub mod overview;
 mod playback;
 pub mod run;
 mod tabs;
@@ -16,13 +16,14 @@ mod tabs;
 mod tests;
 mod trace_view;
 mod traces;
-mod url;
+pub mod url;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use faultline_engine::SimTime;
 use faultline_engine::mesh::default_mesh;
+use faultline_engine::sandbox::Setup;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -68,13 +69,26 @@ pub fn focus_element(id: &str) {
     }
 }
 
-/// The scenarios the lab can open by name. Lessons will add theirs.
-fn scenario(name: &str) -> Option<faultline_engine::Scenario> {
+/// The scenario the lab opens for a name: `default`, or `sandbox` with the setup the URL holds
+/// (the sandbox page's "Open in lab"). Err says what is wrong, naming the setup's fields.
+fn scenario(name: &str, setup: Option<&str>) -> Result<faultline_engine::Scenario, String> {
     match name {
-        "default" => Some(default_mesh(50.0, 300_000)),
-        _ => None,
+        "default" => Ok(default_mesh(50.0, 300_000)),
+        SANDBOX => Setup::from_text(setup.unwrap_or("{}"))?
+            .scenario()
+            .map_err(|errors| {
+                let problems: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.problem))
+                    .collect();
+                format!("The sandbox setup is not valid:\n{}", problems.join("\n"))
+            }),
+        _ => Err(format!("There is no scenario called `{name}`.")),
     }
 }
+
+/// The scenario name of a sandbox run opened in the lab.
+pub const SANDBOX: &str = "sandbox";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Motion {
@@ -94,6 +108,7 @@ pub fn Lab() -> Html {
         .unwrap_or_default();
     let name = query.scenario.clone().unwrap_or_else(|| "default".into());
     let seed = query.seed.unwrap_or(7);
+    let setup = query.setup.clone();
 
     // The run, started once per scenario and seed.
     let run = use_mut_ref(|| None::<Rc<RefCell<Run>>>);
@@ -112,46 +127,50 @@ pub fn Lab() -> Html {
     {
         let (run, problem) = (run.clone(), problem.clone());
         let (version, force) = (version.clone(), force.clone());
-        use_effect_with((name.clone(), seed, *opened), move |(name, seed, _)| {
-            // A new run shows at once, even when nothing plays to draw it (a file, a fixture).
-            let changed = move || {
-                *version.borrow_mut() += 1;
-                force.force_update();
-            };
-            if name == import::IMPORTED {
-                *run.borrow_mut() = import::opened()
-                    .map(|(_, telemetry)| Rc::new(RefCell::new(Run::finished_with(telemetry))));
-                if run.borrow().is_none() {
-                    problem.set(Some(
+        use_effect_with(
+            (name.clone(), setup.clone(), seed, *opened),
+            move |(name, setup, seed, _)| {
+                // A new run shows at once, even when nothing plays to draw it (a file, a fixture).
+                let changed = move || {
+                    *version.borrow_mut() += 1;
+                    force.force_update();
+                };
+                if name == import::IMPORTED {
+                    *run.borrow_mut() = import::opened()
+                        .map(|(_, telemetry)| Rc::new(RefCell::new(Run::finished_with(telemetry))));
+                    if run.borrow().is_none() {
+                        problem.set(Some(
                         "The opened file is gone (files are not kept across reloads): open it again."
                             .into(),
                     ));
+                    }
+                    changed();
+                    return;
                 }
+                if name == fixture::WIDE_TRACE {
+                    let wide = Run::finished_with(fixture::wide_trace());
+                    *run.borrow_mut() = Some(Rc::new(RefCell::new(wide)));
+                    changed();
+                    return;
+                }
+                *run.borrow_mut() =
+                    match scenario(name, setup.as_deref()).map(|s| Run::start(s, *seed)) {
+                        Ok(Ok(r)) => Some(Rc::new(RefCell::new(r))),
+                        Ok(Err(errors)) => {
+                            let first = errors
+                                .first()
+                                .map(|e| format!("{}: {}", e.field, e.problem));
+                            problem.set(first);
+                            None
+                        }
+                        Err(text) => {
+                            problem.set(Some(text));
+                            None
+                        }
+                    };
                 changed();
-                return;
-            }
-            if name == fixture::WIDE_TRACE {
-                let wide = Run::finished_with(fixture::wide_trace());
-                *run.borrow_mut() = Some(Rc::new(RefCell::new(wide)));
-                changed();
-                return;
-            }
-            *run.borrow_mut() = match scenario(name).map(|s| Run::start(s, *seed)) {
-                Some(Ok(r)) => Some(Rc::new(RefCell::new(r))),
-                Some(Err(errors)) => {
-                    let first = errors
-                        .first()
-                        .map(|e| format!("{}: {}", e.field, e.problem));
-                    problem.set(first);
-                    None
-                }
-                None => {
-                    problem.set(Some(format!("There is no scenario called `{name}`.")));
-                    None
-                }
-            };
-            changed();
-        });
+            },
+        );
     }
 
     // The frame loop, alive while the run moves.
@@ -161,7 +180,14 @@ pub fn Lab() -> Html {
             (run.clone(), version.clone(), force.clone(), motion.clone());
         let frame_loop = frame_loop.clone();
         use_effect_with(
-            (*motion, *speed, *generation, name.clone(), seed),
+            (
+                *motion,
+                *speed,
+                *generation,
+                name.clone(),
+                setup.clone(),
+                seed,
+            ),
             move |(m, s, ..)| {
                 let (m, speed) = (*m, *s);
                 let current = run.borrow().clone();
@@ -269,9 +295,9 @@ pub fn Lab() -> Html {
     };
     let on_restart = {
         let (run, motion, generation) = (run.clone(), motion.clone(), generation.clone());
-        let name = name.clone();
+        let (name, setup) = (name.clone(), setup.clone());
         Callback::from(move |_| {
-            if let Some(Ok(r)) = scenario(&name).map(|s| Run::start(s, seed)) {
+            if let Ok(Ok(r)) = scenario(&name, setup.as_deref()).map(|s| Run::start(s, seed)) {
                 *run.borrow_mut() = Some(Rc::new(RefCell::new(r)));
                 generation.set(*generation + 1);
                 motion.set(Motion::Playing);
@@ -319,7 +345,11 @@ pub fn Lab() -> Html {
                 <header class="lab-header">
                     <div>
                         <p class="eyebrow">{ "Lab" }</p>
-                        <h1>{ if imported { "Imported traces" } else { "The default mesh" } }</h1>
+                        <h1>{
+                            if imported { "Imported traces" }
+                            else if name == SANDBOX { "A sandbox run" }
+                            else { "The default mesh" }
+                        }</h1>
                     </div>
                     <div class="lab-header-side">
                         <p class="lab-run-meta">

@@ -1,8 +1,8 @@
 //! One simulated run as the lab shows it: the scenario and seed, the simulation while it plays,
-//! and its telemetry once it has finished. Advancing is budgeted in wall time,
+//! and its telemetry and ground truth once it has finished. Advancing is budgeted in wall time,
 //! so a frame never waits long on the engine however far it is asked to go.
 
-use faultline_engine::{Scenario, ScenarioError, SimTime, Simulation, Telemetry};
+use faultline_engine::{GroundTruth, Scenario, ScenarioError, SimTime, Simulation, Telemetry};
 
 /// Simulated time run between two checks of the wall-time budget: a quarter of a second is a
 /// few dozen requests at lesson rates, well under a millisecond of work.
@@ -12,6 +12,8 @@ enum State {
     Playing(Box<Simulation>),
     Finished {
         telemetry: Box<Telemetry>,
+        /// What was really wrong; None for telemetry read from elsewhere (a file, a fixture).
+        truth: Option<Box<GroundTruth>>,
         ended: SimTime,
     },
 }
@@ -47,6 +49,7 @@ impl Run {
             duration: ended,
             state: State::Finished {
                 telemetry: Box::new(telemetry),
+                truth: None,
                 ended,
             },
         }
@@ -64,6 +67,14 @@ impl Run {
         match &self.state {
             State::Playing(simulation) => simulation.telemetry(),
             State::Finished { telemetry, .. } => telemetry,
+        }
+    }
+
+    /// The ground truth of a simulated run, once it has finished.
+    pub fn truth(&self) -> Option<&GroundTruth> {
+        match &self.state {
+            State::Finished { truth, .. } => truth.as_deref(),
+            State::Playing(_) => None,
         }
     }
 
@@ -114,13 +125,16 @@ impl Run {
         // Swapped out for a finished placeholder for the moment `finish` takes the simulation.
         let placeholder = State::Finished {
             telemetry: Box::default(),
+            truth: None,
             ended,
         };
         let State::Playing(simulation) = std::mem::replace(&mut self.state, placeholder) else {
             return;
         };
+        let (telemetry, truth) = simulation.finish();
         self.state = State::Finished {
-            telemetry: Box::new(simulation.run()),
+            telemetry: Box::new(telemetry),
+            truth: Some(Box::new(truth)),
             ended,
         };
     }
@@ -134,7 +148,7 @@ mod tests {
     #[test]
     fn advancing_in_slices_gives_the_same_run_as_running_it_whole() {
         let scenario = default_mesh(50.0, 4_000);
-        let whole = Simulation::new(scenario.clone(), 3).unwrap().run();
+        let (whole, truth) = Simulation::new(scenario.clone(), 3).unwrap().finish();
         let mut run = Run::start(scenario, 3).unwrap();
         // One step per call, then until the end.
         assert!(!run.advance(SimTime::from_ms(1_000), || false));
@@ -142,6 +156,7 @@ mod tests {
         assert!(run.advance(SimTime::from_ms(1_000), || true));
         assert_eq!(run.now(), SimTime::from_ms(1_000));
         assert!(!run.finished());
+        assert!(run.truth().is_none());
         let spans_so_far = run.telemetry().spans.len();
         assert!(spans_so_far > 0);
         assert!(run.advance(SimTime(u64::MAX), || true));
@@ -149,6 +164,11 @@ mod tests {
         assert_eq!(run.progress(), 1.0);
         assert!(run.now() >= SimTime::from_ms(4_000));
         assert_eq!(run.telemetry().digest_hex(), whole.digest_hex());
+        // The ground truth is kept, the same as a whole run's.
+        let kept = run.truth().expect("a finished run keeps its ground truth");
+        assert!(kept.charges > 0);
+        assert_eq!(kept, &truth);
+        assert!(Run::finished_with(whole).truth().is_none());
     }
 
     #[test]

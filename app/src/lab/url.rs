@@ -1,6 +1,6 @@
 //! The lab's state in the URL (after `#/lab?`), so a view survives a reload and can be shared:
-//! the scenario, the seed, the clock, the playback speed, the open view, and each view's own
-//! state (the trace search's fields, the open trace, the log query).
+//! the scenario (with a sandbox setup), the seed, the clock, the playback speed, the open view,
+//! and each view's own state (the trace search's fields, the open trace, the log query).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 pub struct LabQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
+    /// The sandbox's setup as `Setup::to_text` writes it, read with `scenario=sandbox`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// The simulated clock, in milliseconds.

@@ -8,6 +8,7 @@ mod map;
 mod metrics;
 mod overview;
 mod playback;
+mod scenario;
 mod trace_view;
 mod traces;
 
