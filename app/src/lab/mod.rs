@@ -13,7 +13,7 @@ mod playback;
 pub mod run;
 mod tabs;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod trace_view;
 mod traces;
 pub mod url;

@@ -54,6 +54,22 @@ fn seconds(text: &str) -> Result<u64, String> {
     }
 }
 
+/// What a fault needs beside it to show in the comparison, for the kinds that need something.
+pub fn kind_hint(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "non_idempotent_retry" => {
+            "Charges go twice only when a charge times out after it went through: slow payments \
+             too (latency, extra_ms 900)."
+        }
+        "stock_race" => "Oversold units only show when stock runs out: lower the stock (Stock).",
+        "retry_storm" => {
+            "Shows in p99, calls sent and retries more than in the error rate; slow its callee \
+             (latency on database) to set it off."
+        }
+        _ => return None,
+    })
+}
+
 /// `1 min`, `10 min`, `90 s`.
 pub fn run_length(ms: u64) -> String {
     if ms % 60_000 == 0 {
@@ -615,6 +631,9 @@ fn FaultRow(props: &FaultRowProps) -> Html {
                     }
                 }
             </div>
+            if let Some(hint) = kind_hint(kind) {
+                <p class="form-hint">{ hint }</p>
+            }
             if !other.is_empty() {
                 <ul class="field-error fault-problems">
                     for e in other { <li>{ format!("{}: {}", e.field, e.problem) }</li> }

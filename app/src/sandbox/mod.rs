@@ -4,6 +4,8 @@
 
 mod compare;
 mod form;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -574,95 +576,4 @@ fn RunStatus(props: &RunStatusProps) -> Html {
 fn clock(t: SimTime) -> String {
     let s = t.0 / 1_000_000;
     format!("{}:{:02}", s / 60, s % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use faultline_engine::scenario::{FaultEffect, FaultSpec};
-
-    #[test]
-    fn both_setups_and_seeds_go_through_the_url_and_back() {
-        let mut b = Column::default();
-        b.setup.faults.push(FaultSpec::new(
-            "orders",
-            None,
-            12_000,
-            48_000,
-            FaultEffect::NonIdempotentRetry,
-        ));
-        b.seed = 11;
-        let columns = [Column::default(), b];
-        let q = SandboxQuery::of(&columns, [true, false]);
-        assert_eq!(q.a, None, "the default setup is left out");
-        assert_eq!(q.seed_a, None);
-        assert_eq!(q.seed_b, Some(11));
-        assert_eq!(q.run.as_deref(), Some("a"));
-        assert!(q.ran(Side::A) && !q.ran(Side::B));
-        let (back, problems) = q.columns();
-        assert_eq!(back, columns);
-        assert!(problems.is_empty());
-        let bad = SandboxQuery {
-            b: Some("{\"rate\":".into()),
-            ..SandboxQuery::default()
-        };
-        let (back, problems) = bad.columns();
-        assert_eq!(back[1], Column::default());
-        assert!(problems[0].starts_with("Run B: the sandbox setup does not read"));
-        let lab = lab_query(&columns[1]);
-        assert_eq!(lab.scenario.as_deref(), Some("sandbox"));
-        assert_eq!(lab.seed, Some(11));
-        assert_eq!(
-            Setup::from_text(lab.setup.as_deref().unwrap()).unwrap(),
-            columns[1].setup
-        );
-    }
-
-    #[test]
-    fn runs_advance_in_slices_and_end_in_the_engine_s_summary() {
-        let mut fast = Column::default();
-        fast.setup.duration_ms = 3_000;
-        let mut invalid = Column::default();
-        invalid.setup.rate_per_s = 0.0;
-        let slots: Slots = Rc::new(RefCell::new([None, None]));
-        assert!(!start(&slots, &[invalid.clone(), invalid], &SIDES, 0.0));
-        assert!(start(&slots, &[fast.clone(), fast.clone()], &SIDES, 0.0));
-        // A clock that moves 1 ms each time it is read: each frame gets a few steps.
-        let clock = std::cell::Cell::new(0.0);
-        let now = || {
-            clock.set(clock.get() + 1.0);
-            clock.get()
-        };
-        let mut frames = 0;
-        while tick(&slots, &now) {
-            frames += 1;
-            assert!(frames < 10_000);
-        }
-        assert!(frames > 2, "the runs took {frames} frames");
-        let s = slots.borrow();
-        let scenario = fast.setup.scenario().unwrap();
-        let (t, truth) = faultline_engine::Simulation::new(scenario.clone(), SEED)
-            .unwrap()
-            .finish();
-        let whole = RunSummary::of(&scenario, &t, &truth);
-        for slot in s.iter() {
-            let slot = slot.as_ref().unwrap();
-            assert!(slot.run.is_none());
-            assert_eq!(slot.summary.as_deref(), Some(&whole));
-            assert_eq!(
-                status(Some(slot), &fast),
-                Status::Done {
-                    summary: Rc::new(whole.clone()),
-                    wall_ms: slot.wall_ms,
-                    stale: false
-                }
-            );
-        }
-        let mut changed = fast.clone();
-        changed.seed = 8;
-        assert!(matches!(
-            status(s[0].as_ref(), &changed),
-            Status::Done { stale: true, .. }
-        ));
-    }
 }
