@@ -45,6 +45,19 @@ const SCREENS = [
   }],
   ["lab logs", async (page) => { await visit(page, "/lab?t=60000&view=logs"); await page.waitForSelector(".log-row", { timeout: 30000 }); }],
   ["lab metrics", async (page) => { await visit(page, "/lab?t=60000&view=metrics"); await page.waitForSelector(".metrics svg", { timeout: 30000 }); }],
+  // Two short runs compared, a fault with its parameters, an edge's policy editor open and a
+  // field with a problem.
+  ["sandbox", async (page) => {
+    const b = encodeURIComponent(JSON.stringify({ ms: 60000, faults: [
+      { service: "payments", from_ms: 0, until_ms: 60000, effect: { kind: "latency", extra_ms: 900 } }] }));
+    await visit(page, `/sandbox?a=${encodeURIComponent('{"ms":60000}')}&b=${b}&run=ab`);
+    await page.waitForSelector("#versus-table", { timeout: 60000 });
+    await page.click("#run-b .form-section:nth-of-type(2) > summary");
+    await page.click("#run-b .edge-row:has-text('payments') button");
+    await page.fill("#a-rate_per_s", "fast");
+    await page.press("#a-rate_per_s", "Tab");
+    await page.waitForSelector("#a-rate_per_s-error");
+  }],
 ];
 
 for (const scheme of ["light", "dark"]) {

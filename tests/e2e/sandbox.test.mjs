@@ -41,7 +41,7 @@ test("B with a non-idempotent retry charges twice where A does not; the figures 
   const { context, page, errors } = await openPage(browser, { width: 1440, height: 900 });
   await visit(page, "/sandbox");
   await page.waitForSelector("#run-both");
-  assert.match(await page.textContent("#compare-title + *"), /Run both to compare/);
+  assert.match(await page.textContent("#versus-title + *"), /Run both to compare/);
 
   // Validation: text that does not read, then a rate the engine refuses, each beside its field.
   await type(page, "#a-rate_per_s", "fast");
@@ -150,7 +150,7 @@ test("a shared comparison in dark theme, and a bad setup in the lab says what is
   }));
   await visit(page, `/sandbox?a=${encodeURIComponent('{"ms":60000,"stock":200}')}&b=${b}&run=ab`);
   await page.waitForSelector("#result-b", { timeout: 60000 });
-  await page.waitForSelector("#compare-table");
+  await page.waitForSelector("#versus-table");
   const oversold = await page.$eval("tr[data-metric='oversold units']", (tr) => tr.dataset.verdict);
   assert.equal(oversold, "worse", "a stock race at low stock oversells");
   await screenshot(page, "sandbox-dark");

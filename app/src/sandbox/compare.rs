@@ -124,7 +124,7 @@ pub fn Comparison(props: &ComparisonProps) -> Html {
     let worse = rows.iter().filter(|r| r.verdict == Verdict::Worse).count();
     let better = rows.iter().filter(|r| r.verdict == Verdict::Better).count();
     html! {
-        <div class="compare-body">
+        <div class="versus-body">
             if props.stale.iter().any(|s| *s) {
                 <p class="notice warn" role="status">{
                     match props.stale {
@@ -134,12 +134,12 @@ pub fn Comparison(props: &ComparisonProps) -> Html {
                     }
                 }</p>
             }
-            <p class="compare-verdict">{
+            <p class="versus-summary">{
                 format!("B against A: {better} better, {worse} worse, {} unchanged or neutral.",
                     rows.len() - better - worse)
             }</p>
-            <div class="compare-grid">
-                <div class="compare-charts">
+            <div class="versus-grid">
+                <div class="versus-charts">
                     for (i, d) in panels.iter().enumerate() {
                         <Panel
                             key={d.chart.id}
@@ -151,7 +151,7 @@ pub fn Comparison(props: &ComparisonProps) -> Html {
                         />
                     }
                 </div>
-                <table class="data-table compare-table" id="compare-table">
+                <table class="data-table versus-table" id="versus-table">
                     <caption class="sr-only">{ "Run B against Run A, metric by metric" }</caption>
                     <thead><tr>
                         <th scope="col">{ "metric" }</th>

@@ -754,7 +754,7 @@ fn EdgeTable(props: &EdgeTableProps) -> Html {
                                     <td>
                                         <button type="button" class="button small quiet" onclick={toggle}
                                                 aria-expanded={is_open.to_string()} aria-controls={editor_id.clone()}
-                                                aria-label={format!("Edit {label}")}>
+                                                aria-label={format!("{} {label}", if is_open { "Close" } else { "Edit" })}>
                                             { if is_open { "Close" } else { "Edit" } }
                                         </button>
                                     </td>

@@ -474,7 +474,7 @@ pub fn Sandbox() -> Html {
             <compare::Comparison a={a.clone()} b={b.clone()} stale={[*stale_a, *stale_b]} />
         },
         _ => html! {
-            <p class="compare-empty muted">{
+            <p class="versus-empty muted">{
                 if running { "The comparison appears when both runs have finished." }
                 else { "Run both to compare them: the table and charts appear here." }
             }</p>
@@ -507,8 +507,8 @@ pub fn Sandbox() -> Html {
                 { column_view(Side::A, on_change_a) }
                 { column_view(Side::B, on_change_b) }
             </div>
-            <section class="compare" aria-labelledby="compare-title">
-                <h2 id="compare-title">{ "A against B" }</h2>
+            <section class="versus" aria-labelledby="versus-title">
+                <h2 id="versus-title">{ "A against B" }</h2>
                 { comparison }
             </section>
         </div>
