@@ -175,6 +175,10 @@ pub fn Comparison(props: &ComparisonProps) -> Html {
                         }
                     </tbody>
                 </table>
+                <p class="versus-note">{
+                    "Latencies here are exact percentiles of the entry requests' spans; the lab's \
+                     overview and metrics read latency histograms, so their p99 can differ by a bucket."
+                }</p>
             </div>
         </div>
     }
