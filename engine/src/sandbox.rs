@@ -744,7 +744,12 @@ type MetricLine = (
     Option<bool>,
 );
 
-/// The metrics of two runs side by side, B against A.
+/// Share of the larger value within which two runs count as the same in a verdict: another
+/// seed alone moves tail latencies and counts of timeouts by a few percent.
+const NOISE: f64 = 0.05;
+
+/// The metrics of two runs side by side, B against A; the change is exact, the verdict ignores
+/// changes within `NOISE`.
 pub fn compare(a: &RunSummary, b: &RunSummary) -> Vec<ComparisonRow> {
     let ms = |d: Option<Duration>| d.map(|d| d.0 as f64 / 1_000.0);
     let n = |v: u64| Some(v as f64);
@@ -906,8 +911,13 @@ pub fn compare(a: &RunSummary, b: &RunSummary) -> Vec<ComparisonRow> {
                             Kind::Ratio => format!("{sign}{:.2} pp", (diff * 100.0).abs()),
                         }
                     };
+                    // A verdict needs more than run-to-run noise: within NOISE of the larger
+                    // value is the same, except going from none to some (a first duplicate
+                    // charge counts).
+                    let noise = same
+                        || (x != 0.0 && y != 0.0 && diff.abs() <= NOISE * x.abs().max(y.abs()));
                     let verdict = match lower_better {
-                        _ if same => Verdict::Same,
+                        _ if noise => Verdict::Same,
                         None => Verdict::Neutral,
                         Some(lower) => {
                             if (diff < 0.0) == lower {
@@ -1363,5 +1373,26 @@ mod tests {
         assert_eq!(row("requests").verdict, Verdict::Same);
         assert_eq!(row("p50").a, "—");
         assert_eq!(group_thousands(1_234_567), "1,234,567");
+
+        // Within 5% of the larger value the verdict is "same", the change still exact; from
+        // none to some always counts.
+        let c = RunSummary {
+            p95: Some(Duration::from_us(55_100)),
+            timeouts: 98,
+            duplicate_charges: 1,
+            ..a.clone()
+        };
+        let a = RunSummary {
+            p95: Some(Duration::from_us(54_500)),
+            timeouts: 96,
+            ..a
+        };
+        let rows = compare(&a, &c);
+        let row = |m: &str| rows.iter().find(|r| r.metric == m).unwrap().clone();
+        assert_eq!(row("p95").verdict, Verdict::Same);
+        assert_eq!(row("p95").change, "+0.6 ms (+1%)");
+        assert_eq!(row("timeouts").verdict, Verdict::Same);
+        assert_eq!(row("timeouts").change, "+2 (+2%)");
+        assert_eq!(row("duplicate charges").verdict, Verdict::Worse);
     }
 }
