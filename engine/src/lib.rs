@@ -30,7 +30,7 @@ pub mod trace;
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{GroundTruth, Simulation};
 pub use telemetry::Telemetry;
-pub use time::{Duration, DurationError, SimTime};
+pub use time::{ClockError, Duration, DurationError, SimTime};
 
 /// Runs a scenario to the end with a seed; Err lists every problem with the scenario.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Telemetry, Vec<ScenarioError>> {

@@ -463,6 +463,104 @@ mod tests {
     }
 
     #[test]
+    fn a_time_range_keeps_the_traces_that_start_in_it() {
+        let t = telemetry();
+        let all = TraceQuery {
+            limit: 100_000,
+            ..TraceQuery::default()
+        };
+        let every = search_traces(&t, &all);
+        // The range's ends are two traces' own starts: the first is in, the second is out.
+        let start_near = |ms: u64| {
+            every
+                .iter()
+                .map(|r| r.start)
+                .filter(|s| *s >= SimTime::from_ms(ms))
+                .min()
+                .unwrap()
+        };
+        let (from, until) = (start_near(3_000), start_near(6_000));
+        // Without a condition (the traces by start) and with ones that pick candidates from the
+        // index (a service; a tag), with errors only, and past the run's end.
+        let searches = [
+            TraceQuery::default(),
+            TraceQuery {
+                service: Some("payments".into()),
+                ..TraceQuery::default()
+            },
+            TraceQuery {
+                tags: parse_tags("peer.service=payments").unwrap(),
+                errors_only: true,
+                ..TraceQuery::default()
+            },
+        ];
+        for base in searches {
+            let unbounded = search_traces(
+                &t,
+                &TraceQuery {
+                    limit: 100_000,
+                    ..base.clone()
+                },
+            );
+            for (from, until) in [
+                (Some(from), Some(until)),
+                (Some(from), None),
+                (None, Some(until)),
+                (Some(SimTime::from_ms(60_000)), None),
+            ] {
+                let ranged = TraceQuery {
+                    from,
+                    until,
+                    limit: 100_000,
+                    ..base.clone()
+                };
+                let expected: Vec<TraceSummary> = unbounded
+                    .iter()
+                    .filter(|r| from.is_none_or(|f| r.start >= f))
+                    .filter(|r| until.is_none_or(|u| r.start < u))
+                    .cloned()
+                    .collect();
+                assert_eq!(search_traces(&t, &ranged), expected, "{ranged:?}");
+            }
+        }
+        let ranged = search_traces(
+            &t,
+            &TraceQuery {
+                from: Some(from),
+                until: Some(until),
+                limit: 100_000,
+                ..TraceQuery::default()
+            },
+        );
+        assert!(
+            ranged.len() > 50 && ranged.len() < every.len() / 2,
+            "{}",
+            ranged.len()
+        );
+        assert_eq!(ranged.last().map(|r| r.start), Some(from), "from is in");
+        assert!(ranged.iter().all(|r| r.start < until), "until is out");
+        assert!(every.iter().any(|r| r.start == until));
+        // A limit keeps the newest of the range.
+        let newest = search_traces(
+            &t,
+            &TraceQuery {
+                from: Some(from),
+                until: Some(until),
+                limit: 5,
+                ..TraceQuery::default()
+            },
+        );
+        assert_eq!(newest, ranged[..5]);
+        // An empty range finds nothing.
+        let empty = TraceQuery {
+            from: Some(until),
+            until: Some(from),
+            ..TraceQuery::default()
+        };
+        assert!(search_traces(&t, &empty).is_empty());
+    }
+
+    #[test]
     fn service_summaries_add_up_every_instance_and_route() {
         let t = crate::Simulation::new(crate::mesh::default_mesh(50.0, 3_000), 5)
             .unwrap()

@@ -1,5 +1,6 @@
 //! Virtual time: `SimTime` (an instant) and `Duration` (a span), both whole microseconds in a `u64`.
-//! Also the human form of durations that search boxes take and charts print ("1.2s", "300ms").
+//! Also the human form of durations that search boxes take and charts print ("1.2s", "300ms"),
+//! and of instants on the run's clock that a time range takes ("1:05", "65s").
 
 use std::fmt;
 
@@ -27,6 +28,51 @@ impl SimTime {
     pub fn since(self, earlier: SimTime) -> Duration {
         Duration(self.0.saturating_sub(earlier.0))
     }
+
+    /// Parses an instant on the run's clock as the lab prints it, `minutes:seconds` with an
+    /// optional fraction (`1:05`, `0:07.250`), or as a duration since the run started (`65s`,
+    /// `1.5m`, see `Duration::parse`).
+    pub fn parse_clock(text: &str) -> Result<SimTime, ClockError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ClockError::Empty);
+        }
+        let Some((minutes, seconds)) = text.split_once(':') else {
+            return Duration::parse(text)
+                .map(|d| SimTime(d.0))
+                .map_err(|e| match e {
+                    DurationError::MissingUnit(n) => ClockError::MissingUnit(n),
+                    e => ClockError::Duration(e),
+                });
+        };
+        let bad = || ClockError::BadClock(text.to_string());
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let (whole, fraction) = seconds.split_once('.').unwrap_or((seconds, "0"));
+        if !digits(minutes) || !digits(whole) || whole.len() > 2 || !digits(fraction) {
+            return Err(bad());
+        }
+        if whole.parse::<u64>().map_err(|_| bad())? >= 60 {
+            return Err(ClockError::SecondsOver(text.to_string()));
+        }
+        let minutes = Duration::parse(&format!("{minutes}m")).map_err(ClockError::Duration)?;
+        let seconds = Duration::parse(&format!("{whole}.{fraction}s")).map_err(|_| bad())?;
+        Ok(SimTime(minutes.0.saturating_add(seconds.0)))
+    }
+}
+
+/// Why an instant on the run's clock did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    #[error("a time is empty; write minutes:seconds (1:05) or a duration (65s)")]
+    Empty,
+    #[error("`{0}` has no unit; write {0}s, or minutes:seconds such as 1:05")]
+    MissingUnit(String),
+    #[error("`{0}` is not a clock time; write minutes:seconds such as 1:05 or 1:05.250")]
+    BadClock(String),
+    #[error("`{0}` has 60 seconds or more after `:`; write 0:00 to 0:59, then 1:00")]
+    SecondsOver(String),
+    #[error("{0}")]
+    Duration(DurationError),
 }
 
 impl Duration {
@@ -242,6 +288,30 @@ mod tests {
             let tolerance = us / 100 + 1; // two decimals: within 1%
             assert!(back.abs_diff(us) <= tolerance, "{us} -> {shown} -> {back}");
         }
+    }
+
+    #[test]
+    fn clock_times_parse_as_the_lab_prints_them_or_as_durations() {
+        let at = |text: &str| SimTime::parse_clock(text);
+        assert_eq!(at("1:05"), Ok(SimTime::from_ms(65_000)));
+        assert_eq!(at(" 0:07.25 "), Ok(SimTime::from_ms(7_250)));
+        assert_eq!(at("2:00.001"), Ok(SimTime::from_ms(120_001)));
+        assert_eq!(at("12:3"), Ok(SimTime::from_ms(723_000)));
+        assert_eq!(at("65s"), Ok(SimTime::from_ms(65_000)));
+        assert_eq!(at("1.5m"), Ok(SimTime::from_ms(90_000)));
+        assert_eq!(at(""), Err(ClockError::Empty));
+        assert_eq!(at("65"), Err(ClockError::MissingUnit("65".into())));
+        assert_eq!(at("1:75"), Err(ClockError::SecondsOver("1:75".into())));
+        for bad in [
+            "1:", ":05", "1:05:00", "a:05", "1:5x", "1:005", "1:05.", "-1:05",
+        ] {
+            assert_eq!(at(bad), Err(ClockError::BadClock(bad.into())), "{bad}");
+        }
+        assert_eq!(
+            at("3x"),
+            Err(ClockError::Duration(DurationError::UnknownUnit("x".into())))
+        );
+        assert!(at("65").unwrap_err().to_string().contains("write 65s"));
     }
 
     #[test]
