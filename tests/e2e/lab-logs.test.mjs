@@ -63,16 +63,36 @@ test("log queries, fields, details and context in the lab", async () => {
   await context.close();
 });
 
-test("the clock toggle switches the rows between the node clock and true time", async () => {
+test("the clock toggle switches the rows between the node clock and true time, in the URL", async () => {
   const { context, page, errors } = await openPage(browser, { width: 1400, height: 1000 });
   await visit(page, '/lab?t=20000&view=logs&q={service="orders"}');
   await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
   await page.click(".log-row >> nth=0");
   const node = await page.textContent("#detail-node-ts");
   await page.click("#clock-true");
+  // The clock goes into the URL, and the rows follow it.
+  await page.waitForFunction(() => new URL(location.href.replace("#", "")).searchParams.get("clock") === "true");
+  await page.waitForSelector("#clock-true[aria-pressed=true]");
   const row = await page.textContent(".log-row.selected .ts");
   assert.equal(row, await page.textContent("#detail-true-ts"));
   assert.match(node, /Z$/);
+
+  // A reload comes back on true time.
+  const url = page.url();
+  await page.reload();
+  await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
+  await page.waitForSelector(".log-row");
+  assert.equal(page.url(), url);
+  assert.equal(await page.getAttribute("#clock-true", "aria-pressed"), "true");
+  assert.equal(await page.getAttribute("#clock-node", "aria-pressed"), "false");
+  await page.click(".log-row >> nth=0");
+  assert.equal(await page.textContent(".log-row.selected .ts"), await page.textContent("#detail-true-ts"));
+
+  // Back to the node clock, the default: the URL no longer names one.
+  await page.click("#clock-node");
+  await page.waitForFunction(() => !new URL(location.href.replace("#", "")).searchParams.has("clock"));
+  await page.waitForSelector("#clock-node[aria-pressed=true]");
+  assert.equal(await page.textContent(".log-row.selected .ts"), await page.textContent("#detail-node-ts"));
   assert.deepEqual(errors, []);
   await context.close();
 });

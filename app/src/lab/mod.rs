@@ -426,7 +426,17 @@ fn panel(view: View, query: &LabQuery, on_navigate: &Callback<LabQuery>) -> Html
                     })
                 })
             };
-            html! { <logs::Logs query={query.q.clone()} {on_query} {on_trace} /> }
+            let on_clock = {
+                let (on_navigate, query) = (on_navigate.clone(), query.clone());
+                Callback::from(move |c| {
+                    on_navigate.emit(LabQuery {
+                        clock: logs::clock_to_url(c),
+                        ..query.clone()
+                    })
+                })
+            };
+            let clock = logs::clock_from_url(query.clock.as_deref());
+            html! { <logs::Logs query={query.q.clone()} {on_query} {clock} {on_clock} {on_trace} /> }
         }
     }
 }

@@ -55,4 +55,8 @@ pub struct LabQuery {
     /// The log view's LogQL query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
+    /// The log view's timestamps: `true` for true time; none (or `node`) for each node's own
+    /// clock, the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }

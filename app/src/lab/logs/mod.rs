@@ -1,7 +1,8 @@
 //! The Logs view, as Grafana Explore reads Loki: a LogQL bar (a parse error is shown at its
 //! column), the volume of matching lines by level over time, the lines themselves (virtualized,
-//! newest first, on the node's own clock or true time), Kibana's fields panel, and a line's
-//! details with its context. While the run plays, the query re-runs a few times a second.
+//! newest first, on the node's own clock or true time as the URL says), Kibana's fields panel,
+//! and a line's details with its context. While the run plays, the query re-runs a few times a
+//! second.
 
 mod detail;
 mod fields;
@@ -33,12 +34,29 @@ const BARS: u32 = 80;
 /// Lines the fields panel samples, newest first, as Kibana samples 500 documents.
 const SAMPLE: usize = 500;
 
+/// The URL's `clock`: `true` shows true time, anything else (or none) each node's own clock.
+pub fn clock_from_url(value: Option<&str>) -> Clock {
+    match value {
+        Some("true") => Clock::True,
+        _ => Clock::Node,
+    }
+}
+
+/// A clock as the URL's `clock`: none for the node's own clock, the default.
+pub fn clock_to_url(clock: Clock) -> Option<String> {
+    (clock == Clock::True).then(|| "true".to_string())
+}
+
 #[derive(Properties, PartialEq)]
 pub struct LogsProps {
     /// The query from the URL, if any.
     pub query: Option<String>,
     /// A query was run: for the URL.
     pub on_query: Callback<String>,
+    /// The timestamps' clock, from the URL.
+    pub clock: Clock,
+    /// The clock was toggled: for the URL.
+    pub on_clock: Callback<Clock>,
     pub on_trace: Callback<TraceId>,
 }
 
@@ -64,7 +82,6 @@ pub fn Logs(props: &LogsProps) -> Html {
         .unwrap_or_else(|| DEFAULT_QUERY.to_string());
     let input = use_state(|| initial.clone());
     let query = use_state(|| initial);
-    let clock = use_state(|| Clock::Node);
     let selected = use_state(|| None::<u32>);
     let answer = use_mut_ref(Answer::default);
     let input_ref = use_node_ref();
@@ -148,10 +165,7 @@ pub fn Logs(props: &LogsProps) -> Html {
         let selected = selected.clone();
         Callback::from(move |()| selected.set(None))
     };
-    let set_clock = |c: Clock| {
-        let clock = clock.clone();
-        Callback::from(move |_: MouseEvent| clock.set(c))
-    };
+    let set_clock = |c: Clock| props.on_clock.reform(move |_: MouseEvent| c);
     // `/` focuses the query bar, as in Grafana and Kibana.
     {
         let input_ref = input_ref.clone();
@@ -190,7 +204,7 @@ pub fn Logs(props: &LogsProps) -> Html {
             </div>
         }
     });
-    let clock_now = *clock;
+    let clock_now = props.clock;
     html! {
         <section class="logs-view" aria-label="Logs">
             <form class="logql-bar" {onsubmit} role="search">

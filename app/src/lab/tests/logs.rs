@@ -1,18 +1,22 @@
 //! The Logs view rendered at a URL's LogQL query: its rows are the lines the engine's LogQL
-//! returns, newest first (the table's first window of them), a query that does not parse shows
-//! the parser's error under the column it names, and the fields panel gives the engine's field
-//! summaries of the hits.
+//! returns, newest first (the table's first window of them), on the clock the URL's `clock`
+//! names; a query that does not parse shows the parser's error under the column it names, and
+//! the fields panel gives the engine's field summaries of the hits.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use faultline_engine::SimTime;
 use faultline_engine::logql;
-use faultline_engine::query::logs::field_summaries;
+use faultline_engine::mesh::default_mesh;
+use faultline_engine::query::logs::{Clock, field_summaries, timestamp};
+use faultline_engine::scenario::{FaultEffect, FaultSpec};
 
 use super::html::{by_id, find};
 use super::{finished_default_run, render_at};
 use crate::lab::logs::table::{ROW_HEIGHT, visible_rows};
+use crate::lab::run::Run;
 
 /// The lab's URL for the Logs view with `q` as its query.
 fn logs_url(q: &str) -> String {
@@ -169,5 +173,75 @@ fn the_fields_panel_counts_what_the_engine_summarises() {
         let n = by_service[name.as_str()];
         let share = format!("{:.0}%", 100.0 * f64::from(n) / 500.0);
         assert_eq!(v.find("span", "share")[0].text(), share, "{name}");
+    }
+}
+
+/// The default mesh for 6 s, seed 7, with payments' clock 1.5 s fast and orders logging its
+/// local time at +02:00 throughout, run to its end.
+fn skewed_run() -> Rc<RefCell<Run>> {
+    let mut scenario = default_mesh(50.0, 6_000);
+    for (service, effect) in [
+        (
+            "payments",
+            FaultEffect::ClockSkew {
+                offset_ms: 1_500,
+                drift_ppm: 0,
+            },
+        ),
+        ("orders", FaultEffect::LocalTimeLogs { zone_minutes: 120 }),
+    ] {
+        scenario.faults.push(FaultSpec {
+            service: service.into(),
+            instance: None,
+            from_ms: 0,
+            until_ms: 6_000,
+            effect,
+        });
+    }
+    let mut run = Run::start(scenario, 7).expect("the mesh with clock faults runs");
+    assert!(run.advance(SimTime(u64::MAX), || true));
+    Rc::new(RefCell::new(run))
+}
+
+#[test]
+fn the_url_s_clock_shows_the_node_clocks_by_default_or_true_time() {
+    let run = skewed_run();
+    let q = r#"{service=~"orders|payments"}"#;
+    let r = run.borrow();
+    let t = r.telemetry();
+    let hits = logql::parse(q).expect("the query parses").run(t);
+    let stamps_at = |suffix: &str| -> (Vec<String>, String) {
+        let page = render_at(&format!("{}{suffix}", logs_url(q)), &run);
+        let stamps = find(&page, "div", "log-row")
+            .iter()
+            .map(|row| row.find("span", "ts")[0].text())
+            .collect();
+        (stamps, page)
+    };
+    let expected = |clock: Clock| -> Vec<String> {
+        let (first, end) = visible_rows(0.0, 560.0, hits.len());
+        (first..end)
+            .map(|k| timestamp(&t.logs[hits[hits.len() - 1 - k] as usize], clock))
+            .collect()
+    };
+    let (node, true_time) = (expected(Clock::Node), expected(Clock::True));
+    // The clocks differ here: orders' lines carry +02:00 and payments' are 1.5 s ahead on the
+    // node clock, while true time is UTC for both.
+    assert!(node.iter().any(|s| s.ends_with("+02:00")), "{node:?}");
+    assert!(true_time.iter().all(|s| s.ends_with('Z')));
+    assert_ne!(node, true_time);
+
+    for (suffix, clock, stamps) in [
+        ("", Clock::Node, &node),
+        ("&clock=node", Clock::Node, &node),
+        ("&clock=true", Clock::True, &true_time),
+        ("&clock=sundial", Clock::Node, &node),
+    ] {
+        let (shown, page) = stamps_at(suffix);
+        assert_eq!(&shown, stamps, "at {suffix:?}");
+        let pressed = |id: &str| by_id(&page, id).and_then(|b| b.attr("aria-pressed"));
+        let on_true = clock == Clock::True;
+        assert_eq!(pressed("clock-true"), Some(on_true.to_string().as_str()));
+        assert_eq!(pressed("clock-node"), Some((!on_true).to_string().as_str()));
     }
 }
