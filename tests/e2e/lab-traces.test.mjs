@@ -170,6 +170,56 @@ test("the trace page in the dark theme, reloaded from its URL", async () => {
   await context.close();
 });
 
+test("a from/to range on the run's clock narrows the search, refuses bad input, and survives a reload", async () => {
+  const { context, page, errors } = await openPage(browser);
+  await openAt60s(page);
+  const seconds = (start) => { const [m, s] = start.split(":"); return Number(m) * 60 + Number(s); };
+
+  // Seconds past 59 are refused at From; a lookback with a range at Lookback.
+  await page.fill("#search-from", "0:75");
+  await page.press("#search-from", "Tab");
+  await page.waitForSelector("#search-from-error");
+  assert.match(await page.textContent("#search-from-error"), /60 seconds or more/);
+  assert.ok(await page.isDisabled("#search-submit"));
+  await page.fill("#search-from", "0:20");
+  await page.press("#search-from", "Tab");
+  await page.waitForSelector("#search-from-error", { state: "detached" });
+  await page.selectOption("#search-lookback", "10s");
+  await page.waitForSelector("#search-lookback-error");
+  assert.match(await page.textContent("#search-lookback-error"), /do not mix/);
+  assert.ok(await page.isDisabled("#search-submit"));
+  await page.selectOption("#search-lookback", "");
+  await page.waitForSelector("#search-lookback-error", { state: "detached" });
+
+  await page.fill("#search-to", "30s");
+  await page.fill("#search-limit", "200");
+  await page.press("#search-limit", "Tab");
+  await page.click("#search-submit");
+  await page.waitForFunction(() => {
+    const p = new URL(location.href.replace("#/lab", "")).searchParams;
+    return p.get("from") === "0:20" && p.get("to") === "30s";
+  });
+  await page.waitForFunction(() => [...document.querySelectorAll("#trace-results .result-start")]
+    .every((s) => { const [m, sec] = s.textContent.split(":"); const t = Number(m) * 60 + Number(sec); return t >= 20 && t < 30; }));
+  const starts = await page.$$eval("#trace-results .result-start", (s) => s.map((x) => x.textContent));
+  assert.ok(starts.length > 50, `traces that start in 0:20 to 0:30: ${starts.length}`);
+  for (const start of starts) assert.ok(seconds(start) >= 20 && seconds(start) < 30, start);
+  const ids = await page.$$eval("#trace-results > li", (lis) => lis.map((li) => li.dataset.traceId));
+  await screenshot(page, "lab-traces-range", { fullPage: false });
+
+  // A reload searches the same range again.
+  const url = page.url();
+  await page.reload();
+  await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
+  await page.waitForSelector("#trace-results > li");
+  assert.equal(page.url(), url);
+  assert.equal(await page.inputValue("#search-from"), "0:20");
+  assert.equal(await page.inputValue("#search-to"), "30s");
+  assert.deepEqual(await page.$$eval("#trace-results > li", (lis) => lis.map((li) => li.dataset.traceId)), ids);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("a 5,000-span trace renders a window of rows and scrolls smoothly", async () => {
   const { context, page, errors } = await openPage(browser);
   await visit(page, "/lab?scenario=debug-wide-trace&view=traces");

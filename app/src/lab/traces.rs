@@ -1,6 +1,6 @@
 //! The Traces view, as Jaeger UI's search page: a search form (service, operation, tags,
-//! duration bounds, errors only, limit), a scatter plot of the results' durations over time and
-//! the result list. With a trace open (`trace` in the URL) it shows the trace page instead.
+//! duration bounds, a lookback or a from/to range on the run's clock, errors only, limit), a
+//! scatter plot of the results' durations over time and the result list. With a trace open (`trace` in the URL) it shows the trace page instead.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -72,11 +72,23 @@ pub struct FieldErrors {
     pub tags: Option<String>,
     pub min: Option<String>,
     pub max: Option<String>,
+    pub lookback: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 impl FieldErrors {
     pub fn any(&self) -> bool {
-        self.tags.is_some() || self.min.is_some() || self.max.is_some()
+        [
+            &self.tags,
+            &self.min,
+            &self.max,
+            &self.lookback,
+            &self.from,
+            &self.to,
+        ]
+        .iter()
+        .any(|e| e.is_some())
     }
 }
 
@@ -110,7 +122,8 @@ pub fn sort_results(results: &mut [TraceSummary], sort: Option<&str>) {
 }
 
 /// The search the URL's fields ask for at the run's clock `now`, and what is wrong with them (a
-/// field in error is left out of the search).
+/// field in error is left out of the search). The time range is a lookback from `now` or a
+/// from/to range; given both, the range wins and the lookback is refused at its field.
 pub fn search_query(q: &LabQuery, now: SimTime) -> (TraceQuery, FieldErrors) {
     let mut errors = FieldErrors::default();
     fn text(v: &Option<String>) -> Option<&str> {
@@ -123,6 +136,13 @@ pub fn search_query(q: &LabQuery, now: SimTime) -> (TraceQuery, FieldErrors) {
                 .ok()
         })
     }
+    fn clock_field(v: &Option<String>, slot: &mut Option<String>) -> Option<SimTime> {
+        text(v).and_then(|s| {
+            SimTime::parse_clock(s)
+                .map_err(|e| *slot = Some(e.to_string()))
+                .ok()
+        })
+    }
     let min_duration = duration_field(&q.min, &mut errors.min);
     let max_duration = duration_field(&q.max, &mut errors.max);
     if let (Some(lo), Some(hi)) = (min_duration, max_duration) {
@@ -130,6 +150,27 @@ pub fn search_query(q: &LabQuery, now: SimTime) -> (TraceQuery, FieldErrors) {
             errors.max = Some(format!("the maximum is below the minimum ({lo})"));
         }
     }
+    let from = clock_field(&q.from, &mut errors.from);
+    let to = clock_field(&q.to, &mut errors.to);
+    if let (Some(from), Some(to)) = (from, to) {
+        if to <= from {
+            errors.to = Some(format!(
+                "the end is not after the start ({})",
+                clock_ms(from)
+            ));
+        }
+    }
+    let ranged = text(&q.from).is_some() || text(&q.to).is_some();
+    let lookback = text(&q.lookback).filter(|_| {
+        if ranged {
+            errors.lookback = Some(
+                "a lookback and a from/to range do not mix: choose the whole run here, or clear \
+                 From and To"
+                    .into(),
+            );
+        }
+        !ranged
+    });
     let tags = match text(&q.tags).map(parse_tags) {
         Some(Ok(tags)) => tags,
         Some(Err(e)) => {
@@ -146,10 +187,11 @@ pub fn search_query(q: &LabQuery, now: SimTime) -> (TraceQuery, FieldErrors) {
         max_duration: max_duration.filter(|_| errors.max.is_none()),
         errors_only: q.errors.unwrap_or(false),
         limit: q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, LIMIT_MAX),
-        from: text(&q.lookback)
+        from: lookback
             .and_then(|l| Duration::parse(l).ok())
-            .map(|l| SimTime(now.0.saturating_sub(l.0))),
-        ..TraceQuery::default()
+            .map(|l| SimTime(now.0.saturating_sub(l.0)))
+            .or(from),
+        until: to.filter(|_| errors.to.is_none()),
     };
     (query, errors)
 }
@@ -183,6 +225,8 @@ struct Form {
     errors: bool,
     limit: String,
     lookback: String,
+    from: String,
+    to: String,
 }
 
 impl Form {
@@ -196,6 +240,8 @@ impl Form {
             errors: q.errors.unwrap_or(false),
             limit: q.limit.unwrap_or(DEFAULT_LIMIT).to_string(),
             lookback: q.lookback.clone().unwrap_or_default(),
+            from: q.from.clone().unwrap_or_default(),
+            to: q.to.clone().unwrap_or_default(),
         }
     }
 
@@ -215,6 +261,8 @@ impl Form {
                 .ok()
                 .filter(|&l| l != DEFAULT_LIMIT),
             lookback: some(self.lookback),
+            from: some(self.from),
+            to: some(self.to),
             trace: None,
             compare: None,
             ..base.clone()
@@ -348,6 +396,8 @@ fn TraceSearch(props: &SearchProps) -> Html {
     let on_max = edit(|f, v| f.max = v);
     let on_limit = edit(|f, v| f.limit = v);
     let on_lookback = edit(|f, v| f.lookback = v);
+    let on_from = edit(|f, v| f.from = v);
+    let on_to = edit(|f, v| f.to = v);
     let on_sort = {
         let (on_navigate, query) = (props.on_navigate.clone(), props.query.clone());
         Callback::from(move |e: Event| {
@@ -437,13 +487,20 @@ fn TraceSearch(props: &SearchProps) -> Html {
                 <h2>{ "Search" }</h2>
                 { choose("search-service", "Service", "all services", &services, &form.service, on_service) }
                 { choose("search-operation", "Operation", "all operations", &operations, &form.operation, on_operation) }
-                <div class="field">
+                <div class={classes!("field", field_errors.lookback.is_some().then_some("invalid"))}>
                     <label for="search-lookback">{ "Lookback" }</label>
-                    <select id="search-lookback" onchange={on_lookback}>
+                    <select id="search-lookback" onchange={on_lookback}
+                            aria-invalid={field_errors.lookback.is_some().to_string()}
+                            aria-describedby={field_errors.lookback.is_some().then_some("search-lookback-error")}>
                         for (value, label) in LOOKBACKS {
                             <option {value} selected={form.lookback == value}>{ label }</option>
                         }
                     </select>
+                    { field_error("search-lookback", &field_errors.lookback) }
+                </div>
+                <div class="field-pair">
+                    { input("search-from", "From (run clock)", "e.g. 1:05", &form.from, on_from, &field_errors.from) }
+                    { input("search-to", "To", "e.g. 90s", &form.to, on_to, &field_errors.to) }
                 </div>
                 { input("search-tags", "Tags", "http.response.status_code=504 error=true", &form.tags, on_tags, &field_errors.tags) }
                 <div class="field-pair">
@@ -702,11 +759,57 @@ mod tests {
     }
 
     #[test]
+    fn a_from_to_range_is_read_on_the_run_s_clock_with_errors_at_its_fields() {
+        let range = |lookback: &str, from: &str, to: &str| {
+            let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+            let q = LabQuery {
+                lookback: opt(lookback),
+                from: opt(from),
+                to: opt(to),
+                ..LabQuery::default()
+            };
+            search_query(&q, SimTime::from_ms(120_000))
+        };
+        let (q, errors) = range("", "1:05", "90s");
+        assert!(!errors.any());
+        assert_eq!(
+            (q.from, q.until),
+            (
+                Some(SimTime::from_ms(65_000)),
+                Some(SimTime::from_ms(90_000))
+            )
+        );
+        let (q, _) = range("", "", "0:30.5");
+        assert_eq!((q.from, q.until), (None, Some(SimTime::from_ms(30_500))));
+
+        let (q, errors) = range("", "1:75", "65");
+        assert!(errors.from.unwrap().contains("60 seconds or more"));
+        assert!(errors.to.unwrap().contains("write 65s"));
+        assert_eq!((q.from, q.until), (None, None));
+
+        let (q, errors) = range("", "1:05", "1:00");
+        assert_eq!(
+            errors.to.as_deref(),
+            Some("the end is not after the start (1:05.000)")
+        );
+        assert_eq!((q.from, q.until), (Some(SimTime::from_ms(65_000)), None));
+
+        // A lookback with a range: the range is searched, the lookback refused at its field.
+        let (q, errors) = range("10s", "0:20", "");
+        assert!(errors.lookback.unwrap().contains("do not mix"));
+        assert_eq!((q.from, q.until), (Some(SimTime::from_ms(20_000)), None));
+        let (q, errors) = range("10s", "", "");
+        assert!(!errors.any());
+        assert_eq!(q.from, Some(SimTime::from_ms(110_000)));
+    }
+
+    #[test]
     fn the_form_writes_only_what_is_set_into_the_url() {
         let form = Form {
             service: "payments".into(),
             min: " 300ms ".into(),
             limit: "20".into(),
+            from: "1:05".into(),
             ..Form::default()
         };
         let base = LabQuery {
@@ -717,6 +820,7 @@ mod tests {
         let q = form.clone().into_query(&base);
         assert_eq!(q.service.as_deref(), Some("payments"));
         assert_eq!(q.min.as_deref(), Some("300ms"));
+        assert_eq!((q.from.as_deref(), q.to.as_deref()), (Some("1:05"), None));
         assert_eq!(
             (q.limit, q.errors, q.trace.as_deref(), q.seed),
             (None, None, None, Some(7))

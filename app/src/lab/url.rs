@@ -1,6 +1,7 @@
 //! The lab's state in the URL (after `#/lab?`), so a view survives a reload and can be shared:
 //! the scenario (with a sandbox setup), the seed, the clock, the playback speed, the open view,
-//! and each view's own state (the trace search's fields, the open trace, the log query).
+//! and each view's own state (the trace search's fields and time range, the open trace, the log
+//! query and clock).
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,13 @@ pub struct LabQuery {
     /// Only traces that started this long before the run's clock (`10s`, `1m`); none: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookback: Option<String>,
+    /// Only traces that started in [from, to) on the run's clock, as typed (`1:05`, `65s`);
+    /// either end may be open. With a lookback too, the range wins and the lookback is refused
+    /// at its field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
     /// The result list's order (`longest`, `shortest`, `most-spans`, `least-spans`); none:
     /// newest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
