@@ -69,7 +69,7 @@ pub enum ClockError {
     MissingUnit(String),
     #[error("`{0}` is not a clock time; write minutes:seconds such as 1:05 or 1:05.250")]
     BadClock(String),
-    #[error("`{0}` has 60 seconds or more after `:`; write 0:00 to 0:59, then 1:00")]
+    #[error("`{0}`: the seconds after `:` go from 00 to 59")]
     SecondsOver(String),
     #[error("{0}")]
     Duration(DurationError),

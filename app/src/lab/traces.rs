@@ -499,7 +499,7 @@ fn TraceSearch(props: &SearchProps) -> Html {
                     { field_error("search-lookback", &field_errors.lookback) }
                 </div>
                 <div class="field-pair">
-                    { input("search-from", "From (run clock)", "e.g. 1:05", &form.from, on_from, &field_errors.from) }
+                    { input("search-from", "From", "e.g. 1:05", &form.from, on_from, &field_errors.from) }
                     { input("search-to", "To", "e.g. 90s", &form.to, on_to, &field_errors.to) }
                 </div>
                 { input("search-tags", "Tags", "http.response.status_code=504 error=true", &form.tags, on_tags, &field_errors.tags) }
@@ -783,7 +783,7 @@ mod tests {
         assert_eq!((q.from, q.until), (None, Some(SimTime::from_ms(30_500))));
 
         let (q, errors) = range("", "1:75", "65");
-        assert!(errors.from.unwrap().contains("60 seconds or more"));
+        assert!(errors.from.unwrap().contains("go from 00 to 59"));
         assert!(errors.to.unwrap().contains("write 65s"));
         assert_eq!((q.from, q.until), (None, None));
 
