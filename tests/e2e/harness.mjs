@@ -30,10 +30,12 @@ export async function openPage(browser, { colorScheme = "light", width = 1280, h
 }
 
 /** Goes to a route (the part after #) and waits until the app has replaced the loader: the
- * app's own readiness, not the page's load event, which a slow icon or manifest can hold up. */
+ * app's own readiness, not the page's load or DOMContentLoaded events, which a slow icon,
+ * manifest or a fresh browser's first navigation on a busy machine can hold up (a suite's first
+ * `goto` once waited 30 s for DOMContentLoaded with the server idle). */
 export async function visit(page, route = "/") {
-  await page.goto(`${BASE_URL}#${route}`, { waitUntil: "domcontentloaded" });
-  await page.waitForSelector(".shell, .crash", { timeout: 30000 });
+  await page.goto(`${BASE_URL}#${route}`, { waitUntil: "commit", timeout: 60000 });
+  await page.waitForSelector(".shell, .crash", { timeout: 60000 });
 }
 
 /** Saves a screenshot of the whole page, or of the viewport only with `{ fullPage: false }`. */
