@@ -35,7 +35,17 @@ export async function openPage(browser, { colorScheme = "light", width = 1280, h
  * `goto` once waited 30 s for DOMContentLoaded with the server idle). */
 export async function visit(page, route = "/") {
   await page.goto(`${BASE_URL}#${route}`, { waitUntil: "commit", timeout: 60000 });
-  await page.waitForSelector(".shell, .crash", { timeout: 60000 });
+  const started = () => page.waitForSelector(".shell, .crash", { timeout: 30000 }).then(() => true, () => false);
+  if (await started()) return;
+  // The suite's very first page has, a few times on a busy machine, stayed on the loader (its
+  // module script never finished): say so in the output and load it once more. An app that
+  // cannot start fails both times.
+  const shown = async () => (await page.evaluate(() => document.body?.innerText ?? "").catch(() => "?")).slice(0, 300);
+  console.log(`visit ${route}: the app had not started after 30 s (the page shows: ${await shown()}); reloading once`);
+  await page.reload({ waitUntil: "commit", timeout: 60000 });
+  if (!(await started())) {
+    throw new Error(`${route}: the app did not start, twice; the page shows: ${await shown()}`);
+  }
 }
 
 /** Saves a screenshot of the whole page, or of the viewport only with `{ fullPage: false }`. */
