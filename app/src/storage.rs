@@ -1,5 +1,6 @@
-//! The only code that touches localStorage: the learner's settings (for now, the theme).
-//! Reads never fail loudly: a missing or unreadable value falls back to the default.
+//! The only code that touches the browser's storage: the learner's settings in localStorage (for
+//! now, the theme), and the trace file last opened in this tab's sessionStorage. Reads never fail
+//! loudly: a missing or unreadable value falls back to the default.
 
 /// Which colour scheme the app uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -57,6 +58,45 @@ pub fn load_theme() -> Theme {
 pub fn save_theme(theme: Theme) -> bool {
     apply_theme(theme);
     local_storage().is_some_and(|s| s.set_item(THEME_KEY, theme.key()).is_ok())
+}
+
+/// The sessionStorage key of the trace file last opened in this tab: its name, a newline, its text.
+const IMPORTED_KEY: &str = "faultline.imported";
+/// Longest file kept for a reload, in characters: a tab's storage holds about 5 MB, and the
+/// rest of it stays free.
+pub const IMPORTED_MAX_CHARS: usize = 4_000_000;
+
+fn session_storage() -> Option<web_sys::Storage> {
+    // Off the browser (the component tests) there is no storage.
+    if cfg!(target_arch = "wasm32") {
+        web_sys::window()?.session_storage().ok()?
+    } else {
+        None
+    }
+}
+
+/// Keeps an opened trace file in this tab, so a reload opens it again. False when it is too big
+/// or the browser refused (then an older file kept is dropped, so a reload does not bring it
+/// back in place of this one).
+pub fn save_imported(name: &str, text: &str) -> bool {
+    let Some(storage) = session_storage() else {
+        return false;
+    };
+    let kept = text.chars().count() <= IMPORTED_MAX_CHARS
+        && storage
+            .set_item(IMPORTED_KEY, &format!("{name}\n{text}"))
+            .is_ok();
+    if !kept {
+        let _ = storage.remove_item(IMPORTED_KEY);
+    }
+    kept
+}
+
+/// The trace file kept in this tab, as (name, text).
+pub fn load_imported() -> Option<(String, String)> {
+    let kept = session_storage()?.get_item(IMPORTED_KEY).ok()??;
+    let (name, text) = kept.split_once('\n')?;
+    Some((name.to_string(), text.to_string()))
 }
 
 /// Sets `data-theme` on `<html>`; the stylesheet follows `prefers-color-scheme` when it is absent.

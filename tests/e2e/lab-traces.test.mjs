@@ -353,6 +353,17 @@ test("a Jaeger file from a real system opens in the trace views, its repairs and
   await page.waitForSelector("#import-error");
   assert.match(await page.textContent("#import-error"), /^notes\.json: not JSON/);
   assert.ok(await page.$("#trace-incomplete"));
+
+  // The file is kept in this tab: a reload opens it again, on the same trace.
+  const trace = hashParams(page).get("trace");
+  assert.ok(trace, "the open trace is in the URL");
+  await page.reload({ waitUntil: "commit" });
+  await page.waitForSelector("#trace-incomplete", { timeout: 30000 });
+  assert.equal(hashParams(page).get("trace"), trace);
+  await page.click("text=← Search");
+  await page.waitForSelector("#import-summary");
+  assert.match(await page.textContent("#import-summary"),
+    /jaeger-multiple-orphans\.json read as Jaeger JSON: \d+ traces?, \d+ spans.* Kept in this tab for a reload\./);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -1,6 +1,7 @@
 //! Opening a trace file from a real system — Jaeger JSON or OTLP/JSON, read by the engine's
 //! importer — to explore it in the lab's trace views. The file stays in this tab (a URL cannot
-//! hold it): the lab opens it as the scenario `imported`, and says what the importer repaired.
+//! hold it; sessionStorage keeps it for a reload): the lab opens it as the scenario `imported`,
+//! and says what the importer repaired.
 
 use std::cell::RefCell;
 
@@ -19,6 +20,8 @@ pub struct Opened {
     pub traces: usize,
     pub spans: usize,
     pub notes: Vec<String>,
+    /// Kept in this tab's storage, so a reload opens it again.
+    pub kept: bool,
 }
 
 thread_local! {
@@ -38,13 +41,38 @@ pub fn open(file: &str, text: &str) -> Result<Opened, String> {
         traces,
         spans: imported.telemetry.spans.len(),
         notes: imported.notes,
+        kept: false,
     };
     OPENED.with_borrow_mut(|o| *o = Some((opened.clone(), imported.telemetry)));
     Ok(opened)
 }
 
-/// The opened file's telemetry (a copy, so a restart can open it again) and what was said of it.
+/// Reads a file the learner chose, and keeps it in this tab for a reload.
+fn open_and_keep(file: &str, text: &str) -> Result<Opened, String> {
+    let mut opened = open(file, text)?;
+    opened.kept = crate::storage::save_imported(file, text);
+    OPENED.with_borrow_mut(|o| {
+        if let Some((o, _)) = o {
+            o.kept = opened.kept;
+        }
+    });
+    Ok(opened)
+}
+
+/// The opened file's telemetry (a copy, so a restart can open it again) and what was said of it;
+/// after a reload, the file this tab kept, read again.
 pub fn opened() -> Option<(Opened, Telemetry)> {
+    if OPENED.with_borrow(Option::is_none) {
+        if let Some((file, text)) = crate::storage::load_imported() {
+            if open(&file, &text).is_ok() {
+                OPENED.with_borrow_mut(|o| {
+                    if let Some((o, _)) = o {
+                        o.kept = true;
+                    }
+                });
+            }
+        }
+    }
     OPENED.with_borrow(Clone::clone)
 }
 
@@ -73,7 +101,7 @@ pub fn OpenFile(props: &OpenFileProps) -> Html {
             let task = gloo_file::callbacks::read_as_text(&file, move |text| {
                 let result = text
                     .map_err(|e| format!("{name}: {e}"))
-                    .and_then(|text| open(&name, &text));
+                    .and_then(|text| open_and_keep(&name, &text));
                 match result {
                     Ok(_) => {
                         error.set(None);
@@ -98,13 +126,22 @@ pub fn OpenFile(props: &OpenFileProps) -> Html {
     }
 }
 
+/// What the lab says when the scenario is `imported` and no file is there to show.
+pub fn gone() -> String {
+    format!(
+        "The opened file is not in this tab any more (a file over {} million characters is not \
+         kept for a reload, and none outlives its tab): open it again.",
+        crate::storage::IMPORTED_MAX_CHARS / 1_000_000
+    )
+}
+
 /// What the importer said of the opened file, shown above its traces.
 #[component]
 pub fn ImportSummary() -> Html {
     let Some((o, _)) = opened() else {
         return html! {
             <p class="notice error" role="alert">
-                { "The opened file is gone (files are not kept across reloads): open it again." }
+                { gone() }
             </p>
         };
     };
@@ -113,6 +150,9 @@ pub fn ImportSummary() -> Html {
             <p>
                 <strong>{ o.file.clone() }</strong>
                 { format!(" read as {}: {} traces, {} spans, times shifted so the first span starts at 0:00.", o.format, o.traces, o.spans) }
+                <span class="muted" id="import-kept">{
+                    if o.kept { " Kept in this tab for a reload." } else { " Not kept for a reload (too big for this tab's storage): after one, open it again." }
+                }</span>
             </p>
             if !o.notes.is_empty() {
                 <details open=true>

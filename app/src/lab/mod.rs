@@ -139,10 +139,7 @@ pub fn Lab() -> Html {
                     *run.borrow_mut() = import::opened()
                         .map(|(_, telemetry)| Rc::new(RefCell::new(Run::finished_with(telemetry))));
                     if run.borrow().is_none() {
-                        problem.set(Some(
-                        "The opened file is gone (files are not kept across reloads): open it again."
-                            .into(),
-                    ));
+                        problem.set(Some(import::gone()));
                     }
                     changed();
                     return;
