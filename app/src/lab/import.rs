@@ -149,7 +149,10 @@ pub fn ImportSummary() -> Html {
         <section class="import-summary" id="import-summary" aria-label="Imported file">
             <p>
                 <strong>{ o.file.clone() }</strong>
-                { format!(" read as {}: {} traces, {} spans, times shifted so the first span starts at 0:00.", o.format, o.traces, o.spans) }
+                { format!(
+                    " read as {}: {} trace{}, {} span{}, times shifted so the first span starts at 0:00.",
+                    o.format, o.traces, if o.traces == 1 { "" } else { "s" }, o.spans, if o.spans == 1 { "" } else { "s" }
+                ) }
                 <span class="muted" id="import-kept">{
                     if o.kept { " Kept in this tab for a reload." } else { " Not kept for a reload (too big for this tab's storage): after one, open it again." }
                 }</span>
