@@ -87,6 +87,34 @@ test("a latency point opens the bucket's slowest trace", async () => {
   await context.close();
 });
 
+test("the keyboard reads a panel bucket by bucket and opens a bucket's slowest trace", async () => {
+  const { context, page, errors } = await openMetrics();
+  await page.focus("#chart-latency .chart-body");
+  assert.match(await page.getAttribute("#chart-latency .chart-body", "aria-label"), /arrows read the values, Enter opens/);
+  await page.keyboard.press("Home");
+  await page.waitForSelector("#chart-latency .chart-tooltip");
+  assert.equal(await page.textContent("#chart-latency .chart-tooltip-time"), "0:00");
+  for (let i = 0; i < 40; i++) await page.keyboard.press("ArrowRight");
+  assert.equal(await page.textContent("#chart-latency .chart-tooltip-time"), "0:40");
+  // The tooltip says what the bucket's hover title says: the same values.
+  const title = await page.textContent("#chart-latency .chart-bucket[data-bucket='40'] title");
+  const p99 = (await page.$$eval("#chart-latency .chart-tooltip-row", (rows) => rows.map((r) => r.textContent)))
+    .find((r) => r.startsWith("p99"));
+  assert.ok(title.includes(`p99 ${p99.slice(3)}`), `${title} / ${p99}`);
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#chart-latency .chart-tooltip", { state: "detached" });
+  // End, then back to the bucket the mouse test opens, and Enter opens its slowest trace.
+  await page.keyboard.press("End");
+  const last = Number(await page.getAttribute("#chart-latency", "data-buckets")) - 1;
+  for (let b = last; b > 40; b--) await page.keyboard.press("ArrowLeft");
+  assert.equal(await page.textContent("#chart-latency .chart-tooltip-time"), "0:40");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => /[?&]trace=[0-9a-f]{32}/.test(location.hash), null, { timeout: 5000 });
+  assert.match(page.url(), /view=traces/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test("metrics read in the dark theme", async () => {
   const { context, page, errors } = await openMetrics({ colorScheme: "dark" });
   await page.selectOption("#metrics-service", "orders");

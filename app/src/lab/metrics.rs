@@ -694,19 +694,61 @@ pub fn Panel(props: &PanelProps) -> Html {
                         </div>
                     }
                     if props.on_pick.is_some() {
-                        <div class="chart-tooltip-hint">{ "click: open the slowest trace" }</div>
+                        <div class="chart-tooltip-hint">{ "click or Enter: open the slowest trace" }</div>
                     }
                 </div>
             }
         });
     let onmouseleave = props.on_hover.reform(|_: MouseEvent| None);
+    // The keyboard reads the panel as the pointer does: arrows move the crosshair bucket by
+    // bucket (its tooltip is a live region), Enter opens the bucket's trace, Esc leaves it.
+    let onkeydown = {
+        let (on_hover, on_pick) = (props.on_hover.clone(), props.on_pick.clone());
+        let current = props
+            .hovered
+            .filter(|(b, over)| *over && *b < n)
+            .map(|(b, _)| b);
+        Callback::from(move |e: KeyboardEvent| {
+            if n == 0 {
+                return;
+            }
+            let next = match e.key().as_str() {
+                "ArrowRight" => current.map_or(0, |b| (b + 1).min(n - 1)),
+                "ArrowLeft" => current.map_or(n - 1, |b| b.saturating_sub(1)),
+                "Home" => 0,
+                "End" => n - 1,
+                "Enter" => {
+                    if let (Some(pick), Some(b)) = (&on_pick, current) {
+                        e.prevent_default();
+                        pick.emit(b);
+                    }
+                    return;
+                }
+                "Escape" => {
+                    on_hover.emit(None);
+                    return;
+                }
+                _ => return,
+            };
+            e.prevent_default();
+            e.stop_propagation();
+            on_hover.emit(Some((index, next)));
+        })
+    };
+    let onblur = props.on_hover.reform(|_: FocusEvent| None);
+    let keys_hint = if props.on_pick.is_some() {
+        "left and right arrows read the values, Enter opens the bucket's slowest trace"
+    } else {
+        "left and right arrows read the values"
+    };
     let class = classes!("chart-panel", props.on_pick.is_some().then_some("pickable"));
     html! {
         <figure {class} id={format!("chart-{}", d.chart.id)} data-buckets={n.to_string()}>
             <figcaption class="chart-header">
                 <span class="chart-title">{ d.chart.title.clone() }</span>
             </figcaption>
-            <div class="chart-body" {onmouseleave}>
+            <div class="chart-body" {onmouseleave} {onkeydown} {onblur} tabindex="0" role="group"
+                 aria-label={format!("{}: {keys_hint}", d.chart.title)}>
                 <div class="chart-svg">{ Html::from_html_unchecked(d.svg.clone()) }</div>
                 <svg class="chart-overlay" viewBox={format!("0 0 {w} {h}")}
                      preserveAspectRatio="none" aria-hidden="true">
