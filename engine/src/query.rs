@@ -58,6 +58,19 @@ pub struct TraceSummary {
     pub services: Vec<(String, u32)>,
 }
 
+/// `12,345`: a count as the screens write it.
+pub fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Parses Jaeger's tag box: `key=value` pairs separated by spaces; a value may be quoted to
 /// hold spaces (`error.type="deadline exceeded"`).
 pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {

@@ -879,7 +879,7 @@ pub fn compare(a: &RunSummary, b: &RunSummary) -> Vec<ComparisonRow> {
         .map(|(metric, help, kind, va, vb, lower_better)| {
             let show = |v: Option<f64>| match (v, &kind) {
                 (None, _) => "—".to_string(),
-                (Some(v), Kind::Count) => group_thousands(v as u64),
+                (Some(v), Kind::Count) => crate::query::group_thousands(v as u64),
                 (Some(v), Kind::Latency) => format_ms(v),
                 (Some(v), Kind::Ratio) => format!("{:.2}%", v * 100.0),
             };
@@ -898,10 +898,13 @@ pub fn compare(a: &RunSummary, b: &RunSummary) -> Vec<ComparisonRow> {
                         match kind {
                             Kind::Count if x > 0.0 => format!(
                                 "{sign}{} ({sign}{:.0}%)",
-                                group_thousands(diff.abs() as u64),
+                                crate::query::group_thousands(diff.abs() as u64),
                                 (diff / x * 100.0).abs()
                             ),
-                            Kind::Count => format!("{sign}{}", group_thousands(diff.abs() as u64)),
+                            Kind::Count => format!(
+                                "{sign}{}",
+                                crate::query::group_thousands(diff.abs() as u64)
+                            ),
                             Kind::Latency if x > 0.0 => format!(
                                 "{sign}{} ({sign}{:.0}%)",
                                 format_ms(diff.abs()),
@@ -941,19 +944,6 @@ pub fn compare(a: &RunSummary, b: &RunSummary) -> Vec<ComparisonRow> {
             }
         })
         .collect()
-}
-
-/// `12,345`.
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `850 ms`, `12.3 ms`, `2.41 s`.
@@ -1372,7 +1362,7 @@ mod tests {
         assert_eq!(row("duplicate charges").change, "+3");
         assert_eq!(row("requests").verdict, Verdict::Same);
         assert_eq!(row("p50").a, "—");
-        assert_eq!(group_thousands(1_234_567), "1,234,567");
+        assert_eq!(crate::query::group_thousands(1_234_567), "1,234,567");
 
         // Within 5% of the larger value the verdict is "same", the change still exact; from
         // none to some always counts.

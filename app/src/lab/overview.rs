@@ -20,18 +20,8 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// `12,345`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// `12,345`, as the engine's comparison writes counts too.
+pub use faultline_engine::query::group_thousands as count;
 
 #[component]
 pub fn Overview() -> Html {
