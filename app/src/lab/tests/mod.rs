@@ -99,15 +99,10 @@ fn Panel(props: &PanelProps) -> Html {
     let query: LabQuery = use_location()
         .and_then(|l| l.query::<LabQuery>().ok())
         .unwrap_or_default();
-    let context = LabRun {
-        run: props.run.clone(),
-        version: 1,
-        moving: false,
-    };
     html! {
-        <ContextProvider<LabRun> {context}>
+        <WithRun run={props.run.clone()}>
             { panel(View::from_query(query.view.as_deref()), &query, &Callback::noop()) }
-        </ContextProvider<LabRun>>
+        </WithRun>
     }
 }
 
