@@ -92,6 +92,13 @@ pub fn save_imported(name: &str, text: &str) -> bool {
     kept
 }
 
+/// Forgets the trace file kept in this tab (one that no longer reads is not read again).
+pub fn forget_imported() {
+    if let Some(storage) = session_storage() {
+        let _ = storage.remove_item(IMPORTED_KEY);
+    }
+}
+
 /// The trace file kept in this tab, as (name, text).
 pub fn load_imported() -> Option<(String, String)> {
     let kept = session_storage()?.get_item(IMPORTED_KEY).ok()??;

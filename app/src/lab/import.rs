@@ -70,6 +70,9 @@ pub fn opened() -> Option<(Opened, Telemetry)> {
                         o.kept = true;
                     }
                 });
+            } else {
+                // Else every later call, each render, would parse the same text again.
+                crate::storage::forget_imported();
             }
         }
     }
