@@ -146,7 +146,7 @@ impl Group {
         }
         self.redelivered += 1;
         let exponent = u32::from(message.deliveries - 1).min(16);
-        let wait = self.redelivery_delay.0.saturating_mul(1 << exponent);
+        let wait = crate::time::saturating_mul(self.redelivery_delay.0, 1 << exponent);
         Some(Duration(wait.min(REDELIVERY_WAIT_MAX.0)))
     }
 }

@@ -17,7 +17,7 @@ use crate::telemetry::{
     Attributes, Events, Fields, Level, LogLine, ServiceId, Span, SpanEvent, SpanId, SpanKind,
     SpanStatus, Sym, Telemetry, TraceId, Value, smallvec,
 };
-use crate::time::{Duration, SimTime};
+use crate::time::{self, Duration, SimTime};
 
 mod agenda;
 mod cache_queue;
@@ -360,6 +360,15 @@ enum PlanStep {
 }
 
 /// Service and operation indexes of names the scenario validated.
+/// `n % m` in 64-bit steps: wasm32 makes a 128-bit remainder a call to `__umodti3`.
+/// (hi·2⁶⁴ + lo) mod m, with 2⁶⁴ mod m folded in; exact for any `m` below 2³².
+fn rem_u128(n: u128, m: u32) -> u64 {
+    let m = u64::from(m);
+    let (hi, lo) = ((n >> 64) as u64 % m, n as u64 % m);
+    let two_64 = (u64::MAX % m + 1) % m;
+    (hi * two_64 % m + lo) % m
+}
+
 fn resolve(scenario: &Scenario, service: &str, operation: &str) -> (u16, u16) {
     let s = scenario
         .services
@@ -1151,7 +1160,8 @@ impl Simulation {
             PlanStep::Work { latency_ms } => {
                 let ms = self.random.sample(latency_ms);
                 let extra_ms = self.active_latency(i.service, i.instance);
-                let us = ((ms * 1_000.0) as u64).saturating_add(extra_ms.saturating_mul(1_000));
+                let us =
+                    ((ms * 1_000.0) as u64).saturating_add(time::saturating_mul(extra_ms, 1_000));
                 if extra_ms > 0 {
                     let trace = i.trace_id;
                     let acting: Vec<usize> = self
@@ -1611,7 +1621,7 @@ impl Simulation {
             return;
         }
         // An order's amount follows from its trace: a second charge repeats the same sum.
-        let amount = 10 + (trace_id.0 % 490) as i64;
+        let amount = 10 + rem_u128(trace_id.0, 490) as i64;
         let amount_key = self.intern_static("amount");
         let undone = match effect {
             Some(DataEffect::Charge) => None,
@@ -2232,9 +2242,8 @@ impl Simulation {
                 .metrics
                 .observe_retry(ServiceId(caller_service), caller_instance, now);
             let exponent = attempt.min(20);
-            let backoff_ms = backoff_base_ms
-                .saturating_mul(1 << exponent)
-                .min(backoff_max_ms);
+            let backoff_ms =
+                time::saturating_mul(backoff_base_ms, 1 << exponent).min(backoff_max_ms);
             let wait_us = if jitter {
                 self.random.below(backoff_ms * 1_000 + 1)
             } else {
@@ -2674,6 +2683,25 @@ mod tests {
     use super::*;
     use crate::mesh::default_mesh;
     use crate::scenario::FaultSpec;
+
+    #[test]
+    fn rem_u128_is_the_remainder() {
+        let values = [
+            0,
+            1,
+            489,
+            490,
+            u128::from(u64::MAX),
+            u128::from(u64::MAX) + 1,
+            u128::MAX,
+        ];
+        let mixed = (0..200u128).map(|k| k.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835));
+        for n in values.into_iter().chain(mixed) {
+            for m in [1, 2, 7, 490, 65_537, u32::MAX] {
+                assert_eq!(u128::from(rem_u128(n, m)), n % u128::from(m), "{n} % {m}");
+            }
+        }
+    }
 
     fn run(scenario: &Scenario, seed: u64) -> Telemetry {
         crate::run(scenario, seed).unwrap_or_else(|e| panic!("{e:?}"))

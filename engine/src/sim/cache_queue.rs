@@ -88,7 +88,7 @@ impl Stores {
                     let (cache, _) = resolve(scenario, cache, operation);
                     let cache = caches[usize::from(cache)].get_or_insert_with(Cache::default);
                     let base = namespace(s as u16, o as u16, i);
-                    let ttl_us = u128::from(ttl_ms.saturating_mul(1_000));
+                    let ttl_us = u128::from(crate::time::saturating_mul(*ttl_ms, 1_000));
                     for k in 0..u64::from(*keys) {
                         let spread = u128::from((k + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                         let left = 1 + ((spread * ttl_us) >> 64) as u64;
@@ -416,7 +416,7 @@ impl Simulation {
             .filter(|(_, f)| {
                 f.effect == FaultEffect::CacheOutage
                     && &f.service == name
-                    && f.from_ms.saturating_mul(1_000) < now_us
+                    && crate::time::saturating_mul(f.from_ms, 1_000) < now_us
             })
             .map(|(index, f)| (SimTime::from_ms(f.from_ms), index))
             .max();

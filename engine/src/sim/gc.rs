@@ -89,7 +89,8 @@ impl Simulation {
                     let first_us = interval_us * (u64::from(i) + 1) / (n + 1);
                     first.push((s as u16, i, first_us));
                     // (At least the live data: the collection gap may outlast the fill.)
-                    let filled_kb = rate_kb_per_s.saturating_mul(first_us) / 1_000_000;
+                    let filled_kb =
+                        crate::time::saturating_mul(rate_kb_per_s, first_us) / 1_000_000;
                     Heap {
                         after_kb: heap_kb.saturating_sub(filled_kb).max(live_kb),
                         rate_kb_per_s,
@@ -632,14 +633,15 @@ fn pause_us(live_kb: u64, heap_kb: u64, pause_ms_per_gb: u32) -> u64 {
 
 /// Microseconds for `free_kb` to fill at `rate_kb_per_s`, at least the minimum gap.
 fn fill_time_us(free_kb: u64, rate_kb_per_s: u64) -> u64 {
-    (free_kb.saturating_mul(1_000_000) / rate_kb_per_s.max(1)).max(COLLECTION_GAP_MIN_US)
+    (crate::time::saturating_mul(free_kb, 1_000_000) / rate_kb_per_s.max(1))
+        .max(COLLECTION_GAP_MIN_US)
 }
 
 /// Heap in use at `now`: what the last collection left plus what was allocated since.
 fn used_kb(heap: &Heap, now: SimTime, heap_kb: u64) -> u64 {
     let filling_us = now.since(heap.filling_since).0;
     heap.after_kb
-        .saturating_add(heap.rate_kb_per_s.saturating_mul(filling_us) / 1_000_000)
+        .saturating_add(crate::time::saturating_mul(heap.rate_kb_per_s, filling_us) / 1_000_000)
         .min(heap_kb)
 }
 
