@@ -1,7 +1,8 @@
 //! Gets the engine ready while the learner reads. Right after start-up, in idle time and in
-//! slices of a few milliseconds, a short run of the default mesh lets the browser compile the
-//! engine's hot code with its optimizing tier, and the wasm memory grows to what a lesson needs,
-//! so the first lesson runs at full speed instead of paying for both while the learner waits.
+//! slices of a few milliseconds, a run of the default mesh as big as a lesson lets the browser
+//! compile the engine's hot code with its optimizing tier, and the wasm memory grows to what a
+//! lesson needs, so the first lesson runs at full speed instead of paying for both while the
+//! learner waits.
 
 use std::cell::RefCell;
 
@@ -9,8 +10,14 @@ use faultline_engine::{SimTime, Simulation, mesh::default_mesh};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
-/// Simulated seconds of the warm-up run, at 50 requests a second on the default mesh.
-const RUN_S: u64 = 20;
+/// The warm-up run: the default mesh at this rate for this long, 15,000 requests, as many as a
+/// five-minute lesson at 50 a second. V8 moves a wasm function to its optimizing tier only once
+/// the function has run for a budget of its own, so the run must be about as big as a lesson:
+/// after a 20 s run at 50 a second the first lesson took 92–132 ms in Chromium and the next
+/// one 82–87 ms, as functions were still being tiered up during it; after this one the first
+/// lesson took 80–90 ms (busy time of the whole warm-up, memory included: 310–430 ms).
+const RATE_PER_S: f64 = 150.0;
+const RUN_S: u64 = 100;
 /// Simulated time per step of the warm-up run: well under a millisecond of work.
 const STEP_US: u64 = 100_000;
 /// Memory grown and touched ahead: what a five-minute lesson takes, with room to spare.
@@ -71,7 +78,7 @@ pub fn start() {
             state.phase = Phase::Done;
             return false;
         }
-        let simulation = Simulation::new(default_mesh(50.0, RUN_S * 1_000), 1)
+        let simulation = Simulation::new(default_mesh(RATE_PER_S, RUN_S * 1_000), 1)
             .expect("the default mesh is valid");
         state.phase = Phase::Running {
             simulation: Box::new(simulation),
