@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "95d6dda950c942921317a2db7433a2d2bbba7ffc99809c11ea248b6e9f324e7d";
+    "a2507ebb79f0f63604a6cfa898a90e6e8e0e916daf1b141637bbdbfeb5185182";
 const FAULTY_MESH_SEED_42: &str =
-    "3c9a21f83d37e53d722dd86811a191081ac03fb5d7a8fb13a8f7387765314408";
+    "946513c2beae305342ce98b8ed7eb23496dc396814c4c8438ab125c3432af3dc";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

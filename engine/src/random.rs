@@ -33,12 +33,15 @@ impl LogNormal {
 
 pub struct Random {
     rng: ChaCha8Rng,
+    /// The second normal of the last Box–Muller pair, not yet used.
+    spare_normal: Option<f64>,
 }
 
 impl Random {
     pub fn new(seed: u64) -> Random {
         Random {
             rng: ChaCha8Rng::seed_from_u64(seed),
+            spare_normal: None,
         }
     }
 
@@ -86,11 +89,18 @@ impl Random {
         }
     }
 
-    /// Box–Muller; one of the pair is enough here.
+    /// Box–Muller: two independent normals from two uniforms; the second waits for the next
+    /// call.
     fn standard_normal(&mut self) -> f64 {
+        if let Some(z) = self.spare_normal.take() {
+            return z;
+        }
         let u1 = 1.0 - self.unit(); // (0, 1]: ln stays finite
         let u2 = self.unit();
-        libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(core::f64::consts::TAU * u2)
+        let r = libm::sqrt(-2.0 * libm::log(u1));
+        let (sin, cos) = libm::sincos(core::f64::consts::TAU * u2);
+        self.spare_normal = Some(r * sin);
+        r * cos
     }
 }
 

@@ -1309,7 +1309,7 @@ mod tests {
         );
         assert_eq!(u64::from(truth.messages_redelivered), q.redelivered_total);
         assert_eq!(u64::from(truth.messages_dead_lettered), dead);
-        assert!(dead > 0 && q.redelivered_total > 100, "{q:?}");
+        assert!(dead > 0 && q.redelivered_total > 50, "{q:?}");
         assert_eq!(q.published_total, q.consumed_total + q.dead_lettered_total);
         let failed = t
             .logs

@@ -33,8 +33,12 @@ struct Lab {
 
 impl Lab {
     fn of(setup: &Setup) -> Lab {
+        Lab::of_seed(setup, SEED)
+    }
+
+    fn of_seed(setup: &Setup, seed: u64) -> Lab {
         let scenario = setup.scenario().expect("a valid setup");
-        let (telemetry, truth) = Simulation::new(scenario, SEED).expect("it runs").finish();
+        let (telemetry, truth) = Simulation::new(scenario, seed).expect("it runs").finish();
         Lab {
             run: Rc::new(RefCell::new(Run::finished_with(telemetry))),
             truth,
@@ -1030,7 +1034,14 @@ fn lease_expiry_shows_as_long_pauses_and_stale_fencing_tokens_rejected() {
     let FaultEffect::LeaseExpiry { pause_ms } = lease.effect else {
         unreachable!()
     };
-    let (base, faulty) = pair(lease);
+    let (base, _) = pair(lease.clone());
+    // Whether another instance takes the lock over while the holder is paused is a race (it
+    // needs a request for the lock in the pause): about one run in three has one, so this takes
+    // the first seed from SEED on whose run does.
+    let faulty = (SEED..SEED + 20)
+        .map(|seed| Lab::of_seed(&with(vec![lease.clone()]), seed))
+        .find(|lab| lab.truth.stale_writes_rejected > 0)
+        .expect("a takeover within 20 seeds");
     let f = faulty.fault();
     // The holder's collection on taking the lock: pauses as long as the fault's on the
     // service's GC panel, where the control's are a few milliseconds.
@@ -1051,7 +1062,6 @@ fn lease_expiry_shows_as_long_pauses_and_stale_fencing_tokens_rejected() {
     // Another instance took the lock over meanwhile, and the woken holder's write was
     // rejected: as many rejections in the logs as the ground truth counts, all the service's.
     let rejected = faulty.truth.stale_writes_rejected as usize;
-    assert!(rejected > 0, "this seed's run has a takeover");
     let q = format!(
         r#"{{service="{}"}} |= "write rejected: stale fencing token""#,
         f.service
