@@ -343,8 +343,10 @@ fn bench(args: &[String]) -> Result<(), String> {
     let scenario = mesh::default_mesh(rate_per_s, duration_ms);
     let before = alloc::reset_peak();
     let started = Instant::now();
-    let simulation =
+    let mut simulation =
         faultline_engine::Simulation::new(scenario, 7).map_err(|e| format!("{e:?}"))?;
+    simulation.step_until(faultline_engine::SimTime(u64::MAX));
+    let events = simulation.events_processed() as f64;
     let telemetry = simulation.run();
     let seconds = started.elapsed().as_secs_f64();
     let peak = alloc::peak().saturating_sub(before);
@@ -358,6 +360,11 @@ fn bench(args: &[String]) -> Result<(), String> {
         .count();
     println!("bench: default mesh, {roots} requests, seed 7");
     println!("  wall time      {:>10.3} s", seconds);
+    println!(
+        "  events         {:>10} ({:.0} events/s)",
+        events,
+        events / seconds
+    );
     println!(
         "  spans          {:>10} ({:.0} spans/s)",
         spans,
