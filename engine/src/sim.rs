@@ -363,7 +363,6 @@ enum PlanStep {
     },
 }
 
-/// Service and operation indexes of names the scenario validated.
 /// `n % m` in 64-bit steps: wasm32 makes a 128-bit remainder a call to `__umodti3`.
 /// (hi·2⁶⁴ + lo) mod m, with 2⁶⁴ mod m folded in; exact for any `m` below 2³².
 fn rem_u128(n: u128, m: u32) -> u64 {
@@ -373,6 +372,7 @@ fn rem_u128(n: u128, m: u32) -> u64 {
     (hi * two_64 % m + lo) % m
 }
 
+/// Service and operation indexes of names the scenario validated.
 fn resolve(scenario: &Scenario, service: &str, operation: &str) -> (u16, u16) {
     let s = scenario
         .services
@@ -729,7 +729,7 @@ impl Simulation {
     /// then only hands over the telemetry and the ground truth.
     pub fn finished(&self) -> bool {
         self.queue.is_empty()
-            && self.cancelled_until <= (u128::from(self.now.0) << 64 | u128::from(u64::MAX))
+            && self.cancelled_until <= ((u128::from(self.now.0) << 64) | u128::from(u64::MAX))
     }
 
     /// Runs every event at or before `until`, then sets the clock to `until`.
