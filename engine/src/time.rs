@@ -8,7 +8,7 @@ use std::fmt;
 /// multiply, which wasm32 makes a call to `__multi3` (a few percent of a run in wasm, as times are
 /// scaled on every step). With a constant `b` the bound folds to a constant.
 #[inline]
-pub const fn saturating_mul(a: u64, b: u64) -> u64 {
+pub(crate) const fn saturating_mul(a: u64, b: u64) -> u64 {
     if b != 0 && a > u64::MAX / b {
         u64::MAX
     } else {
