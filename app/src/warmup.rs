@@ -15,8 +15,8 @@ use wasm_bindgen::closure::Closure;
 /// time it spans (300 s at 20 a second helped less), as expected of V8, which moves a wasm
 /// function to its optimizing tier once that function has run for a budget of its own. After a
 /// 20 s run at 50 a second the first lesson took 92–132 ms in Chromium and the next 82–87 ms;
-/// after this one the first takes 86–93 ms (the whole warm-up, memory included, is 270–430 ms of
-/// work in idle time).
+/// after this one, with the same engine, the first took 86–93 ms (the whole warm-up, memory
+/// included, is 270–430 ms of work in idle time).
 const RATE_PER_S: f64 = 150.0;
 const RUN_S: u64 = 100;
 /// Simulated time per step of the warm-up run: well under a millisecond of work.
