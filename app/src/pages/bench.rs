@@ -205,7 +205,7 @@ pub fn Bench() -> Html {
                     <table class="bench" id="bench-logql">
                         <thead><tr>
                             <th>{ "query" }</th><th>{ "lines" }</th><th>{ "hits" }</th>
-                            <th>{ "query" }</th><th>{ "with volume and fields" }</th>
+                            <th>{ "query time" }</th><th>{ "with volume and fields" }</th>
                         </tr></thead>
                         <tbody>
                             for q in queries.iter() {
