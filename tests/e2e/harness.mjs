@@ -19,6 +19,9 @@ export async function launch() {
   });
 }
 
+/** For each page opened here, the requests it has not finished. */
+const unfinished = new WeakMap();
+
 /** A page in a fresh context whose console errors and uncaught exceptions are collected. */
 export async function openPage(browser, { colorScheme = "light", width = 1280, height = 860 } = {}) {
   const context = await browser.newContext({ colorScheme, viewport: { width, height } });
@@ -26,6 +29,13 @@ export async function openPage(browser, { colorScheme = "light", width = 1280, h
   const errors = [];
   page.on("console", (msg) => { if (msg.type() === "error") errors.push(msg.text()); });
   page.on("pageerror", (err) => errors.push(`uncaught: ${err.message}`));
+  // Every request's state, so a page that never starts can say what it was still waiting for.
+  const requests = new Map();
+  page.on("request", (r) => requests.set(r.url(), "pending"));
+  page.on("requestfinished", (r) => requests.set(r.url(), "done"));
+  page.on("requestfailed", (r) => requests.set(r.url(), `failed (${r.failure()?.errorText})`));
+  unfinished.set(page, () =>
+    [...requests].filter(([, state]) => state !== "done").map(([url, state]) => `${url.split("/").pop() || "/"}: ${state}`));
   return { context, page, errors };
 }
 
@@ -41,7 +51,8 @@ export async function visit(page, route = "/") {
   // module script never finished): say so in the output and load it once more. An app that
   // cannot start fails both times.
   const shown = async () => (await page.evaluate(() => document.body?.innerText ?? "").catch(() => "?")).slice(0, 300);
-  console.log(`visit ${route}: the app had not started after 30 s (the page shows: ${await shown()}); reloading once`);
+  const waiting = unfinished.get(page)?.().join(", ") || "none";
+  console.log(`visit ${route}: the app had not started after 30 s (the page shows: ${await shown()}; requests not finished: ${waiting}); reloading once`);
   await page.reload({ waitUntil: "commit", timeout: 60000 });
   if (!(await started())) {
     throw new Error(`${route}: the app did not start, twice; the page shows: ${await shown()}`);
