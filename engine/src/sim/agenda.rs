@@ -146,18 +146,37 @@ mod tests {
     use super::*;
     use crate::sim::Event;
 
+    /// A small linear congruential stream: `draw(n)` is below `n`.
+    fn draws(mut state: u64) -> impl FnMut(u64) -> u64 {
+        move |below: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % below
+        }
+    }
+
+    /// Schedules event number `sequence` `delay` after `now` in both queues; gives its key.
+    fn push_both(
+        agenda: &mut Agenda,
+        heap: &mut BinaryHeap<Scheduled>,
+        now: u64,
+        delay: u64,
+        sequence: u64,
+    ) -> u128 {
+        let key = (u128::from(now + delay) << 64) | u128::from(sequence);
+        let event = Event::Burst(sequence as u32);
+        agenda.push(now, Scheduled { key, event });
+        heap.push(Scheduled { key, event });
+        key
+    }
+
     /// Against a plain heap: the same events come out in the same order, with delays of none,
     /// within a bucket, across the ring and past it, and stops at `until` on the way.
     #[test]
     fn events_come_out_in_key_order_as_from_a_heap() {
         let (mut agenda, mut heap) = (Agenda::default(), BinaryHeap::new());
-        let (mut now, mut sequence, mut state) = (0u64, 0u64, 7u64);
-        let mut draw = move |below: u64| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            (state >> 33) % below
-        };
+        let (mut now, mut sequence, mut draw) = (0u64, 0u64, draws(7));
         for round in 0..20_000u64 {
             for _ in 0..draw(3) {
                 let delay = match draw(5) {
@@ -168,10 +187,7 @@ mod tests {
                     _ => 3_000_000 + draw(9_000_000),
                 };
                 sequence += 1;
-                let key = (u128::from(now + delay) << 64) | u128::from(sequence);
-                let event = Event::Burst(sequence as u32);
-                agenda.push(now, Scheduled { key, event });
-                heap.push(Scheduled { key, event });
+                push_both(&mut agenda, &mut heap, now, delay, sequence);
             }
             let until = now + draw(3_000);
             let until_key = (u128::from(until) << 64) | u128::from(u64::MAX);
@@ -201,13 +217,7 @@ mod tests {
         use std::collections::BTreeSet;
         let (mut agenda, mut heap) = (Agenda::default(), BinaryHeap::new());
         let mut removed = BTreeSet::new();
-        let (mut now, mut sequence, mut state) = (0u64, 0u64, 11u64);
-        let mut draw = move |below: u64| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            (state >> 33) % below
-        };
+        let (mut now, mut sequence, mut draw) = (0u64, 0u64, draws(11));
         let mut pending: Vec<u128> = Vec::new();
         let (mut taken_out, mut left_in) = (0, 0);
         for round in 0..20_000u64 {
@@ -219,11 +229,7 @@ mod tests {
                     _ => 1_000_000 + draw(4_000_000),
                 };
                 sequence += 1;
-                let key = (u128::from(now + delay) << 64) | u128::from(sequence);
-                let event = Event::Burst(sequence as u32);
-                agenda.push(now, Scheduled { key, event });
-                heap.push(Scheduled { key, event });
-                pending.push(key);
+                pending.push(push_both(&mut agenda, &mut heap, now, delay, sequence));
             }
             if draw(2) == 0 && !pending.is_empty() {
                 let key = pending.swap_remove(draw(pending.len() as u64) as usize);
