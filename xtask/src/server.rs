@@ -1,49 +1,57 @@
 //! A static file server for `dist/` on 127.0.0.1 only: right content types (wasm must be
 //! `application/wasm`), no caching, and `index.html` for `/`. Used by `serve` and by the browser
-//! tests, which run it on a free port and stop it when they finish, also on failure. A few
-//! threads answer at once.
+//! tests, which run it on a free port and stop it when they finish, also on failure.
+//!
+//! Written on `std::net` rather than with tiny_http, which it replaced: one thread per connection
+//! and one answer per connection (`Connection: close`). tiny_http 0.12 hands connections to a
+//! thread pool that can leave a new connection queued while every thread waits on an idle
+//! keep-alive connection (two `spawn`s in a row both see the one waiting thread), and the browser
+//! tests' first page then waited 30 s for stylesheets that were never answered.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use tiny_http::{Header, Request, Response, Server};
+/// How long a connection may take to send its request line and headers.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest request head read (the app asks for short paths).
+const HEAD_MAX: usize = 16 * 1024;
 
-/// Threads answering requests: a page asks for its script, styles and wasm at once, and one
-/// slow answer must not hold the others up.
-const WORKERS: usize = 4;
-
-/// A server running on its own threads; dropping it stops the server.
+/// A server running on its own thread; dropping it stops the server.
 pub struct StaticServer {
-    server: Arc<Server>,
-    threads: Vec<JoinHandle<()>>,
+    stopping: Arc<AtomicBool>,
+    accepter: Option<JoinHandle<()>>,
     pub port: u16,
 }
 
 impl StaticServer {
     /// Starts serving `root` on 127.0.0.1:`port` (0 picks a free port).
     pub fn start(root: &Path, port: u16) -> Result<StaticServer, String> {
-        let server = Server::http(("127.0.0.1", port))
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or("the server has no IP address")?;
-        let server = Arc::new(server);
-        let threads = (0..WORKERS)
-            .map(|_| {
-                let (worker, root) = (Arc::clone(&server), root.to_path_buf());
-                std::thread::spawn(move || {
-                    for request in worker.incoming_requests() {
-                        respond(&root, request);
-                    }
-                })
-            })
-            .collect();
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("the server has no address: {e}"))?
+            .port();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (flag, root) = (Arc::clone(&stopping), root.to_path_buf());
+        let accepter = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let root = root.clone();
+                std::thread::spawn(move || serve_one(&root, stream));
+            }
+        });
         Ok(StaticServer {
-            server,
-            threads,
+            stopping,
+            accepter: Some(accepter),
             port,
         })
     }
@@ -54,41 +62,81 @@ impl StaticServer {
 
     /// Serves until the process is stopped.
     pub fn wait(mut self) {
-        for thread in std::mem::take(&mut self.threads) {
-            let _ = thread.join();
+        if let Some(accepter) = self.accepter.take() {
+            let _ = accepter.join();
         }
     }
 }
 
 impl Drop for StaticServer {
     fn drop(&mut self) {
-        // Each call wakes one blocked worker.
-        for _ in &self.threads {
-            self.server.unblock();
-        }
-        for thread in std::mem::take(&mut self.threads) {
-            let _ = thread.join();
+        self.stopping.store(true, Ordering::Release);
+        // Wakes the accepting thread, which then sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(accepter) = self.accepter.take() {
+            let _ = accepter.join();
         }
     }
 }
 
-fn respond(root: &Path, request: Request) {
-    let path = request
-        .url()
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("/")
-        .to_string();
-    let response = match resolve(root, &path) {
-        Some(file) => match std::fs::read(&file) {
-            Ok(bytes) => Response::from_data(bytes)
-                .with_header(header("Content-Type", content_type(&file)))
-                .with_header(header("Cache-Control", "no-store")),
+/// Reads one request's head from `stream`, answers it and closes the connection.
+fn serve_one(root: &Path, stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let Ok(reader) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(reader);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // The headers: read to the blank line and ignored (the method is all that matters).
+    let mut read = request_line.len();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => read += n,
+        }
+        if line == "\r\n" || line == "\n" || read > HEAD_MAX {
+            break;
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let path = target.split(['?', '#']).next().unwrap_or("/");
+    let (status, content_type, body) = match (method, resolve(root, path)) {
+        ("GET" | "HEAD", Some(file)) => match std::fs::read(&file) {
+            Ok(bytes) => ("200 OK", content_type(&file), bytes),
             Err(_) => not_found(),
         },
-        None => not_found(),
+        ("GET" | "HEAD", None) => not_found(),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            b"method not allowed".to_vec(),
+        ),
     };
-    let _ = request.respond(response);
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = stream;
+    let _ = stream.write_all(head.as_bytes());
+    if method != "HEAD" {
+        let _ = stream.write_all(&body);
+    }
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+fn not_found() -> (&'static str, &'static str, Vec<u8>) {
+    (
+        "404 Not Found",
+        "text/plain; charset=utf-8",
+        b"not found".to_vec(),
+    )
 }
 
 /// Maps a URL path to a file under `root`, refusing anything that climbs out of it.
@@ -127,14 +175,6 @@ fn content_type(file: &Path) -> &'static str {
         "txt" | "toml" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
-}
-
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid")
-}
-
-fn not_found() -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_string("not found").with_status_code(404)
 }
 
 #[cfg(test)]
