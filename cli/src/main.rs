@@ -269,8 +269,8 @@ fn inspect(args: &[String]) -> Result<(), String> {
         // Spans are named by the id the file gave them, hashed ids only when it had none.
         let describe = |i: usize| {
             let s = tree.spans[i];
-            let id = s
-                .attributes
+            let id = t
+                .attributes(s)
                 .iter()
                 .find_map(|(k, v)| match v {
                     faultline_engine::telemetry::Value::Str(text) if Some(*k) == original => {
@@ -381,25 +381,13 @@ fn bench(args: &[String]) -> Result<(), String> {
         retained as f64 / 1e6,
         retained as f64 / spans
     );
-    let span_bytes: usize = telemetry
-        .spans
-        .iter()
-        .map(|s| {
-            // Attributes past the inline ones live on the heap.
-            let heap = if s.attributes.spilled() {
-                s.attributes.capacity()
-            } else {
-                0
-            };
-            std::mem::size_of_val(s)
-                + heap
-                    * std::mem::size_of::<(
-                        faultline_engine::telemetry::Sym,
-                        faultline_engine::telemetry::Value,
-                    )>()
-                + s.events.heap_bytes()
-        })
-        .sum();
+    // The spans, the one list of their attributes, and their events.
+    let span_bytes: usize = telemetry.attribute_bytes()
+        + telemetry
+            .spans
+            .iter()
+            .map(|s| std::mem::size_of_val(s) + s.events.heap_bytes())
+            .sum::<usize>();
     println!(
         "  spans alone    {:>10.1} MB ({:.0} bytes per span: {} inline, the rest attributes and events)",
         span_bytes as f64 / 1e6,

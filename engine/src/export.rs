@@ -62,7 +62,7 @@ pub fn otlp_json(t: &Telemetry) -> String {
                         },
                         "startTimeUnixNano": (u128::from(s.start.unix_us()) * 1_000).to_string(),
                         "endTimeUnixNano": (u128::from(s.end().unwrap_or(s.start).unix_us()) * 1_000).to_string(),
-                        "attributes": otlp_attributes(t, &s.attributes),
+                        "attributes": otlp_attributes(t, t.attributes(s)),
                         "events": s.events.iter().map(|e| json!({
                             "timeUnixNano": (u128::from(e.time.unix_us()) * 1_000).to_string(),
                             "name": t.text(e.name),
@@ -148,7 +148,7 @@ pub fn jaeger_json(t: &Telemetry) -> String {
                         })
                     });
                     let mut tags = vec![json!({ "key": "otel.scope.name", "type": "string", "value": SCOPE })];
-                    tags.extend(s.attributes.iter().map(|(k, v)| jaeger_tag(t, t.text(*k), v)));
+                    tags.extend(t.attributes(s).iter().map(|(k, v)| jaeger_tag(t, t.text(*k), v)));
                     let kind = match s.kind {
                         SpanKind::Internal => "internal",
                         SpanKind::Server => "server",
@@ -694,7 +694,8 @@ mod tests {
             .spans
             .iter()
             .filter_map(|s| {
-                s.attributes
+                back.telemetry
+                    .attributes(s)
                     .iter()
                     .find(|(k, _)| *k == key)
                     .map(|(_, v)| back.telemetry.value_text(v))

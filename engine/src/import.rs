@@ -9,8 +9,8 @@ use std::num::NonZeroU64;
 use serde_json::Value as Json;
 
 use crate::telemetry::{
-    Attributes, Events, Fields, ServiceId, Span, SpanId, SpanKind, SpanStatus, Telemetry, TraceId,
-    Value,
+    Attributes, Events, Fields, ServiceId, Span, SpanId, SpanKind, SpanStatus, Sym, Telemetry,
+    TraceId, Value,
 };
 use crate::time::SimTime;
 
@@ -366,7 +366,7 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
             .entry((service, s.instance.clone().unwrap_or_default()))
             .or_insert(next_instance);
         let (span_id, hex) = hex_or_hash_span_id(&s.span);
-        let mut attributes: Attributes = s
+        let mut attributes: Vec<(Sym, Value)> = s
             .attributes
             .iter()
             .map(|(k, v)| {
@@ -405,11 +405,11 @@ fn build(format: Format, raw: Vec<RawSpan>, notes: Vec<String>) -> Imported {
             } else {
                 SpanStatus::Unset
             },
-            attributes,
+            attributes: Attributes::default(),
             events: Events::new(),
         };
         span.set_end(SimTime(s.end_us - epoch));
-        telemetry.spans.push(span);
+        telemetry.push_span(span, attributes);
     }
     Imported {
         format,
@@ -575,7 +575,7 @@ mod tests {
         assert_eq!(child.span_id.get(), 0xff);
         let original = t.strings.lookup("import.span_id").unwrap();
         let kept = |s: &Span| {
-            s.attributes
+            t.attributes(s)
                 .iter()
                 .find(|(k, _)| *k == original)
                 .map(|(_, v)| t.value_text(v))

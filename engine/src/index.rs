@@ -162,7 +162,7 @@ impl Index {
     /// Indexes the end-time keys of a span that has ended.
     fn index_ended(&mut self, t: &Telemetry, i: u32) {
         let s = &t.spans[i as usize];
-        for (key, value) in &s.attributes {
+        for (key, value) in t.attributes(s) {
             let list = self
                 .by_attribute
                 .entry((*key, ValueKey::of(value)))
@@ -316,13 +316,12 @@ impl fmt::Debug for IndexCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{Span, smallvec};
+    use crate::telemetry::Span;
 
     fn span(t: &mut Telemetry, trace: u128, id: u64, start: u64, end: Option<u64>) {
         let key = t.strings.intern("http.response.status_code");
-        let mut s = Span::for_test(trace, id, 0, Sym(0), SimTime(start), end.map(SimTime));
-        s.attributes = smallvec![(key, Value::int(200))];
-        t.spans.push(s);
+        let s = Span::for_test(trace, id, 0, Sym(0), SimTime(start), end.map(SimTime));
+        t.push_span(s, [(key, Value::int(200))]);
     }
 
     fn newest_first(t: &Telemetry) -> Vec<u128> {

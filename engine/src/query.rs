@@ -173,7 +173,7 @@ impl SpanFilter {
     }
 
     /// Whether one span satisfies the conditions: the service, the operation and every tag.
-    fn matches(&self, s: &Span) -> bool {
+    fn matches(&self, t: &Telemetry, s: &Span) -> bool {
         self.services
             .as_ref()
             .is_none_or(|ids| ids.contains(&s.service))
@@ -181,7 +181,7 @@ impl SpanFilter {
             && self.tags.iter().all(|tag| match tag {
                 TagFilter::Error(want) => *want == Some(s.status == SpanStatus::Error),
                 TagFilter::Attribute { key, values } => key.is_some_and(|key| {
-                    s.attributes
+                    t.attributes(s)
                         .iter()
                         .any(|(k, v)| *k == key && values.contains(&ValueKey::of(v)))
                 }),
@@ -213,7 +213,7 @@ pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
             let mut traces: Vec<u32> = lists
                 .into_iter()
                 .flatten()
-                .filter(|&&i| filter.matches(&t.spans[i as usize]))
+                .filter(|&&i| filter.matches(t, &t.spans[i as usize]))
                 .map(|&i| index.trace_of_span(i))
                 .collect();
             traces.sort_unstable();
@@ -257,7 +257,7 @@ pub fn search_traces(t: &Telemetry, q: &TraceQuery) -> Vec<TraceSummary> {
             && !entry
                 .spans
                 .iter()
-                .any(|&i| filter.matches(&t.spans[i as usize]))
+                .any(|&i| filter.matches(t, &t.spans[i as usize]))
         {
             continue;
         }

@@ -619,8 +619,8 @@ impl RunSummary {
                 }
                 SpanKind::Client => {
                     s.calls += 1;
-                    let error = span
-                        .attributes
+                    let error = t
+                        .attributes(span)
                         .iter()
                         .find(|(k, _)| Some(*k) == error_type)
                         .map(|(_, v)| v);

@@ -798,6 +798,7 @@ impl Simulation {
         let mut telemetry = self.telemetry;
         // The run is over: give back the growth slack of the big vectors, where it is worth a copy.
         growth::give_back_slack(&mut telemetry.spans);
+        growth::give_back_slack(telemetry.attribute_list());
         growth::give_back_slack(&mut telemetry.logs);
         growth::give_back_slack(&mut telemetry.metrics.instances);
         (telemetry, truth)
@@ -944,20 +945,18 @@ impl Simulation {
         let span = i.span as usize;
         // Room for exactly what this root span will carry: no growth slack past two.
         let extra = usize::from(user.is_some()) + usize::from(client_attempt > 0);
-        self.telemetry.spans[span]
-            .attributes
-            .reserve_exact(extra + 1);
+        self.telemetry.attributes_mut(span).reserve_exact(extra + 1);
         if let Some(user) = user {
             let key = self.intern_static("user.id");
             let value = self.telemetry.strings.intern(&format!("user-{user}"));
-            self.telemetry.spans[span]
-                .attributes
+            self.telemetry
+                .attributes_mut(span)
                 .push((key, Value::Str(value)));
         }
         if client_attempt > 0 {
             let key = self.intern_static("client.retry");
-            self.telemetry.spans[span]
-                .attributes
+            self.telemetry
+                .attributes_mut(span)
                 .push((key, Value::int(i64::from(client_attempt))));
         }
         self.schedule(Duration::ZERO, Event::Arrive(inv));
@@ -1017,7 +1016,7 @@ impl Simulation {
             start: self.now,
             end_time: Span::OPEN,
             status: SpanStatus::Unset,
-            attributes: Attributes::new(),
+            attributes: Attributes::default(),
             events: Events::new(),
         });
         index
@@ -1104,7 +1103,7 @@ impl Simulation {
         let span = self.open_span(trace_id, parent, service, instance, name, SpanKind::Server);
         let route = &self.services[usize::from(service)].routes[usize::from(operation)];
         let (path, method) = (route.path, route.method);
-        let attributes = &mut self.telemetry.spans[span as usize].attributes;
+        let mut attributes = self.telemetry.attributes_mut(span as usize);
         // Room for exactly method, route and status: past two they go to the heap.
         attributes.reserve_exact(usize::from(method.is_some()) + 2);
         if let Some(method) = method {
@@ -1786,7 +1785,7 @@ impl Simulation {
             + infra::DATABASE_ATTRIBUTES * usize::from(db_system.is_some())
             + cache_queue::store_attribute_count(c.role)
             + usize::from(self.call_is_http(call));
-        let attrs = &mut self.telemetry.spans[span as usize].attributes;
+        let mut attrs = self.telemetry.attributes_mut(span as usize);
         attrs.reserve_exact(extra + 1);
         attrs.push((self.keys.peer_service, Value::Str(peer)));
         if attempt > 0 {
@@ -1794,8 +1793,8 @@ impl Simulation {
         }
         if self.calls[call.0 as usize].compensation {
             let key = self.intern_static("saga.compensation");
-            self.telemetry.spans[span as usize]
-                .attributes
+            self.telemetry
+                .attributes_mut(span as usize)
                 .push((key, Value::Bool(true)));
         }
         self.store_call_attributes(call, span);
@@ -2018,7 +2017,7 @@ impl Simulation {
             if role.instrumented() {
                 let span = self.invocations[child.0 as usize].span as usize;
                 let name = self.intern_static("idempotency.key");
-                let attributes = &mut self.telemetry.spans[span].attributes;
+                let mut attributes = self.telemetry.attributes_mut(span);
                 attributes.reserve_exact(2); // the key, then the status
                 attributes.push((name, Value::int(key as i64)));
             }
@@ -2063,7 +2062,9 @@ impl Simulation {
         let s = &mut self.telemetry.spans[span];
         s.set_end(self.now);
         s.status = SpanStatus::Error;
-        s.attributes.push((key, Value::Str(reason_sym)));
+        self.telemetry
+            .attributes_mut(span)
+            .push((key, Value::Str(reason_sym)));
         self.attempt_failed(call, 503, reason.name());
     }
 
@@ -2160,11 +2161,13 @@ impl Simulation {
         let span = c.attempt_span as usize;
         self.record_outcome(call, status < 500);
         let (key, http) = (self.keys.status_code, self.call_is_http(call));
+        if http {
+            self.telemetry
+                .attributes_mut(span)
+                .push((key, Value::int(i64::from(status))));
+        }
         let s = &mut self.telemetry.spans[span];
         s.set_end(self.now);
-        if http {
-            s.attributes.push((key, Value::int(i64::from(status))));
-        }
         if (400..500).contains(&status) {
             // A client error (out of stock, a version conflict) is an answer, not a fault to
             // retry: the caller fails with it.
@@ -2198,7 +2201,9 @@ impl Simulation {
         let s = &mut self.telemetry.spans[span];
         s.set_end(self.now);
         s.status = SpanStatus::Error;
-        s.attributes.push((key, Value::Str(timeout)));
+        self.telemetry
+            .attributes_mut(span)
+            .push((key, Value::Str(timeout)));
         let message = self.intern_static("deadline exceeded");
         let message_key = self.intern_static("exception.message");
         let timeout_key = self.intern_static("timeout_ms");
@@ -2463,6 +2468,11 @@ impl Simulation {
         // A consumer span is not an HTTP request: it carries no status code.
         let http = !job && i.consumer.is_none();
         let key = self.keys.status_code;
+        if http {
+            self.telemetry
+                .attributes_mut(span)
+                .push((key, Value::int(i64::from(status))));
+        }
         let s = &mut self.telemetry.spans[span];
         s.set_end(self.now);
         s.status = if status >= 500 {
@@ -2470,9 +2480,6 @@ impl Simulation {
         } else {
             SpanStatus::Unset
         };
-        if http {
-            s.attributes.push((key, Value::int(i64::from(status))));
-        }
         let (span_id, operation) = (s.span_id, s.operation);
         if !job {
             self.observe_request((ServiceId(service), instance, operation), elapsed, status);
@@ -2620,8 +2627,8 @@ impl Simulation {
                 let waited = self.now.since(self.invocations[next.0 as usize].arrived);
                 let span = self.invocations[next.0 as usize].span as usize;
                 let key = self.keys.queue_wait_ms;
-                self.telemetry.spans[span]
-                    .attributes
+                self.telemetry
+                    .attributes_mut(span)
                     .push((key, Value::int((waited.0 / 1_000) as i64)));
             }
             self.start(next);
@@ -2759,8 +2766,8 @@ mod tests {
         let name = t.strings.lookup(service);
         t.spans.iter().filter(move |s| {
             s.kind == SpanKind::Client
-                && s.attributes.iter().any(|(k, _)| Some(*k) == system)
-                && s.attributes
+                && t.attributes(s).iter().any(|(k, _)| Some(*k) == system)
+                && t.attributes(s)
                     .iter()
                     .any(|(k, v)| Some(*k) == server && Some(v) == name.map(Value::Str).as_ref())
         })
@@ -2777,7 +2784,7 @@ mod tests {
 
     fn status(t: &Telemetry, s: &Span) -> i64 {
         let key = t.strings.lookup("http.response.status_code").unwrap();
-        s.attributes
+        t.attributes(s)
             .iter()
             .find_map(|(k, v)| match v {
                 Value::Int(n) if *k == key => Some(n.get()),
@@ -2998,7 +3005,7 @@ mod tests {
             .spans
             .iter()
             .filter(|s| {
-                s.kind == SpanKind::Client && s.attributes.iter().any(|(k, _)| *k == attempt)
+                s.kind == SpanKind::Client && t.attributes(s).iter().any(|(k, _)| *k == attempt)
             })
             .count();
         let warnings = t
@@ -3027,7 +3034,7 @@ mod tests {
     fn spans_carry_http_and_database_semantic_conventions() {
         let t = run(&default_mesh(40.0, 5_000), 4);
         let attribute = |s: &Span, key: &str| {
-            s.attributes
+            t.attributes(s)
                 .iter()
                 .find(|(k, _)| t.text(*k) == key)
                 .map(|(_, v)| t.value_text(v))
@@ -3422,7 +3429,7 @@ mod tests {
 
     fn error_type<'a>(t: &'a Telemetry, s: &Span) -> Option<&'a str> {
         let key = t.strings.lookup("error.type")?;
-        s.attributes.iter().find_map(|(k, v)| match v {
+        t.attributes(s).iter().find_map(|(k, v)| match v {
             Value::Str(sym) if *k == key => Some(t.text(*sym)),
             _ => None,
         })
@@ -3528,7 +3535,7 @@ mod tests {
             for s in t.spans.iter().filter(|s| {
                 s.kind == SpanKind::Client
                     && s.instance == instance
-                    && s.attributes.contains(&(peer, Value::Str(payments)))
+                    && t.attributes(s).contains(&(peer, Value::Str(payments)))
                     && error_type(&t, s) != Some("bulkhead_full")
             }) {
                 changes.push((s.start, 1));

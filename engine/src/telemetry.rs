@@ -76,7 +76,7 @@ pub enum SpanStatus {
 
 /// An attribute's or a log field's value. Build an integer with [`Value::int`] and read one
 /// with [`Value::as_int`] (or `Int64::get` when matching).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value {
     Str(Sym),
     Int(Int64),
@@ -134,9 +134,92 @@ impl fmt::Display for Int64 {
 // A key and value in 16 bytes, natively and in wasm (see `Int64`).
 const _: () = assert!(std::mem::size_of::<(Sym, Value)>() == 16);
 
-/// A span's attributes: two inline, as most spans carry two; more go to the heap. (Inline
-/// storage saves an allocation per span, and bytes: spans are most of a run's memory.)
-pub type Attributes = SmallVec<[(Sym, Value); 2]>;
+/// Where a span's attributes are in its telemetry's one list of them: `len` from `start`, with
+/// room for `cap`. Read them with [`Telemetry::attributes`] and add them with
+/// [`Telemetry::attributes_mut`]. (One list for every span saves an allocation per span and
+/// 32 bytes in each: spans are most of a run's memory, and half of them carry five or more.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attributes {
+    start: u32,
+    len: u16,
+    cap: u16,
+}
+
+impl Attributes {
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A span's attributes, to add to: see [`Telemetry::attributes_mut`].
+pub struct AttributesMut<'a> {
+    range: &'a mut Attributes,
+    list: &'a mut Vec<(Sym, Value)>,
+}
+
+/// What fills room reserved and not used yet.
+const NO_ATTRIBUTE: (Sym, Value) = (Sym(0), Value::Bool(false));
+
+impl AttributesMut<'_> {
+    /// Makes room for `more` attributes, exactly: a span that needs more room than it has
+    /// moves to the end of the list, and leaves its old room unused, unless it is there already.
+    pub fn reserve_exact(&mut self, more: usize) {
+        let r = *self.range;
+        let needed = usize::from(r.len) + more;
+        if needed <= usize::from(r.cap) {
+            return;
+        }
+        let cap = u16::try_from(needed).unwrap_or(u16::MAX);
+        let (start, end) = (r.start as usize, self.list.len());
+        if r.cap > 0 && start + usize::from(r.cap) == end {
+            // The last span's room: grow it where it is.
+            self.list.resize(start + usize::from(cap), NO_ATTRIBUTE);
+        } else {
+            // A span's first room is at the end; more room moves it there.
+            self.list.reserve(usize::from(cap));
+            for i in start..start + usize::from(r.len) {
+                self.list.push(self.list[i]);
+            }
+            self.list.resize(end + usize::from(cap), NO_ATTRIBUTE);
+            self.range.start = u32::try_from(end).unwrap_or(u32::MAX);
+        }
+        self.range.cap = cap;
+    }
+
+    /// Adds one attribute (a span keeps at most 65,535: more are dropped).
+    pub fn push(&mut self, attribute: (Sym, Value)) {
+        if self.range.len == u16::MAX {
+            return;
+        }
+        if self.range.len == self.range.cap {
+            // Unplanned: room for a few more, so a run of pushes does not move it each time.
+            self.reserve_exact(usize::from(self.range.len).clamp(1, 4));
+        }
+        self.list[self.range.start as usize + usize::from(self.range.len)] = attribute;
+        self.range.len += 1;
+    }
+
+    pub fn extend(&mut self, attributes: impl IntoIterator<Item = (Sym, Value)>) {
+        let attributes = attributes.into_iter();
+        self.reserve_exact(attributes.size_hint().0);
+        for a in attributes {
+            self.push(a);
+        }
+    }
+
+    /// Drops them all, keeping the room.
+    pub fn clear(&mut self) {
+        self.range.len = 0;
+    }
+
+    pub fn as_slice(&self) -> &[(Sym, Value)] {
+        &self.list[self.range.start as usize..][..usize::from(self.range.len)]
+    }
+}
 
 /// A log line's fields: three inline, as most lines carry three; more go to the heap.
 pub type Fields = SmallVec<[(Sym, Value); 3]>;
@@ -354,6 +437,8 @@ pub struct Telemetry {
     pub strings: Strings,
     pub service_names: Vec<Sym>,
     pub spans: Vec<Span>,
+    /// Every span's attributes, each span's together (see [`Attributes`]).
+    attribute_list: Vec<(Sym, Value)>,
     pub logs: Vec<LogLine>,
     pub metrics: Metrics,
     /// Indexes over spans and logs, caught up by `index()`; not telemetry (not in the digest).
@@ -365,6 +450,46 @@ impl Telemetry {
     /// since the last call (mid-run too). The first call after a run builds them all.
     pub fn index(&self) -> Ref<'_, Index> {
         self.index.get(self)
+    }
+
+    /// A span's attributes, in the order they were added.
+    pub fn attributes(&self, span: &Span) -> &[(Sym, Value)] {
+        let r = span.attributes;
+        self.attribute_list
+            .get(r.start as usize..r.start as usize + usize::from(r.len))
+            .unwrap_or(&[])
+    }
+
+    /// Span number `span`'s attributes, to add to.
+    pub fn attributes_mut(&mut self, span: usize) -> AttributesMut<'_> {
+        AttributesMut {
+            range: &mut self.spans[span].attributes,
+            list: &mut self.attribute_list,
+        }
+    }
+
+    /// Pushes a span with these attributes; returns its number.
+    pub fn push_span(
+        &mut self,
+        span: Span,
+        attributes: impl IntoIterator<Item = (Sym, Value)>,
+    ) -> usize {
+        let n = self.spans.len();
+        let mut span = span;
+        span.attributes = Attributes::default();
+        self.spans.push(span);
+        self.attributes_mut(n).extend(attributes);
+        n
+    }
+
+    /// Bytes the list of every span's attributes takes, room reserved included.
+    pub fn attribute_bytes(&self) -> usize {
+        self.attribute_list.capacity() * std::mem::size_of::<(Sym, Value)>()
+    }
+
+    /// The list every span's attributes are in, for reserving room ahead.
+    pub(crate) fn attribute_list(&mut self) -> &mut Vec<(Sym, Value)> {
+        &mut self.attribute_list
     }
 
     pub fn service_name(&self, id: ServiceId) -> &str {
@@ -405,7 +530,7 @@ impl Telemetry {
             h.u64(s.start.0);
             h.u64(s.end_time.0); // u64::MAX while open
             h.u64(s.status as u64);
-            h.attributes(&s.attributes);
+            h.attributes(self.attributes(s));
             h.u64(s.events.len() as u64);
             for e in &s.events {
                 h.u64(e.time.0);
@@ -592,7 +717,47 @@ mod tests {
         // Spans are most of a run's memory: `faultline bench` prints bytes per span.
         assert_eq!(std::mem::size_of::<Option<SpanId>>(), 8);
         #[cfg(target_pointer_width = "64")]
-        assert_eq!(std::mem::size_of::<Span>(), 112);
+        assert_eq!(std::mem::size_of::<Span>(), 80);
+    }
+
+    #[test]
+    fn each_span_keeps_its_own_attributes_in_the_one_list() {
+        let mut t = Telemetry::default();
+        let kv = |n: i64| (Sym(n as u32), Value::int(n));
+        let span = |n: u64| Span::for_test(1, n, 0, Sym(0), SimTime(0), None);
+        // Room reserved, then filled: the last span grows where it is.
+        let a = t.push_span(span(1), []);
+        t.attributes_mut(a).reserve_exact(2);
+        t.attributes_mut(a).push(kv(1));
+        let b = t.push_span(span(2), [kv(10), kv(11)]);
+        t.attributes_mut(a).push(kv(2));
+        assert_eq!(t.attribute_list.len(), 4, "both fit in the room they had");
+        // Past its room a span moves to the end, its attributes kept in order.
+        t.attributes_mut(a).push(kv(3));
+        t.attributes_mut(b).push(kv(12));
+        t.attributes_mut(b).push(kv(13));
+        assert_eq!(t.attributes(&t.spans[a]), [kv(1), kv(2), kv(3)]);
+        assert_eq!(t.attributes(&t.spans[b]), [kv(10), kv(11), kv(12), kv(13)]);
+        // Cleared, then refilled in the same room.
+        let before = t.attribute_list.len();
+        t.attributes_mut(a).clear();
+        t.attributes_mut(a).extend([kv(4), kv(5)]);
+        assert_eq!(t.attributes(&t.spans[a]), [kv(4), kv(5)]);
+        assert_eq!(t.attribute_list.len(), before);
+        // A span keeps at most 65,535; more are dropped, not a panic.
+        let c = t.push_span(span(3), []);
+        t.attributes_mut(c).extend((0..70_000).map(kv));
+        assert_eq!(t.attributes(&t.spans[c]).len(), usize::from(u16::MAX));
+        assert_eq!(t.attributes(&t.spans[c])[65_534], kv(65_534));
+        assert_eq!(t.attributes(&t.spans[b]).len(), 4);
+        let end = t.attribute_list.len();
+        t.attributes_mut(b).push(kv(14));
+        t.attributes_mut(c).push(kv(1));
+        assert_eq!(
+            t.attribute_list.len(),
+            end + 8,
+            "b moved; c full, not moved"
+        );
     }
 
     #[test]
@@ -608,7 +773,7 @@ mod tests {
             start: SimTime(5),
             end_time: Span::OPEN,
             status: SpanStatus::Unset,
-            attributes: Attributes::new(),
+            attributes: Attributes::default(),
             events: Events::new(),
         };
         assert_eq!(s.end(), None);

@@ -475,8 +475,8 @@ fn index_agrees_with_a_scan(t: &Telemetry, seed: u64) -> Result<(), TestCaseErro
             .iter()
             .filter(|s| match key {
                 "error" => s.status == SpanStatus::Error,
-                _ => s
-                    .attributes
+                _ => t
+                    .attributes(s)
                     .iter()
                     .any(|(k, v)| t.text(*k) == key && t.value_text(v) == value),
             })
@@ -528,8 +528,8 @@ proptest! {
         let roles = scenario.roles();
         for s in &first.spans {
             prop_assert!(roles[usize::from(s.service.0)].instrumented(), "seed {}: a span of infrastructure {:?}", seed, s);
-            let peer = s.attributes.iter().find(|(k, _)| first.text(*k) == "peer.service").map(|(_, v)| first.value_text(v));
-            let attribute = |key: &str| s.attributes.iter().find(|(k, _)| first.text(*k) == key).map(|(_, v)| first.value_text(v));
+            let peer = first.attributes(s).iter().find(|(k, _)| first.text(*k) == "peer.service").map(|(_, v)| first.value_text(v));
+            let attribute = |key: &str| first.attributes(s).iter().find(|(k, _)| first.text(*k) == key).map(|(_, v)| first.value_text(v));
             if let Some(peer) = peer.and_then(|p| scenario.services.iter().position(|x| x.name == p)) {
                 if roles[peer] != ServiceRole::Application {
                     prop_assert!(attribute("http.response.status_code").is_none(), "seed {}: {:?}", seed, s);

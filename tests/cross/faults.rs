@@ -298,7 +298,7 @@ fn connection_leak_drains_one_instances_pool_and_errors_pile_up_there() {
         .spans
         .iter()
         .filter(|s| {
-            s.attributes.iter().any(|(k, v)| {
+            t.attributes(s).iter().any(|(k, v)| {
                 t.text(*k) == "error.type"
                     && matches!(v, faultline_engine::telemetry::Value::Str(x) if t.text(*x) == "pool_exhausted")
             })
@@ -379,7 +379,7 @@ fn payments_amplification(t: &Telemetry) -> f64 {
         .iter()
         .filter(|s| s.kind == SpanKind::Client && s.service.0 == orders)
         .filter(|s| {
-            s.attributes
+            t.attributes(s)
                 .contains(&(peer, faultline_engine::telemetry::Value::Str(payments)))
         })
         .count();
@@ -392,7 +392,7 @@ fn payments_amplification(t: &Telemetry) -> f64 {
         .filter(|s| {
             t.spans.iter().any(|c| {
                 c.parent == Some(s.span_id)
-                    && c.attributes
+                    && t.attributes(c)
                         .contains(&(peer, faultline_engine::telemetry::Value::Str(payments)))
             })
         })
@@ -484,7 +484,7 @@ fn workload_ramps_bursts_users_and_client_retries_shape_the_traffic() {
         .iter()
         .filter(|s| s.parent.is_none() && s.kind == SpanKind::Server)
         .map(|s| {
-            s.attributes
+            t.attributes(s)
                 .iter()
                 .find(|(k, _)| *k == user)
                 .map(|(_, v)| t.value_text(v))
@@ -504,7 +504,7 @@ fn workload_ramps_bursts_users_and_client_retries_shape_the_traffic() {
                 && s.status == faultline_engine::telemetry::SpanStatus::Error
         })
         .filter(|s| {
-            !s.attributes
+            !t.attributes(s)
                 .iter()
                 .any(|(k, _)| t.text(*k) == "client.retry")
         })
@@ -786,7 +786,7 @@ fn saga_no_compensation_leaves_orders_saved_without_stock_or_payment() {
         .iter()
         .filter(|s| s.trace_id == trace && s.kind == SpanKind::Client)
         .filter(|s| {
-            s.attributes
+            t.attributes(s)
                 .iter()
                 .any(|(k, _)| t.text(*k) == "saga.compensation")
         })
@@ -1032,7 +1032,7 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
             .filter(|s| s.kind == SpanKind::Client && s.start >= SimTime::from_ms(from_s * 1_000))
             .filter(|s| s.start < SimTime::from_ms(until_s * 1_000))
             .filter(|s| {
-                s.attributes
+                t.attributes(s)
                     .iter()
                     .any(|(k, v)| t.text(*k) == "db.system" && t.value_text(v) == "postgresql")
             })

@@ -51,7 +51,7 @@ fn jaeger_ui_wrapper_with_non_hex_ids_gives_jaeger_uis_critical_path() {
     assert_eq!(path[0].span, root.span_id);
     assert_eq!((path[0].start.0, path[0].end.0), (0, 60_000));
     let original = t.strings.lookup("import.span_id").unwrap();
-    assert!(root.attributes.iter().any(|(k, v)| *k == original
+    assert!(t.attributes(root).iter().any(|(k, v)| *k == original
         && matches!(v, faultline_engine::telemetry::Value::Str(s) if t.text(*s) == "span-1")));
 }
 

@@ -27,7 +27,7 @@ fn scan_span_matches(t: &Telemetry, s: &Span, q: &TraceQuery) -> bool {
             if key == "error" {
                 return (s.status == SpanStatus::Error).to_string() == *value;
             }
-            s.attributes
+            t.attributes(s)
                 .iter()
                 .any(|(k, v)| t.text(*k) == key && t.value_text(v) == *value)
         })

@@ -80,7 +80,7 @@ pub fn service_map(t: &Telemetry, until: SimTime, window: Duration) -> ServiceMa
     let topic_key = t.strings.lookup("messaging.destination.name");
     let text_of = |s: &crate::telemetry::Span, key: Option<crate::telemetry::Sym>| {
         key.and_then(|k| {
-            s.attributes
+            t.attributes(s)
                 .iter()
                 .find(|(a, _)| *a == k)
                 .and_then(|(_, v)| match v {

@@ -326,7 +326,7 @@ pub fn span_detail(t: &Telemetry, trace_id: TraceId, span_id: SpanId) -> Option<
         start: s.start,
         start_offset: s.start.since(trace_start),
         duration: s.end().map(|e| e.since(s.start)),
-        attributes: pairs(&s.attributes),
+        attributes: pairs(t.attributes(s)),
         events: s
             .events
             .iter()
@@ -468,7 +468,7 @@ mod tests {
         let retry = t.strings.intern("retry");
         let msg = t.strings.intern("call failed, retrying");
         let attempt = t.strings.intern("attempt");
-        t.spans[1].attributes = smallvec![(key, Value::int(503))];
+        t.attributes_mut(1).push((key, Value::int(503)));
         t.spans[1].status = SpanStatus::Error;
         t.spans[1].events.push(crate::telemetry::SpanEvent {
             time: SimTime::from_ms(30),

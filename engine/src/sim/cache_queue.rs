@@ -292,9 +292,10 @@ impl Simulation {
             CallRole::Publish { topic } => {
                 let name = self.producer_name(topic);
                 let key = self.intern_static("messaging.destination.name");
-                let s = &mut self.telemetry.spans[span as usize];
-                s.kind = SpanKind::Producer;
-                s.attributes.push((key, Value::Str(topic)));
+                self.telemetry.spans[span as usize].kind = SpanKind::Producer;
+                self.telemetry
+                    .attributes_mut(span as usize)
+                    .push((key, Value::Str(topic)));
                 (
                     name,
                     [
@@ -306,16 +307,16 @@ impl Simulation {
             }
         };
         let server_key = self.intern_static("server.address");
-        let s = &mut self.telemetry.spans[span as usize];
-        s.operation = name;
+        self.telemetry.spans[span as usize].operation = name;
         // These four, and a lookup's `cache.hit` later.
         let hit = usize::from(matches!(role, CallRole::CacheGet { .. }));
-        s.attributes.reserve_exact(4 + hit);
-        s.attributes.push((server_key, Value::Str(server)));
+        let mut attributes = self.telemetry.attributes_mut(span as usize);
+        attributes.reserve_exact(4 + hit);
+        attributes.push((server_key, Value::Str(server)));
         for (key, value) in pairs {
             let (key, value) = (self.intern_static(key), self.intern_static(value));
-            self.telemetry.spans[span as usize]
-                .attributes
+            self.telemetry
+                .attributes_mut(span as usize)
                 .push((key, Value::Str(value)));
         }
     }
@@ -357,8 +358,8 @@ impl Simulation {
         };
         let hit = c.cache_hit;
         let key = self.intern_static("cache.hit");
-        self.telemetry.spans[span]
-            .attributes
+        self.telemetry
+            .attributes_mut(span)
             .push((key, Value::Bool(hit)));
         if hit { 1 + skip } else { 1 }
     }
@@ -822,10 +823,10 @@ impl Simulation {
         let s = &mut self.telemetry.spans[span];
         s.kind = SpanKind::Consumer;
         s.operation = name;
-        // No http.route: it is not an HTTP request. Exactly these, no growth slack.
-        s.attributes = Attributes::new();
-        s.attributes.reserve_exact(attributes.len());
-        s.attributes.extend(attributes);
+        // No http.route: it is not an HTTP request. Exactly these.
+        let mut list = self.telemetry.attributes_mut(span);
+        list.clear();
+        list.extend(attributes);
         // Through `Arrive`, so a process paused or killed at this instant is seen to be.
         self.schedule(Duration::ZERO, Event::Arrive(inv));
     }
@@ -906,9 +907,12 @@ mod tests {
         crate::run(scenario, seed).unwrap_or_else(|e| panic!("{e:?}"))
     }
 
-    fn attribute<'a>(t: &'a Telemetry, s: &'a Span, key: &str) -> Option<&'a Value> {
+    fn attribute<'a>(t: &'a Telemetry, s: &Span, key: &str) -> Option<&'a Value> {
         let key = t.strings.lookup(key)?;
-        s.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        t.attributes(s)
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 
     fn named(t: &Telemetry, s: &Span, service: &str, operation: &str) -> bool {
@@ -1009,7 +1013,7 @@ mod tests {
             } else {
                 continue;
             }
-            assert!(s.attributes.iter().all(|(k, _)| *k != status), "{name}");
+            assert!(t.attributes(s).iter().all(|(k, _)| *k != status), "{name}");
             assert_eq!(
                 attribute(&t, s, "server.address").map(|v| t.value_text(v)),
                 Some(

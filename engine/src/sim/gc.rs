@@ -283,7 +283,7 @@ impl Simulation {
                 .filter(|inv| running(&self.invocations[inv.0 as usize])),
         );
         let (error_key, oom) = (self.keys.error_type, self.intern_static(OUT_OF_MEMORY));
-        let spans = &mut self.telemetry.spans;
+        let telemetry = &mut self.telemetry;
         for c in &mut self.calls[first_call as usize..] {
             let caller = &self.invocations[c.caller.0 as usize];
             let ours =
@@ -295,10 +295,12 @@ impl Simulation {
             c.done = true;
             if !c.settled {
                 c.settled = true;
-                let s = &mut spans[c.attempt_span as usize];
+                let s = &mut telemetry.spans[c.attempt_span as usize];
                 s.set_end(now);
                 s.status = SpanStatus::Error;
-                s.attributes.push((error_key, Value::Str(oom)));
+                telemetry
+                    .attributes_mut(c.attempt_span as usize)
+                    .push((error_key, Value::Str(oom)));
             }
             (c.probe, c.holds_slot, c.queued) = (None, false, false);
             (c.holds_connection, c.awaits_connection) = (false, false);
@@ -370,7 +372,9 @@ impl Simulation {
             let s = &mut self.telemetry.spans[span];
             s.set_end(self.now);
             s.status = SpanStatus::Error;
-            s.attributes.push((error_key, Value::Str(oom)));
+            self.telemetry
+                .attributes_mut(span)
+                .push((error_key, Value::Str(oom)));
         }
         if holds_worker {
             self.invocations[inv.0 as usize].holds_worker = false;
@@ -989,8 +993,8 @@ mod kill_tests {
             .collect()
     }
 
-    fn attribute<'a>(t: &Telemetry, s: &'a Span, key: &str) -> Option<&'a Value> {
-        s.attributes
+    fn attribute<'a>(t: &'a Telemetry, s: &Span, key: &str) -> Option<&'a Value> {
+        t.attributes(s)
             .iter()
             .find(|(k, _)| t.text(*k) == key)
             .map(|(_, v)| v)

@@ -1,4 +1,4 @@
-//! Room reserved ahead in the run's big vectors (spans, log lines, invocations, calls), from how
+//! Room reserved ahead in the run's big vectors (spans, their attributes, log lines, invocations, calls), from how
 //! fast they filled per expected arrival so far. In wasm a vector that outgrows its room is copied
 //! (dlmalloc has no mremap), so doubling copies each about twice over; capacity only, never output.
 
@@ -76,6 +76,7 @@ impl Simulation {
         }
         let share = expected_arrivals(workload, now_ms) / total;
         reserve_to(&mut self.telemetry.spans, share);
+        reserve_to(self.telemetry.attribute_list(), share);
         reserve_to(&mut self.telemetry.logs, share);
         reserve_to(&mut self.invocations, share);
         reserve_to(&mut self.calls, share);

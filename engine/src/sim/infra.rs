@@ -70,10 +70,10 @@ impl Simulation {
             self.intern_static("db.namespace"),
             self.intern_static("server.address"),
         ];
-        let s = &mut self.telemetry.spans[span as usize];
-        s.operation = operation;
+        self.telemetry.spans[span as usize].operation = operation;
+        let mut attributes = self.telemetry.attributes_mut(span as usize);
         for (key, value) in keys.into_iter().zip([system, operation, server, server]) {
-            s.attributes.push((key, Value::Str(value)));
+            attributes.push((key, Value::Str(value)));
         }
     }
 
@@ -97,12 +97,12 @@ impl Simulation {
                 self.intern_static("db.response.status_code"),
                 self.intern_static(code),
             );
-            self.telemetry.spans[span]
-                .attributes
+            self.telemetry
+                .attributes_mut(span)
                 .push((key, Value::Str(code)));
         }
-        self.telemetry.spans[span]
-            .attributes
+        self.telemetry
+            .attributes_mut(span)
             .push((error_key, Value::Str(value)));
         error_type
     }
@@ -200,7 +200,7 @@ mod tests {
 
     use crate::mesh::default_mesh;
     use crate::scenario::{FaultEffect, FaultSpec, Scenario};
-    use crate::telemetry::{Level, LogLine, Span, SpanKind, SpanStatus, Telemetry, TraceId};
+    use crate::telemetry::{Level, LogLine, Span, SpanKind, SpanStatus, Sym, Telemetry, TraceId};
     use crate::time::SimTime;
 
     fn run(scenario: &Scenario, seed: u64) -> (Telemetry, crate::GroundTruth) {
@@ -209,12 +209,15 @@ mod tests {
             .finish()
     }
 
-    fn text(
-        t: &Telemetry,
-        attributes: &[(crate::telemetry::Sym, super::Value)],
-        key: &str,
-    ) -> Option<String> {
-        attributes
+    fn field(t: &Telemetry, fields: &[(Sym, super::Value)], key: &str) -> Option<String> {
+        fields
+            .iter()
+            .find(|(k, _)| t.text(*k) == key)
+            .map(|(_, v)| t.value_text(v))
+    }
+
+    fn text(t: &Telemetry, s: &Span, key: &str) -> Option<String> {
+        t.attributes(s)
             .iter()
             .find(|(k, _)| t.text(*k) == key)
             .map(|(_, v)| t.value_text(v))
@@ -223,8 +226,7 @@ mod tests {
     /// Client spans of calls to `service` (by `peer.service`).
     fn calls_to<'a>(t: &'a Telemetry, service: &'a str) -> impl Iterator<Item = &'a Span> {
         t.spans.iter().filter(move |s| {
-            s.kind != SpanKind::Server
-                && text(t, &s.attributes, "peer.service").as_deref() == Some(service)
+            s.kind != SpanKind::Server && text(t, s, "peer.service").as_deref() == Some(service)
         })
     }
 
@@ -261,22 +263,15 @@ mod tests {
                 ["SELECT", "INSERT", "UPDATE", "DELETE"].contains(&name),
                 "{name}"
             );
-            assert_eq!(
-                text(&t, &q.attributes, "db.operation.name").as_deref(),
-                Some(name)
-            );
+            assert_eq!(text(&t, q, "db.operation.name").as_deref(), Some(name));
             for (key, value) in [
                 ("db.system", "postgresql"),
                 ("db.namespace", "database"),
                 ("server.address", "database"),
             ] {
-                assert_eq!(
-                    text(&t, &q.attributes, key).as_deref(),
-                    Some(value),
-                    "{key}"
-                );
+                assert_eq!(text(&t, q, key).as_deref(), Some(value), "{key}");
             }
-            assert_eq!(text(&t, &q.attributes, "http.response.status_code"), None);
+            assert_eq!(text(&t, q, "http.response.status_code"), None);
             assert_eq!(q.status, SpanStatus::Unset);
         }
         // Its exporter counts the transactions: one per query, all committed (no query is
@@ -315,7 +310,7 @@ mod tests {
         for line in &slow {
             // `duration: 612.345 ms  statement: SELECT`, as log_min_duration_statement writes it.
             let message = t.text(line.message);
-            let field = |key| text(&t, &line.fields, key).unwrap();
+            let field = |key| field(&t, &line.fields, key).unwrap();
             let ms: u64 = field("duration_ms").parse().unwrap();
             assert!(ms >= 600, "{message}");
             assert!(
@@ -400,12 +395,9 @@ mod tests {
             .collect();
         assert!(failed.len() > 20, "{}", failed.len());
         for s in &failed {
+            assert_eq!(text(&t, s, "error.type").as_deref(), Some("XX000"));
             assert_eq!(
-                text(&t, &s.attributes, "error.type").as_deref(),
-                Some("XX000")
-            );
-            assert_eq!(
-                text(&t, &s.attributes, "db.response.status_code").as_deref(),
+                text(&t, s, "db.response.status_code").as_deref(),
                 Some("XX000")
             );
         }
@@ -420,7 +412,7 @@ mod tests {
                 (Level::Error, "internal error")
             );
             assert_eq!(
-                text(&t, &line.fields, "state_code").as_deref(),
+                field(&t, &line.fields, "state_code").as_deref(),
                 Some("XX000")
             );
         }
@@ -437,7 +429,7 @@ mod tests {
         (database.workers, database.queue_limit) = (1, 0);
         let (t, _) = run(&crowded, 6);
         let refused = calls_to(&t, "database")
-            .filter(|s| text(&t, &s.attributes, "error.type").as_deref() == Some("53300"))
+            .filter(|s| text(&t, s, "error.type").as_deref() == Some("53300"))
             .count();
         assert!(refused > 0);
         assert_eq!(
@@ -471,15 +463,9 @@ mod tests {
             assert!(failed.len() > 5, "{service}: {}", failed.len());
             for s in &failed {
                 assert_eq!(s.kind, kind);
-                assert_eq!(
-                    text(&t, &s.attributes, "error.type").as_deref(),
-                    Some(error)
-                );
-                assert_eq!(
-                    text(&t, &s.attributes, "db.response.status_code").as_deref(),
-                    code
-                );
-                assert_eq!(text(&t, &s.attributes, "http.response.status_code"), None);
+                assert_eq!(text(&t, s, "error.type").as_deref(), Some(error));
+                assert_eq!(text(&t, s, "db.response.status_code").as_deref(), code);
+                assert_eq!(text(&t, s, "http.response.status_code"), None);
             }
             // Neither writes a line about it; its callers' traces are the affected ones.
             assert_eq!(lines(&t, service).count(), 0);
@@ -495,7 +481,7 @@ mod tests {
             .logs
             .iter()
             .filter(|l| t.text(l.message) == "call failed, retrying")
-            .filter(|l| text(&t, &l.fields, "error.type").as_deref() == Some("_OTHER"))
+            .filter(|l| field(&t, &l.fields, "error.type").as_deref() == Some("_OTHER"))
             .count();
         assert!(warned > 0);
     }
@@ -512,9 +498,7 @@ mod tests {
         ));
         let (t, truth) = run(&scenario, 7);
         let refused: BTreeSet<TraceId> = calls_to(&t, "cache")
-            .filter(|s| {
-                text(&t, &s.attributes, "error.type").as_deref() == Some("connection_refused")
-            })
+            .filter(|s| text(&t, s, "error.type").as_deref() == Some("connection_refused"))
             .map(|s| s.trace_id)
             .collect();
         assert!(refused.len() > 20, "{}", refused.len());

@@ -117,7 +117,7 @@ impl Simulation {
         let span = self.invocations[inv.0 as usize].span as usize;
         // A job's root is an internal span named after it, with no HTTP attributes.
         self.telemetry.spans[span].kind = SpanKind::Internal;
-        self.telemetry.spans[span].attributes.clear();
+        self.telemetry.attributes_mut(span).clear();
         self.locks.running.push(inv);
         self.schedule(Duration::ZERO, Event::Arrive(inv));
     }
@@ -191,9 +191,8 @@ impl Simulation {
         if let Some((_, holder_service, holder_instance)) = held_by {
             let holder = self.instance_sym(holder_service, holder_instance);
             if !expired {
-                let s = &mut self.telemetry.spans[child as usize];
-                s.set_end(now);
-                s.attributes.extend([
+                self.telemetry.spans[child as usize].set_end(now);
+                self.telemetry.attributes_mut(child as usize).extend([
                     (keys.0, Value::Str(name)),
                     (keys.3, Value::Bool(false)),
                     (keys.4, Value::Str(holder)),
@@ -244,9 +243,8 @@ impl Simulation {
         lock.holder = Some((inv, service, instance));
         lock.token = token;
         lock.expires = now.after(Duration::from_ms(spec.lease_ms));
-        let s = &mut self.telemetry.spans[child as usize];
-        s.set_end(now);
-        s.attributes.extend([
+        self.telemetry.spans[child as usize].set_end(now);
+        self.telemetry.attributes_mut(child as usize).extend([
             (keys.0, Value::Str(name)),
             (keys.3, Value::Bool(true)),
             (keys.1, Value::int(token as i64)),
@@ -386,10 +384,11 @@ impl Simulation {
         );
         let token = Value::int(holding.token as i64);
         let now = self.now;
+        self.telemetry
+            .attributes_mut(child as usize)
+            .extend([(name_key, Value::Str(name)), (token_key, token)]);
         let s = &mut self.telemetry.spans[child as usize];
         s.set_end(now);
-        s.attributes
-            .extend([(name_key, Value::Str(name)), (token_key, token.clone())]);
         let context = Some((trace, s.span_id));
         if fencing && holding.token < highest {
             let (error_key, highest_key) = (
@@ -397,9 +396,10 @@ impl Simulation {
                 self.intern_static("lock.highest_token"),
             );
             let stale = self.intern_static("stale_fencing_token");
-            let s = &mut self.telemetry.spans[child as usize];
-            s.status = SpanStatus::Error;
-            s.attributes.push((error_key, Value::Str(stale)));
+            self.telemetry.spans[child as usize].status = SpanStatus::Error;
+            self.telemetry
+                .attributes_mut(child as usize)
+                .push((error_key, Value::Str(stale)));
             let fields = smallvec![
                 (name_key, Value::Str(name)),
                 (token_key, token),
@@ -590,7 +590,7 @@ mod tests {
             let refused = t.spans.iter().any(|s| {
                 Some(s.trace_id) == trace
                     && t.text(s.operation) == "acquire lease"
-                    && s.attributes
+                    && t.attributes(s)
                         .iter()
                         .any(|(k, v)| t.text(*k) == "lock.acquired" && *v == Value::Bool(false))
             });

@@ -180,8 +180,8 @@ fn the_span_detail_lists_the_span_s_attributes() {
         .iter()
         .map(|tr| (tr.find("th", "")[0].text(), tr.find("td", "")[0].text()))
         .collect();
-    let expected: Vec<(String, String)> = span
-        .attributes
+    let expected: Vec<(String, String)> = t
+        .attributes(span)
         .iter()
         .map(|(k, v)| (t.text(*k).to_string(), t.value_text(v)))
         .collect();
