@@ -5,14 +5,18 @@
 use std::fmt;
 
 /// `a * b`, or `u64::MAX` when that overflows: `u64::saturating_mul` without its 128-bit
-/// multiply, which wasm32 makes a call to `__multi3` (a few percent of a run in wasm, as times are
-/// scaled on every step). With a constant `b` the bound folds to a constant.
+/// multiply in the common case, which wasm32 makes a call to `__multi3` (a few percent of a run
+/// in wasm, as times are scaled on every step).
 #[inline]
 pub(crate) const fn saturating_mul(a: u64, b: u64) -> u64 {
-    if b != 0 && a > u64::MAX / b {
-        u64::MAX
-    } else {
-        a * b
+    // Both below 2^32: the product fits, one multiply. (Written as `a > u64::MAX / b`, the
+    // check is turned back into a multiply with overflow, a 128-bit call in wasm.)
+    if (a | b) >> 32 == 0 {
+        return a * b;
+    }
+    match a.checked_mul(b) {
+        Some(product) => product,
+        None => u64::MAX,
     }
 }
 
