@@ -75,15 +75,23 @@ enum Event {
         reason: Refusal,
     },
     Retry(CallId),
-    /// An instance's heap is full: collect it.
+    /// An instance's heap is full: collect it (if the process that scheduled it, counted from
+    /// 0 and one more after each kill, is still the one running).
     Collect {
         service: u16,
         instance: u16,
+        process: u32,
     },
-    /// An instance killed out of memory comes back.
+    /// A killed instance comes back.
     Restart {
         service: u16,
         instance: u16,
+    },
+    /// Fault `fault` crashes an instance.
+    Crash {
+        service: u16,
+        instance: u16,
+        fault: u16,
     },
     /// A scheduled job's timer fires on one instance.
     Job {
@@ -154,6 +162,9 @@ struct Invocation {
     arrived: SimTime,
     /// From when it takes a worker until it answers (or its process dies).
     holds_worker: bool,
+    /// It reached its instance while that instance's world was stopped, and waits for the
+    /// pause to end before the process takes it in (see `gc`).
+    held: bool,
     /// Set once the request has failed; the remaining steps are skipped.
     failure: Option<u16>,
     /// For requests from outside: the user who sent it, and which try of theirs it is.
@@ -859,8 +870,17 @@ impl Simulation {
                 self.calls[call.0 as usize].attempt += 1;
                 self.start_attempt(call);
             }
-            Event::Collect { service, instance } => self.on_collect(service, instance),
+            Event::Collect {
+                service,
+                instance,
+                process,
+            } => self.on_collect(service, instance, process),
             Event::Restart { service, instance } => self.on_restart(service, instance),
+            Event::Crash {
+                service,
+                instance,
+                fault,
+            } => self.on_crash(service, instance, usize::from(fault)),
             Event::Job {
                 service,
                 operation,
@@ -1078,6 +1098,7 @@ impl Simulation {
             caller,
             arrived: self.now,
             holds_worker: false,
+            held: false,
             failure: None,
             user: None,
             client_attempt: 0,
@@ -1116,7 +1137,8 @@ impl Simulation {
     #[cfg_attr(target_arch = "wasm32", inline(never))] // see `step_one`
     fn on_arrive(&mut self, inv: InvId) {
         let (service, instance) = {
-            let i = &self.invocations[inv.0 as usize];
+            let i = &mut self.invocations[inv.0 as usize];
+            i.held = false;
             (usize::from(i.service), usize::from(i.instance))
         };
         let runtime = &mut self.services[service];

@@ -541,13 +541,15 @@ proptest! {
             }
         }
         for line in &first.logs {
-            // Only a runtime's own lines (collections, out-of-memory kills, restarts) and a
-            // database's (slow statements and errors) stand outside any trace.
+            // Only a runtime's or its orchestrator's own lines (collections, out-of-memory
+            // kills, crashes, restarts) and a database's (slow statements and errors) stand
+            // outside any trace.
             let message = first.text(line.message);
             let runtime_line = [
                 "GC pause",
                 "out of memory: heap exhausted",
                 "instance killed: out of memory (exit 137)",
+                "instance crashed (exit 139)",
                 "instance restarted",
             ]
             .contains(&message);
@@ -558,15 +560,31 @@ proptest! {
                 prop_assert!(line.trace_id.is_none() && (runtime_line || database_line), "seed {}: infrastructure wrote {:?}", seed, line);
             }
         }
-        // An instance killed out of memory ends every request it held at the kill, and makes
-        // no call and logs nothing of its own until it is back (requests that reach it meanwhile
-        // are reset, as the connection is).
-        let kills = first.logs.iter().filter(|l| first.text(l.message) == "instance killed: out of memory (exit 137)");
+        // An instance killed out of memory or crashed ends every request it held at the kill,
+        // and makes no call and logs nothing of its own until it is back (requests that reach
+        // it meanwhile are reset, as the connection is).
+        let kills = first.logs.iter().filter(|l| {
+            ["instance killed: out of memory (exit 137)", "instance crashed (exit 139)"].contains(&first.text(l.message))
+        });
         for kill_line in kills {
             let (at, kill) = ((kill_line.service, kill_line.instance), &kill_line.time);
             {
-                let gc = scenario.services[usize::from(at.0.0)].gc.as_ref().expect("a runtime");
-                let until = kill.after(faultline_engine::time::Duration::from_ms(gc.restart_ms));
+                let service = &scenario.services[usize::from(at.0.0)];
+                let until = match service.gc.as_ref() {
+                    Some(gc) if first.text(kill_line.message).contains("out of memory") => {
+                        kill.after(faultline_engine::time::Duration::from_ms(gc.restart_ms))
+                    }
+                    _ => {
+                        // The crash's window, the longest if several crashed it at once.
+                        let crash = scenario.faults.iter().filter(|f| {
+                            matches!(f.effect, FaultEffect::Crash)
+                                && f.service == service.name
+                                && f.instance.is_none_or(|i| i == at.1)
+                                && SimTime::from_ms(f.from_ms) == *kill
+                        });
+                        SimTime::from_ms(crash.map(|f| f.until_ms).max().expect("the crash's fault"))
+                    }
+                };
                 let down = |t: SimTime| t > *kill && t < until;
                 for s in first.spans.iter().filter(|s| (s.service, s.instance) == at) {
                     prop_assert!(s.kind != SpanKind::Client || !down(s.start), "seed {}: a call from a dead process {:?}", seed, s);

@@ -77,6 +77,88 @@ fn instance_crash_refuses_connections_to_that_instance_only() {
 }
 
 #[test]
+fn instance_crash_ends_the_work_in_progress_there_and_restarts_when_the_window_closes() {
+    // payments-1 slowed down, so it certainly holds requests when it crashes at 3 s.
+    let mut scenario = with_fault("payments", Some(1), 3_000, 9_000, FaultEffect::Crash);
+    scenario.faults.push(FaultSpec::new(
+        "payments",
+        Some(1),
+        0,
+        12_000,
+        FaultEffect::Latency { extra_ms: 1_500 },
+    ));
+    let (t, truth) = run(scenario);
+    let payments = t
+        .service_names
+        .iter()
+        .position(|s| t.text(*s) == "payments")
+        .unwrap() as u16;
+    let crash = SimTime::from_ms(3_000);
+    let error_type = |s: &faultline_engine::telemetry::Span| {
+        let key = t.strings.lookup("error.type")?;
+        t.attributes(s)
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| t.value_text(v))
+    };
+    let on_it = |s: &&faultline_engine::telemetry::Span| {
+        s.kind == SpanKind::Server && s.service.0 == payments && s.instance == 1
+    };
+    // Every request it held ends at the crash, in error, with no HTTP status.
+    let held: Vec<_> = t
+        .spans
+        .iter()
+        .filter(on_it)
+        .filter(|s| s.start <= crash && s.end().is_some_and(|e| e >= crash))
+        .collect();
+    assert!(held.len() >= 5, "{}", held.len());
+    for s in &held {
+        assert_eq!(s.end(), Some(crash));
+        assert_eq!(error_type(s).as_deref(), Some("crashed"));
+    }
+    // Its callers' attempts are reset, and retried or failed like refusals.
+    let reset = traces(&t, "error.type=connection_reset peer.service=payments");
+    assert!(reset >= held.len() / 2, "{reset}");
+    // The orchestrator's lines, out of any trace; nothing of its own in between.
+    let crashed = logs(
+        &t,
+        r#"{service="payments"} |= "instance crashed (exit 139)""#,
+    );
+    let restarted = logs(&t, r#"{service="payments"} |= "instance restarted""#);
+    assert_eq!((crashed, restarted), (1, 1));
+    let line = |message: &str| {
+        t.logs
+            .iter()
+            .find(|l| t.text(l.message) == message)
+            .map(|l| (l.instance, l.time))
+    };
+    assert_eq!(line("instance crashed (exit 139)"), Some((1, crash)));
+    assert_eq!(
+        line("instance restarted"),
+        Some((1, SimTime::from_ms(9_000)))
+    );
+    let between = t
+        .spans
+        .iter()
+        .filter(on_it)
+        .filter(|s| s.start > crash && s.start < SimTime::from_ms(9_000))
+        .count();
+    assert_eq!(between, 0);
+    // After the restart it serves again.
+    assert!(
+        t.spans
+            .iter()
+            .filter(on_it)
+            .any(|s| s.start >= SimTime::from_ms(9_000))
+    );
+    // The ground truth counts the requests it killed among the traces it affected.
+    assert_eq!(truth.faults[0].first_effect, Some(crash));
+    for s in &held {
+        assert!(truth.faults[0].affected_traces.contains(&s.trace_id));
+    }
+}
+
+#[test]
 fn partition_turns_calls_into_timeouts_on_one_edge() {
     let (t, truth) = run(with_fault(
         "orders",

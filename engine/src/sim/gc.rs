@@ -1,8 +1,9 @@
-//! Managed runtimes: each instance of a service that declares `gc` fills its heap, collects
-//! with a stop-the-world pause (while paused the instance's events wait, and work in progress
-//! ends later by the pause), and is killed out of memory when its live heap fills it: every
-//! request it holds ends at once, silently (its callers see their connections reset), and it
-//! restarts clean.
+//! Managed runtimes and dying processes: each instance of a service that declares `gc` fills its
+//! heap, collects with a stop-the-world pause (while paused the instance's events wait, and work
+//! in progress ends later by the pause), and is killed out of memory when its live heap fills
+//! it; an `instance_crash` fault kills its instances' processes the same way. Either way every
+//! request the process holds ends at once, silently (its callers see their connections reset),
+//! and it restarts clean.
 
 use super::{Event, InvId, Simulation};
 use crate::metrics::RuntimeSample;
@@ -12,6 +13,12 @@ use crate::time::{Duration, SimTime};
 
 /// `error.type` of the requests and calls a process killed out of memory held.
 const OUT_OF_MEMORY: &str = "out_of_memory";
+/// `error.type` of the requests and calls a process that crashed held.
+const CRASHED: &str = "crashed";
+/// What an orchestrator reports for a container whose process died of a fault: Kubernetes'
+/// `Error`, and 128 + SIGSEGV.
+const CRASH_REASON: &str = "Error";
+const CRASH_EXIT_CODE: i64 = 139;
 /// What an orchestrator reports for a container killed out of memory (128 + SIGKILL).
 const OOM_KILLED: &str = "OOMKilled";
 const OOM_EXIT_CODE: i64 = 137;
@@ -35,6 +42,10 @@ pub(super) struct Heap {
     /// before belonged to the dead process (all ended when it was killed).
     pub down_until: SimTime,
     pub killed_at: Option<SimTime>,
+    /// How the last kill shows on the spans it ended: `error.type` (out of memory, crashed).
+    pub kill_error: &'static str,
+    /// The process running, counted from 0: one more after each kill.
+    pub process: u32,
     /// How many invocations and calls there were when the current process started: its
     /// requests and calls come after those.
     pub process_start: (u32, u32),
@@ -52,7 +63,8 @@ pub(super) struct Heap {
     pub pause_us: u64,
 }
 
-/// The heaps of every instance, by service then instance; empty for services with no `gc`.
+/// The heaps of every instance, by service then instance; empty for services with no `gc` and
+/// no `instance_crash` fault (a crash needs the process bookkeeping, not the heap).
 #[derive(Default)]
 pub(super) struct Heaps {
     /// Whether any service has a runtime: without one, events are never checked for stalls.
@@ -100,10 +112,97 @@ impl Simulation {
                 .collect();
             by_service.push(heaps);
         }
-        self.heaps.enabled = !first.is_empty();
+        // Crashes: each instance a fault crashes dies when its window opens.
+        let mut crashes = Vec::new();
+        for (f, fault) in self.scenario.faults.iter().enumerate() {
+            if !matches!(fault.effect, FaultEffect::Crash)
+                || fault.from_ms >= fault.until_ms
+                || fault.from_ms >= self.scenario.duration_ms
+            {
+                continue;
+            }
+            let Some(s) = self
+                .scenario
+                .services
+                .iter()
+                .position(|s| s.name == fault.service)
+            else {
+                continue;
+            };
+            let instances = self.scenario.services[s].instances;
+            if by_service[s].is_empty() {
+                by_service[s] = (0..instances).map(|_| Heap::default()).collect();
+            }
+            for i in (0..instances).filter(|i| fault.instance.is_none_or(|n| n == *i)) {
+                crashes.push((fault.from_ms, s as u16, i, f as u16));
+            }
+        }
+        self.heaps.enabled = by_service.iter().any(|h| !h.is_empty());
         self.heaps.by_service = by_service;
         for (service, instance, at_us) in first {
-            self.schedule(Duration(at_us), Event::Collect { service, instance });
+            let event = Event::Collect {
+                service,
+                instance,
+                process: 0,
+            };
+            self.schedule(Duration(at_us), event);
+        }
+        for (from_ms, service, instance, fault) in crashes {
+            let event = Event::Crash {
+                service,
+                instance,
+                fault,
+            };
+            self.schedule(Duration::from_ms(from_ms), event);
+        }
+    }
+
+    /// Fault `fault` crashes an instance: its process dies now, every request it held with it
+    /// (as in an out-of-memory kill, with `error.type=crashed`), and it is down, refusing
+    /// connections, until the window closes, when it restarts.
+    pub(super) fn on_crash(&mut self, service: u16, instance: u16, fault: usize) {
+        let now = self.now;
+        let until = SimTime::from_ms(self.scenario.faults[fault].until_ms);
+        self.truth.faults[fault].first_effect.get_or_insert(now);
+        let heap = self.heap(service, instance);
+        let already_down = now < heap.down_until;
+        heap.down_until = heap.down_until.max(until);
+        if already_down {
+            // No process to crash: it only stays down longer.
+            self.schedule_restart(service, instance, until);
+            return;
+        }
+        heap.killed_at = Some(now);
+        heap.kill_error = CRASHED;
+        self.heaps.killed = true;
+        self.kill(service, instance, Some(fault));
+        if !self.services[usize::from(service)].role.instrumented() {
+            // A database, cache or broker is seen through its callers: refused, reset.
+            self.schedule_restart(service, instance, until);
+            return;
+        }
+        let (reason_key, exit_key) = (
+            self.intern_static("reason"),
+            self.intern_static("exit_code"),
+        );
+        let reason = Value::Str(self.intern_static(CRASH_REASON));
+        self.log(
+            service,
+            instance,
+            Level::Warn,
+            None,
+            "instance crashed (exit 139)",
+            smallvec![
+                (reason_key, reason),
+                (exit_key, Value::int(CRASH_EXIT_CODE))
+            ],
+        );
+        self.schedule_restart(service, instance, until);
+    }
+
+    fn schedule_restart(&mut self, service: u16, instance: u16, at: SimTime) {
+        if at.0 < self.scenario.duration_ms * 1_000 {
+            self.schedule(at.since(self.now), Event::Restart { service, instance });
         }
     }
 
@@ -198,7 +297,9 @@ impl Simulation {
                 }
                 (Some(c.caller), None)
             }
-            Event::Collect { service, instance }
+            Event::Collect {
+                service, instance, ..
+            }
             | Event::Job {
                 service, instance, ..
             } => (None, Some((service, instance))),
@@ -225,6 +326,13 @@ impl Simulation {
             heap.killed_at,
             heap.leak_fault,
         );
+        if let Event::Arrive(inv) = event {
+            let i = &self.invocations[inv.0 as usize];
+            if i.held && i.failure.is_some() {
+                // Held by a pause, then ended by its process's kill.
+                return true;
+            }
+        }
         if let (Event::Arrive(inv), true) = (event, now < down_until) {
             // The process is gone: the connection is reset.
             let taken = self.take_processing(&[inv]);
@@ -254,6 +362,9 @@ impl Simulation {
             if let (Some(f), Some(t)) = (pause_fault, trace) {
                 self.fault_acted(f, t);
             }
+            if let (Event::Arrive(inv), Some(_)) = (event, inv) {
+                self.invocations[inv.0 as usize].held = true;
+            }
             self.schedule(paused_until.since(now), event);
             return true;
         }
@@ -271,6 +382,15 @@ impl Simulation {
         let (first_inv, first_call) = self.heap(service, instance).process_start;
         let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];
         let mut dead: Vec<InvId> = std::mem::take(&mut slot.waiting).into();
+        // Requests that reached it in a pause, not taken in yet: their connections die too.
+        dead.extend(
+            (first_inv..self.invocations.len() as u32)
+                .map(InvId)
+                .filter(|inv| {
+                    let i = &self.invocations[inv.0 as usize];
+                    i.held && i.service == service && i.instance == instance && i.arrived <= now
+                }),
+        );
         let queued = dead.len();
         // Every running request of this process arrived after it started (sent to it, or taken
         // from its queue, while it was up), so the scan starts there.
@@ -282,7 +402,8 @@ impl Simulation {
                 .map(InvId)
                 .filter(|inv| running(&self.invocations[inv.0 as usize])),
         );
-        let (error_key, oom) = (self.keys.error_type, self.intern_static(OUT_OF_MEMORY));
+        let kill_error = self.heap(service, instance).kill_error;
+        let (error_key, oom) = (self.keys.error_type, self.intern_static(kill_error));
         let telemetry = &mut self.telemetry;
         for c in &mut self.calls[first_call as usize..] {
             let caller = &self.invocations[c.caller.0 as usize];
@@ -341,7 +462,9 @@ impl Simulation {
         );
         self.consumers_killed(service, instance, taken, fault);
         let process_start = (self.invocations.len() as u32, self.calls.len() as u32);
-        self.heap(service, instance).process_start = process_start;
+        let heap = self.heap(service, instance);
+        heap.process_start = process_start;
+        heap.process = heap.process.wrapping_add(1);
     }
 
     /// A request of a killed process ends with it, and credits the fault that killed it.
@@ -363,11 +486,12 @@ impl Simulation {
             self.release_lock(inv, 500);
         }
         self.settle_saga(inv, 500);
-        let (error_key, oom) = (self.keys.error_type, self.intern_static(OUT_OF_MEMORY));
         let (service, instance) = (
             self.invocations[inv.0 as usize].service,
             self.invocations[inv.0 as usize].instance,
         );
+        let kill_error = self.heap(service, instance).kill_error;
+        let (error_key, oom) = (self.keys.error_type, self.intern_static(kill_error));
         if self.services[usize::from(service)].role.instrumented() {
             let s = &mut self.telemetry.spans[span];
             s.set_end(self.now);
@@ -405,7 +529,10 @@ impl Simulation {
 
     /// A collection: leaked memory found since the last one joins the live heap; if that fills
     /// the heap the instance is killed, else the world stops for a pause that grows with it.
-    pub(super) fn on_collect(&mut self, service: u16, instance: u16) {
+    pub(super) fn on_collect(&mut self, service: u16, instance: u16, process: u32) {
+        if process != self.heap(service, instance).process {
+            return; // scheduled by a process killed since: the one restarted has its own
+        }
         let gc = self.scenario.services[usize::from(service)]
             .gc
             .clone()
@@ -474,6 +601,7 @@ impl Simulation {
             let heap = self.heap(service, instance);
             heap.killed_at = Some(now);
             heap.down_until = now.after(Duration::from_ms(gc.restart_ms));
+            heap.kill_error = OUT_OF_MEMORY;
             self.heaps.killed = true;
             // The runtime's last words, then the requests it held fail, then it is killed.
             self.log(
@@ -565,33 +693,44 @@ impl Simulation {
     /// Collections stop with the arrivals, so a run ends.
     fn schedule_collection(&mut self, service: u16, instance: u16, delay: Duration) {
         if self.now.after(delay).0 < self.scenario.duration_ms * 1_000 {
-            self.schedule(delay, Event::Collect { service, instance });
+            let process = self.heap(service, instance).process;
+            let event = Event::Collect {
+                service,
+                instance,
+                process,
+            };
+            self.schedule(delay, event);
         }
     }
 
-    /// The killed instance is back, its heap holding only its live data.
+    /// The killed instance is back, its heap (if it has a runtime) holding only its live data.
+    /// A restart due while a later kill keeps the instance down waits for that one's.
     pub(super) fn on_restart(&mut self, service: u16, instance: u16) {
-        let gc = self.scenario.services[usize::from(service)]
-            .gc
-            .clone()
-            .expect("only services with gc restart");
+        let now = self.now;
+        if now < self.heap(service, instance).down_until {
+            return;
+        }
+        if self.services[usize::from(service)].role.instrumented() {
+            self.log(
+                service,
+                instance,
+                Level::Info,
+                None,
+                "instance restarted",
+                smallvec![],
+            );
+        }
+        let Some(gc) = self.scenario.services[usize::from(service)].gc.clone() else {
+            return;
+        };
         let (heap_kb, live_kb) = (
             u64::from(gc.heap_mb) * KB_PER_MB,
             u64::from(gc.live_mb) * KB_PER_MB,
         );
-        let now = self.now;
         let rate_kb_per_s = u64::from(gc.alloc_mb_per_s) * KB_PER_MB;
         let heap = self.heap(service, instance);
         (heap.after_kb, heap.leaked_kb, heap.filling_since) = (live_kb, 0, now);
         heap.rate_kb_per_s = rate_kb_per_s;
-        self.log(
-            service,
-            instance,
-            Level::Info,
-            None,
-            "instance restarted",
-            smallvec![],
-        );
         self.schedule_collection(
             service,
             instance,
