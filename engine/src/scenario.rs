@@ -463,8 +463,9 @@ pub enum FaultEffect {
     Latency { extra_ms: u64 },
     /// Each request fails with HTTP 500 with this probability (0 to 1), after its work.
     ErrorRate { rate: f64 },
-    /// The instance is down: new connections to it are refused. Requests from outside the
-    /// mesh are routed around it by the edge load balancer, which health-checks.
+    /// The instance's process dies when the window opens, with every request it holds, and is
+    /// down until it closes: new connections to it are refused. Requests from outside the mesh
+    /// are routed around it by the edge load balancer, which health-checks.
     #[serde(rename = "instance_crash")]
     Crash,
     /// Requests from this service to `peer` are lost on the way: no answer ever comes, so
