@@ -10,15 +10,17 @@ use faultline_engine::{SimTime, Simulation, mesh::default_mesh};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
-/// The warm-up run: the default mesh at this rate for this long, 15,000 requests, as many as a
+/// The warm-up run: the default mesh at this rate for this long, 30,000 requests, twice a
 /// five-minute lesson at 50 a second. What counts is the amount of work, not the simulated
 /// time it spans (300 s at 20 a second helped less), as expected of V8, which moves a wasm
 /// function to its optimizing tier once that function has run for a budget of its own. After a
-/// 20 s run at 50 a second the first lesson took 92–132 ms in Chromium and the next 82–87 ms;
-/// after this one, with the same engine, the first took 86–93 ms (the whole warm-up, memory
-/// included, is 270–430 ms of work in idle time).
+/// 20 s run at 50 a second the first lesson took 92–132 ms in Chromium and the next 82–87 ms.
+/// Measured on one machine over 12 fresh browsers each: after 15,000 requests the first lesson
+/// took 98–138 ms (median 109) and the next 101; after these 30,000, 98–109 ms (median 101)
+/// and the next 100 (the whole warm-up, memory included, is about 520 ms of work in idle time,
+/// against 390).
 const RATE_PER_S: f64 = 150.0;
-const RUN_S: u64 = 100;
+const RUN_S: u64 = 200;
 /// Simulated time per step of the warm-up run: well under a millisecond of work.
 const STEP_US: u64 = 100_000;
 /// Memory grown and touched ahead: what a five-minute lesson takes, with room to spare.
