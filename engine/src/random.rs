@@ -3,7 +3,7 @@
 //! every derived value are the same natively and in wasm.
 
 use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 
 /// z such that P(Z < z) = 0.99 for a standard normal Z.
 const Z_99: f64 = 2.326_347_874_040_841;
@@ -31,8 +31,102 @@ impl LogNormal {
     }
 }
 
+/// ChaCha8 written out on 32-bit words, giving exactly the stream of `rand_chacha`'s
+/// `ChaCha8Rng` as this engine reads it (`next_u64` only): the key `ChaCha8Rng::seed_from_u64`
+/// makes, the block counter from 0, stream 0, four blocks per refill, each `u64` the low word
+/// then the high one (a test compares the two). `rand_chacha` on wasm32 has no SIMD and works
+/// through an emulation of vectors: this is about twice as fast there, where it was 9% of a
+/// lesson in V8. Natively `rand_chacha` uses SSE2; this runs about as fast.
+struct ChaCha8 {
+    key: [u32; 8],
+    /// The counter of the first of the four blocks in `words`.
+    block: u64,
+    words: [u32; 64],
+    /// The next word of `words` to read; 64 when all are read.
+    next: u32,
+}
+
+impl ChaCha8 {
+    fn new(seed: u64) -> ChaCha8 {
+        let bytes = ChaCha8Rng::seed_from_u64(seed).get_seed();
+        let mut key = [0u32; 8];
+        for (word, chunk) in key.iter_mut().zip(bytes.chunks_exact(4)) {
+            *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        ChaCha8 {
+            key,
+            block: 0,
+            words: [0; 64],
+            next: 64,
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        if self.next >= 64 {
+            self.refill();
+        }
+        let i = self.next as usize;
+        self.next += 2;
+        u64::from(self.words[i]) | (u64::from(self.words[i + 1]) << 32)
+    }
+
+    fn refill(&mut self) {
+        for b in 0..4u32 {
+            let counter = self.block.wrapping_add(u64::from(b));
+            let k = self.key;
+            let start = [
+                0x6170_7865,
+                0x3320_646e,
+                0x7962_2d32,
+                0x6b20_6574,
+                k[0],
+                k[1],
+                k[2],
+                k[3],
+                k[4],
+                k[5],
+                k[6],
+                k[7],
+                counter as u32,
+                (counter >> 32) as u32,
+                0,
+                0,
+            ];
+            let mut x = start;
+            for _ in 0..4 {
+                quarter_round(&mut x, 0, 4, 8, 12);
+                quarter_round(&mut x, 1, 5, 9, 13);
+                quarter_round(&mut x, 2, 6, 10, 14);
+                quarter_round(&mut x, 3, 7, 11, 15);
+                quarter_round(&mut x, 0, 5, 10, 15);
+                quarter_round(&mut x, 1, 6, 11, 12);
+                quarter_round(&mut x, 2, 7, 8, 13);
+                quarter_round(&mut x, 3, 4, 9, 14);
+            }
+            let out = &mut self.words[b as usize * 16..][..16];
+            for ((o, x), s) in out.iter_mut().zip(x).zip(start) {
+                *o = x.wrapping_add(s);
+            }
+        }
+        self.block = self.block.wrapping_add(4);
+        self.next = 0;
+    }
+}
+
+#[inline(always)]
+fn quarter_round(x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
+    x[a] = x[a].wrapping_add(x[b]);
+    x[d] = (x[d] ^ x[a]).rotate_left(16);
+    x[c] = x[c].wrapping_add(x[d]);
+    x[b] = (x[b] ^ x[c]).rotate_left(12);
+    x[a] = x[a].wrapping_add(x[b]);
+    x[d] = (x[d] ^ x[a]).rotate_left(8);
+    x[c] = x[c].wrapping_add(x[d]);
+    x[b] = (x[b] ^ x[c]).rotate_left(7);
+}
+
 pub struct Random {
-    rng: ChaCha8Rng,
+    rng: ChaCha8,
     /// The second normal of the last Box–Muller pair, not yet used.
     spare_normal: Option<f64>,
 }
@@ -40,7 +134,7 @@ pub struct Random {
 impl Random {
     pub fn new(seed: u64) -> Random {
         Random {
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng: ChaCha8::new(seed),
             spare_normal: None,
         }
     }
@@ -110,6 +204,31 @@ impl Random {
 #[cfg(test)]
 mod tests {
     use super::Random;
+
+    #[test]
+    fn the_stream_is_rand_chacha_s_chacha8() {
+        use rand_chacha::ChaCha8Rng;
+        use rand_chacha::rand_core::{RngCore, SeedableRng};
+        for seed in [0, 1, 7, 42, u64::MAX] {
+            let mut ours = super::ChaCha8::new(seed);
+            let mut theirs = ChaCha8Rng::seed_from_u64(seed);
+            for n in 0..10_000 {
+                assert_eq!(ours.next_u64(), theirs.next_u64(), "seed {seed}, draw {n}");
+            }
+        }
+        // Past the counter's low word, into its high one.
+        let mut ours = super::ChaCha8::new(3);
+        let mut theirs = ChaCha8Rng::seed_from_u64(3);
+        ours.block = (1 << 32) - 4;
+        theirs.set_word_pos(((1u128 << 32) - 4) * 16);
+        for n in 0..200 {
+            assert_eq!(
+                ours.next_u64(),
+                theirs.next_u64(),
+                "draw {n} past 2^32 blocks"
+            );
+        }
+    }
 
     #[test]
     fn the_stream_is_pinned() {
