@@ -181,23 +181,27 @@ impl Simulation {
             self.schedule_restart(service, instance, until);
             return;
         }
+        let line = "instance crashed (exit 139)";
+        self.orchestrator_line(service, instance, line, CRASH_REASON, CRASH_EXIT_CODE);
+        self.schedule_restart(service, instance, until);
+    }
+
+    /// The kill of an instance as an orchestrator reports it, on the instance's stream.
+    fn orchestrator_line(
+        &mut self,
+        service: u16,
+        instance: u16,
+        message: &'static str,
+        reason: &'static str,
+        exit_code: i64,
+    ) {
         let (reason_key, exit_key) = (
             self.intern_static("reason"),
             self.intern_static("exit_code"),
         );
-        let reason = Value::Str(self.intern_static(CRASH_REASON));
-        self.log(
-            service,
-            instance,
-            Level::Warn,
-            None,
-            "instance crashed (exit 139)",
-            smallvec![
-                (reason_key, reason),
-                (exit_key, Value::int(CRASH_EXIT_CODE))
-            ],
-        );
-        self.schedule_restart(service, instance, until);
+        let reason = Value::Str(self.intern_static(reason));
+        let fields = smallvec![(reason_key, reason), (exit_key, Value::int(exit_code))];
+        self.log(service, instance, Level::Warn, None, message, fields);
     }
 
     fn schedule_restart(&mut self, service: u16, instance: u16, at: SimTime) {
@@ -613,23 +617,10 @@ impl Simulation {
                 smallvec![(used_key, mb(after_kb)), (max_key, mb(heap_kb))],
             );
             self.kill(service, instance, credited);
-            let (reason_key, exit_key) = (
-                self.intern_static("reason"),
-                self.intern_static("exit_code"),
-            );
-            let reason = Value::Str(self.intern_static(OOM_KILLED));
-            self.log(
-                service,
-                instance,
-                Level::Warn,
-                None,
-                "instance killed: out of memory (exit 137)",
-                smallvec![(reason_key, reason), (exit_key, Value::int(OOM_EXIT_CODE))],
-            );
-            let back = Duration::from_ms(gc.restart_ms);
-            if self.now.after(back).0 < self.scenario.duration_ms * 1_000 {
-                self.schedule(back, Event::Restart { service, instance });
-            }
+            let line = "instance killed: out of memory (exit 137)";
+            self.orchestrator_line(service, instance, line, OOM_KILLED, OOM_EXIT_CODE);
+            let back = now.after(Duration::from_ms(gc.restart_ms));
+            self.schedule_restart(service, instance, back);
             return;
         }
         let pause_us = pause_us(after_kb, heap_kb, gc.pause_ms_per_gb);
