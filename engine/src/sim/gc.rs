@@ -67,7 +67,8 @@ pub(super) struct Heap {
 /// no `instance_crash` fault (a crash needs the process bookkeeping, not the heap).
 #[derive(Default)]
 pub(super) struct Heaps {
-    /// Whether any service has a runtime: without one, events are never checked for stalls.
+    /// Whether any service has a runtime or a crash: without one, events are never checked for
+    /// stalls.
     pub enabled: bool,
     /// No pause or restart of any instance lasts past this, and (unless `killed`) nothing
     /// was ever killed: from then on only work in progress needs checking for stalls.
@@ -176,13 +177,11 @@ impl Simulation {
         heap.kill_error = CRASHED;
         self.heaps.killed = true;
         self.kill(service, instance, Some(fault));
-        if !self.services[usize::from(service)].role.instrumented() {
-            // A database, cache or broker is seen through its callers: refused, reset.
-            self.schedule_restart(service, instance, until);
-            return;
+        // A database, cache or broker is seen only through its callers: refused, reset.
+        if self.services[usize::from(service)].role.instrumented() {
+            let line = "instance crashed (exit 139)";
+            self.orchestrator_line(service, instance, line, CRASH_REASON, CRASH_EXIT_CODE);
         }
-        let line = "instance crashed (exit 139)";
-        self.orchestrator_line(service, instance, line, CRASH_REASON, CRASH_EXIT_CODE);
         self.schedule_restart(service, instance, until);
     }
 
