@@ -215,10 +215,6 @@ impl AttributesMut<'_> {
     pub fn clear(&mut self) {
         self.range.len = 0;
     }
-
-    pub fn as_slice(&self) -> &[(Sym, Value)] {
-        &self.list[self.range.start as usize..][..usize::from(self.range.len)]
-    }
 }
 
 /// A log line's fields: three inline, as most lines carry three; more go to the heap.
