@@ -38,8 +38,8 @@ pub(super) struct Heap {
     pub paused_total_us: u64,
     /// The fault credited for the current pause, if one caused or lengthened it.
     pub pause_fault: Option<usize>,
-    /// Killed out of memory: down until then, and requests that arrived at `killed_at` or
-    /// before belonged to the dead process (all ended when it was killed).
+    /// Killed (out of memory, or crashed): down until then, and requests that arrived at
+    /// `killed_at` or before belonged to the dead process (all ended when it was killed).
     pub down_until: SimTime,
     pub killed_at: Option<SimTime>,
     /// How the last kill shows on the spans it ended: `error.type` (out of memory, crashed).
@@ -173,10 +173,7 @@ impl Simulation {
             self.schedule_restart(service, instance, until);
             return;
         }
-        heap.killed_at = Some(now);
-        heap.kill_error = CRASHED;
-        self.heaps.killed = true;
-        self.kill(service, instance, Some(fault));
+        self.kill(service, instance, until, CRASHED, Some(fault));
         // A database, cache or broker is seen only through its callers: refused, reset.
         if self.services[usize::from(service)].role.instrumented() {
             let line = "instance crashed (exit 139)";
@@ -378,10 +375,22 @@ impl Simulation {
     /// worker and those running; see `end_killed`), messages its consumers held go back to
     /// their queues, their calls in progress end and answers to them will be
     /// dropped, and what they held is let go: workers, pool connections, bulkhead slots. Its
-    /// breakers start closed again. A saga it was undoing leaves its steps in effect.
-    pub(super) fn kill(&mut self, service: u16, instance: u16, fault: Option<usize>) {
+    /// breakers start closed again. A saga it was undoing leaves its steps in effect. The
+    /// instance is down until `until`; the spans the kill ends say `error.type` = `error_type`.
+    pub(super) fn kill(
+        &mut self,
+        service: u16,
+        instance: u16,
+        until: SimTime,
+        error_type: &'static str,
+        fault: Option<usize>,
+    ) {
         self.heaps.killed = true;
         let now = self.now;
+        let heap = self.heap(service, instance);
+        heap.killed_at = Some(now);
+        heap.down_until = heap.down_until.max(until);
+        heap.kill_error = error_type;
         let (first_inv, first_call) = self.heap(service, instance).process_start;
         let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];
         let mut dead: Vec<InvId> = std::mem::take(&mut slot.waiting).into();
@@ -405,8 +414,7 @@ impl Simulation {
                 .map(InvId)
                 .filter(|inv| running(&self.invocations[inv.0 as usize])),
         );
-        let kill_error = self.heap(service, instance).kill_error;
-        let (error_key, oom) = (self.keys.error_type, self.intern_static(kill_error));
+        let (error_key, oom) = (self.keys.error_type, self.intern_static(error_type));
         let telemetry = &mut self.telemetry;
         for c in &mut self.calls[first_call as usize..] {
             let caller = &self.invocations[c.caller.0 as usize];
@@ -601,11 +609,6 @@ impl Simulation {
             self.intern_static("heap_max_mb"),
         );
         if after_kb * 100 >= heap_kb * 98 {
-            let heap = self.heap(service, instance);
-            heap.killed_at = Some(now);
-            heap.down_until = now.after(Duration::from_ms(gc.restart_ms));
-            heap.kill_error = OUT_OF_MEMORY;
-            self.heaps.killed = true;
             // The runtime's last words, then the requests it held fail, then it is killed.
             self.log(
                 service,
@@ -615,10 +618,10 @@ impl Simulation {
                 "out of memory: heap exhausted",
                 smallvec![(used_key, mb(after_kb)), (max_key, mb(heap_kb))],
             );
-            self.kill(service, instance, credited);
+            let back = now.after(Duration::from_ms(gc.restart_ms));
+            self.kill(service, instance, back, OUT_OF_MEMORY, credited);
             let line = "instance killed: out of memory (exit 137)";
             self.orchestrator_line(service, instance, line, OOM_KILLED, OOM_EXIT_CODE);
-            let back = now.after(Duration::from_ms(gc.restart_ms));
             self.schedule_restart(service, instance, back);
             return;
         }

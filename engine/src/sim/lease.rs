@@ -608,10 +608,8 @@ mod tests {
             sim.step_until(sim.now().after(crate::time::Duration::from_ms(1)));
         }
         let (inv, now) = (holder(&sim).unwrap().0, sim.now());
-        let heap = &mut sim.heaps.by_service[3][0];
-        heap.killed_at = Some(now);
-        heap.down_until = now.after(crate::time::Duration::from_ms(5_000));
-        sim.kill(3, 0, None);
+        let until = now.after(crate::time::Duration::from_ms(5_000));
+        sim.kill(3, 0, until, "out_of_memory", None);
         assert_eq!(holder(&sim).map(|h| h.0), Some(inv));
         let (t, _) = sim.finish();
         // The next taker finds the lease run out, the dead instance still named as holder.
