@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "a2507ebb79f0f63604a6cfa898a90e6e8e0e916daf1b141637bbdbfeb5185182";
+    "171ef1ecc637498e954bd352f9143f0169af78c2b5179162ba89f08d91177b8d";
 const FAULTY_MESH_SEED_42: &str =
-    "946513c2beae305342ce98b8ed7eb23496dc396814c4c8438ab125c3432af3dc";
+    "31f9cdac6cd20eca480d8de681055fb3d0cf58b0abf1f503208585528dfa2934";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

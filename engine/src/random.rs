@@ -1,7 +1,7 @@
 //! The simulation's one source of randomness: a ChaCha8 stream seeded from the run's seed, with
-//! the few distributions the mesh needs. Samples only `u64` and uses `libm` (and `f64::sqrt`,
-//! which IEEE rounds exactly), so the stream and every derived value are the same natively and
-//! in wasm.
+//! the few distributions the mesh needs, and span and trace ids from a counter keyed by it.
+//! Samples only `u32` and `u64` and uses `libm` (and `f64::sqrt`, which IEEE rounds exactly),
+//! so the stream and every derived value are the same natively and in wasm.
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -33,9 +33,9 @@ impl LogNormal {
 }
 
 /// ChaCha8 written out on 32-bit words, giving exactly the stream of `rand_chacha`'s
-/// `ChaCha8Rng` as this engine reads it (`next_u64` only): the key `ChaCha8Rng::seed_from_u64`
-/// makes, the block counter from 0, stream 0, four blocks per refill, each `u64` the low word
-/// then the high one (a test compares the two). `rand_chacha` on wasm32 has no SIMD and works
+/// `ChaCha8Rng` as this engine reads it (`next_u32` and `next_u64`): the key
+/// `ChaCha8Rng::seed_from_u64` makes, the block counter from 0, stream 0, four blocks per
+/// refill, each `u64` the low word then the high one (a test compares the two). `rand_chacha` on wasm32 has no SIMD and works
 /// through an emulation of vectors, 9% of a lesson in V8; with this the lesson in node took
 /// 107.5 ms instead of 114.9 (medians of 9). Natively `rand_chacha` uses SSE2, and the lesson
 /// takes as long either way.
@@ -64,12 +64,37 @@ impl ChaCha8 {
     }
 
     fn next_u64(&mut self) -> u64 {
+        if self.next < 63 {
+            let i = self.next as usize;
+            self.next += 2;
+            return u64::from(self.words[i]) | (u64::from(self.words[i + 1]) << 32);
+        }
+        // As `rand_core`'s `BlockRng`: after an odd number of `u32`s, the last word of these
+        // blocks is the low half and the first of the next ones the high half.
+        let low = match self.next {
+            63 => Some(self.words[63]),
+            _ => None,
+        };
+        self.refill();
+        match low {
+            Some(low) => {
+                self.next = 1;
+                u64::from(low) | (u64::from(self.words[0]) << 32)
+            }
+            None => {
+                self.next = 2;
+                u64::from(self.words[0]) | (u64::from(self.words[1]) << 32)
+            }
+        }
+    }
+
+    fn next_u32(&mut self) -> u32 {
         if self.next >= 64 {
             self.refill();
         }
-        let i = self.next as usize;
-        self.next += 2;
-        u64::from(self.words[i]) | (u64::from(self.words[i + 1]) << 32)
+        let word = self.words[self.next as usize];
+        self.next += 1;
+        word
     }
 
     fn refill(&mut self) {
@@ -131,14 +156,39 @@ pub struct Random {
     rng: ChaCha8,
     /// The second normal of the last Box–Muller pair, not yet used.
     spare_normal: Option<f64>,
+    /// The counter of the id stream (see [`Random::id`]), keyed by the run's first draw.
+    ids: u64,
 }
+
+/// SplitMix64's step: the counter moves by an odd constant, so it takes every value once.
+const ID_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Random {
     pub fn new(seed: u64) -> Random {
+        let mut rng = ChaCha8::new(seed);
+        let ids = rng.next_u64();
         Random {
-            rng: ChaCha8::new(seed),
+            rng,
             spare_normal: None,
+            ids,
         }
+    }
+
+    /// A span or trace id: SplitMix64 (Steele, Lea and Flood) over a counter. A run makes ten
+    /// ids per request, a quarter of its draws; ChaCha8 gives them no better, at several times
+    /// the cost. Its finalizer is a bijection, so the ids of one run never repeat (2^64 of
+    /// them), and they stay apart from the simulation's own draws, which come from ChaCha8.
+    pub fn id(&mut self) -> u64 {
+        self.ids = self.ids.wrapping_add(ID_STEP);
+        let mut z = self.ids;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A trace id: 128 bits, two [`Random::id`]s.
+    pub fn trace_id(&mut self) -> u128 {
+        (u128::from(self.id()) << 64) | u128::from(self.id())
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -150,9 +200,19 @@ impl Random {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// Uniform in [0, n) without modulo bias; `n` must be positive.
+    /// Uniform in [0, n) without modulo bias; `n` must be positive. Draws one `u32` when `n`
+    /// fits in one (most do: network hops, instances, users), else `u64`s.
     pub fn below(&mut self, n: u64) -> u64 {
         debug_assert!(n > 0);
+        if let Ok(n) = u32::try_from(n) {
+            let zone = u32::MAX - u32::MAX % n;
+            loop {
+                let x = self.rng.next_u32();
+                if x < zone {
+                    return u64::from(x % n);
+                }
+            }
+        }
         let zone = u64::MAX - u64::MAX % n;
         loop {
             let x = self.next_u64();
@@ -218,6 +278,20 @@ mod tests {
                 assert_eq!(ours.next_u64(), theirs.next_u64(), "seed {seed}, draw {n}");
             }
         }
+        // `u32`s and `u64`s mixed, so that a `u64` straddles two refills now and then.
+        let mut ours = super::ChaCha8::new(9);
+        let mut theirs = ChaCha8Rng::seed_from_u64(9);
+        let (mut state, mut straddled) = (1u32, 0);
+        for n in 0..50_000 {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            if state >> 31 == 0 {
+                assert_eq!(ours.next_u32(), theirs.next_u32(), "draw {n}");
+            } else {
+                straddled += u32::from(ours.next == 63);
+                assert_eq!(ours.next_u64(), theirs.next_u64(), "draw {n}");
+            }
+        }
+        assert!(straddled > 50, "{straddled}");
         // Past the counter's low word, into its high one.
         let mut ours = super::ChaCha8::new(3);
         let mut theirs = ChaCha8Rng::seed_from_u64(3);
@@ -243,6 +317,46 @@ mod tests {
             let mut other = Random::new(8);
             (0..3).map(|_| other.next_u64()).collect::<Vec<_>>()
         });
+    }
+
+    #[test]
+    fn ids_do_not_repeat_and_spread_over_all_bits() {
+        let mut r = Random::new(5);
+        let ids: Vec<u64> = (0..100_000).map(|_| r.id()).collect();
+        let unique: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len());
+        // Each bit is set in about half of them.
+        for bit in 0..64 {
+            let ones = ids.iter().filter(|id| *id >> bit & 1 == 1).count();
+            assert!((48_000..52_000).contains(&ones), "bit {bit}: {ones}");
+        }
+        // Another seed, other ids; the same seed, the same.
+        assert_ne!(Random::new(6).id(), Random::new(5).id());
+        assert_eq!(Random::new(5).trace_id() >> 64, u128::from(ids[0]));
+    }
+
+    #[test]
+    fn below_is_uniform_on_32_bits_and_on_64() {
+        let mut r = Random::new(4);
+        let mut counts = [0u32; 6];
+        for _ in 0..60_000 {
+            counts[r.below(6) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|c| (9_500..10_500).contains(c)),
+            "{counts:?}"
+        );
+        let big = 3 * (1u64 << 40);
+        let mut thirds = [0u32; 3];
+        for _ in 0..30_000 {
+            let x = r.below(big);
+            assert!(x < big);
+            thirds[(x / (1 << 40)) as usize] += 1;
+        }
+        assert!(
+            thirds.iter().all(|c| (9_500..10_500).contains(c)),
+            "{thirds:?}"
+        );
     }
 
     #[test]

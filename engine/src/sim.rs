@@ -956,9 +956,7 @@ impl Simulation {
         let Some(instance) = self.pick_instance(service, true) else {
             return;
         };
-        let trace_id = TraceId(
-            (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
-        );
+        let trace_id = TraceId(self.random.trace_id());
         let inv = self.new_invocation(service, instance, operation, trace_id, None, None);
         let i = &mut self.invocations[inv.0 as usize];
         (i.user, i.client_attempt) = (user, client_attempt);
@@ -1011,7 +1009,7 @@ impl Simulation {
     }
 
     fn new_span_id(&mut self) -> SpanId {
-        SpanId(NonZeroU64::MIN | self.random.next_u64()) // odd: never zero
+        SpanId(NonZeroU64::new(self.random.id()).unwrap_or(NonZeroU64::MIN))
     }
 
     fn open_span(
@@ -2012,9 +2010,7 @@ impl Simulation {
             (trace_id, Some(client_span_id))
         } else {
             // The callee sees no traceparent header and starts a trace of its own.
-            let fresh = TraceId(
-                (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
-            );
+            let fresh = TraceId(self.random.trace_id());
             (fresh, None)
         };
         let child = self.new_invocation(

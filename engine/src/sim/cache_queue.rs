@@ -516,7 +516,7 @@ impl Simulation {
                             trace
                         } else {
                             let r = &mut self.random;
-                            TraceId((u128::from(r.next_u64()) << 64) | u128::from(r.next_u64()))
+                            TraceId(r.trace_id())
                         };
                         group.publish(now, trace, parent);
                         // Queued behind messages a stall held back: held back by it too.

@@ -44,6 +44,8 @@ pub(super) struct Heap {
     pub killed_at: Option<SimTime>,
     /// How the last kill shows on the spans it ended: `error.type` (out of memory, crashed).
     pub kill_error: &'static str,
+    /// The fault behind the last kill (a leak, a crash), credited for what the kill ends.
+    pub kill_fault: Option<usize>,
     /// The process running, counted from 0: one more after each kill.
     pub process: u32,
     /// How many invocations and calls there were when the current process started: its
@@ -222,7 +224,7 @@ impl Simulation {
     pub(super) fn down_fault(&self, service: u16, instance: u16) -> Option<usize> {
         self.heaps.by_service[usize::from(service)]
             .get(usize::from(instance))
-            .and_then(|h| h.leak_fault)
+            .and_then(|h| h.kill_fault)
     }
 
     /// A work step of `us` starts now on the invocation's instance: notes the pause total, and
@@ -318,13 +320,13 @@ impl Simulation {
         else {
             return false;
         };
-        let (paused_until, paused_total, pause_fault, down_until, killed_at, leak_fault) = (
+        let (paused_until, paused_total, pause_fault, down_until, killed_at, kill_fault) = (
             heap.paused_until,
             heap.paused_total_us,
             heap.pause_fault,
             heap.down_until,
             heap.killed_at,
-            heap.leak_fault,
+            heap.kill_fault,
         );
         if let Event::Arrive(inv) = event {
             let i = &self.invocations[inv.0 as usize];
@@ -334,9 +336,10 @@ impl Simulation {
             }
         }
         if let (Event::Arrive(inv), true) = (event, now < down_until) {
-            // The process is gone: the connection is reset.
+            // The process is gone: the connection is reset (a request sent before the kill,
+            // still on the wire then).
             let taken = self.take_processing(&[inv]);
-            self.end_killed(inv, leak_fault);
+            self.end_killed(inv, kill_fault);
             for (g, m) in taken {
                 self.requeue_unseen(usize::from(g), instance, std::iter::once(m));
             }
@@ -391,6 +394,7 @@ impl Simulation {
         heap.killed_at = Some(now);
         heap.down_until = heap.down_until.max(until);
         heap.kill_error = error_type;
+        heap.kill_fault = fault;
         let (first_inv, first_call) = self.heap(service, instance).process_start;
         let slot = &mut self.services[usize::from(service)].instances[usize::from(instance)];
         let mut dead: Vec<InvId> = std::mem::take(&mut slot.waiting).into();

@@ -279,7 +279,10 @@ mod tests {
         let last = t.metrics.databases.last().unwrap();
         assert_eq!(last.xact_commit_total, queries.len() as u64);
         assert_eq!(last.xact_rollback_total, 0);
-        assert!(t.metrics.databases.iter().any(|d| d.active > 0));
+        // Its backends at work show at the sampling instants: queries take a few milliseconds,
+        // so at 50 requests a second most instants find none; at 200 over 20 s some find one.
+        let (busy, _) = run(&default_mesh(200.0, 20_000), 3);
+        assert!(busy.metrics.databases.iter().any(|d| d.active > 0));
         let text = crate::export::prometheus(&t);
         for family in [
             "pg_stat_activity_count",
@@ -393,7 +396,15 @@ mod tests {
         let failed: Vec<&Span> = calls_to(&t, "database")
             .filter(|s| s.status == SpanStatus::Error)
             .collect();
-        assert!(failed.len() > 20, "{}", failed.len());
+        // About half the statements in the window fail (retries make their number vary).
+        let window = calls_to(&t, "database")
+            .filter(|s| (1_000_000..2_000_000).contains(&s.start.0))
+            .count();
+        assert!(
+            failed.len() > 10 && (window / 4..=window * 3 / 4).contains(&failed.len()),
+            "{} of {window}",
+            failed.len()
+        );
         for s in &failed {
             assert_eq!(text(&t, s, "error.type").as_deref(), Some("XX000"));
             assert_eq!(

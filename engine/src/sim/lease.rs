@@ -110,9 +110,7 @@ impl Simulation {
             self.schedule_job(service, operation, instance);
             return;
         }
-        let trace_id = TraceId(
-            (u128::from(self.random.next_u64()) << 64) | u128::from(self.random.next_u64()),
-        );
+        let trace_id = TraceId(self.random.trace_id());
         let inv = self.new_invocation(service, instance, operation, trace_id, None, None);
         let span = self.invocations[inv.0 as usize].span as usize;
         // A job's root is an internal span named after it, with no HTTP attributes.
