@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "171ef1ecc637498e954bd352f9143f0169af78c2b5179162ba89f08d91177b8d";
+    "012e8e6dd984faedc7d62ee994f3387332e7e5b3d9110f2bff93004509463b4b";
 const FAULTY_MESH_SEED_42: &str =
-    "31f9cdac6cd20eca480d8de681055fb3d0cf58b0abf1f503208585528dfa2934";
+    "83ab873e14784de03a61d556071e848949cc401821834b5bac3eef6a4824d2b9";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

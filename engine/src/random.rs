@@ -154,8 +154,8 @@ fn quarter_round(x: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
 
 pub struct Random {
     rng: ChaCha8,
-    /// The second normal of the last Box–Muller pair, not yet used.
-    spare_normal: Option<f64>,
+    /// The tables of `standard_normal`.
+    ziggurat: Box<Ziggurat>,
     /// The counter of the id stream (see [`Random::id`]), keyed by the run's first draw.
     ids: u64,
 }
@@ -169,7 +169,7 @@ impl Random {
         let ids = rng.next_u64();
         Random {
             rng,
-            spare_normal: None,
+            ziggurat: Box::new(Ziggurat::new()),
             ids,
         }
     }
@@ -245,21 +245,73 @@ impl Random {
         }
     }
 
-    /// Box–Muller: two independent normals from two uniforms; the second waits for the next
-    /// call.
+    /// A standard normal by the ziggurat method (Marsaglia and Tsang, 2000, with 256 layers and
+    /// the layer and the value from separate bits of one draw, as Doornik (2005) advises):
+    /// one `u64` and a multiply nearly every time; a logarithm or an exponential only in the
+    /// 1% of draws that land outside a layer's rectangle. Box–Muller took a logarithm, a square
+    /// root, a sine and a cosine per pair; without them a lesson in node took 99.7 ms instead
+    /// of 104.8 (medians of 11), and 434 M instructions natively instead of 450 M.
     fn standard_normal(&mut self) -> f64 {
-        if let Some(z) = self.spare_normal.take() {
-            return z;
+        loop {
+            let bits = self.rng.next_u64();
+            let layer = (bits & 0xff) as usize;
+            // Uniform in (-1, 1) from the top 53 bits, which the layer does not use.
+            let u = ((bits >> 11) as f64 + 0.5) * (2.0 / (1u64 << 53) as f64) - 1.0;
+            let (outer, inner) = (self.ziggurat.x[layer], self.ziggurat.x[layer + 1]);
+            let x = u * outer;
+            if x.abs() < inner {
+                return x;
+            }
+            if layer == 0 {
+                // The base layer past `ZIGGURAT_R`: the tail, by Marsaglia's method.
+                let tail = loop {
+                    let a = -libm::log(1.0 - self.unit()) / ZIGGURAT_R;
+                    let b = -libm::log(1.0 - self.unit());
+                    if b + b >= a * a {
+                        break ZIGGURAT_R + a;
+                    }
+                };
+                return if u < 0.0 { -tail } else { tail };
+            }
+            let z = &self.ziggurat;
+            let (f_in, f_out) = (z.f[layer + 1], z.f[layer]);
+            let height = f_in + (f_out - f_in) * self.unit();
+            if height < libm::exp(-0.5 * x * x) {
+                return x;
+            }
         }
-        let u1 = 1.0 - self.unit(); // (0, 1]: ln stays finite
-        let u2 = self.unit();
-        // `f64::sqrt`, not libm's: IEEE 754 rounds a square root exactly, so both give the same
-        // bits, but libm has wasm's sqrt instruction only on nightly, and its software one
-        // (128-bit multiplies, each a call in wasm32) was 7% of a lesson in V8.
-        let r = (-2.0 * libm::log(u1)).sqrt();
-        let (sin, cos) = libm::sincos(core::f64::consts::TAU * u2);
-        self.spare_normal = Some(r * sin);
-        r * cos
+    }
+}
+
+/// Where the ziggurat's base layer meets its tail, for 256 layers (the same as `rand_distr`'s).
+const ZIGGURAT_R: f64 = 3.654_152_885_361_009;
+/// The area of each layer, and of the base layer with its tail.
+const ZIGGURAT_V: f64 = 0.004_928_673_233_974_655;
+
+/// The layers of the ziggurat under exp(-x²/2): layer i spans [0, x[i]) and its rectangle's
+/// inner part [0, x[i + 1]) lies under the curve; f[i] = exp(-x[i]²/2). Built with `libm`, so
+/// the same bits natively and in wasm.
+struct Ziggurat {
+    x: [f64; 257],
+    f: [f64; 257],
+}
+
+impl Ziggurat {
+    fn new() -> Ziggurat {
+        let density = |x: f64| libm::exp(-0.5 * x * x);
+        let mut x = [0.0; 257];
+        x[0] = ZIGGURAT_V / density(ZIGGURAT_R);
+        x[1] = ZIGGURAT_R;
+        for i in 2..256 {
+            let prev = x[i - 1];
+            x[i] = libm::sqrt(-2.0 * libm::log(ZIGGURAT_V / prev + density(prev)));
+        }
+        x[256] = 0.0;
+        let mut f = [0.0; 257];
+        for (f, x) in f.iter_mut().zip(x) {
+            *f = density(x);
+        }
+        Ziggurat { x, f }
     }
 }
 
@@ -356,6 +408,59 @@ mod tests {
         assert!(
             thirds.iter().all(|c| (9_500..10_500).contains(c)),
             "{thirds:?}"
+        );
+    }
+
+    #[test]
+    fn the_ziggurat_layers_have_equal_areas() {
+        let z = super::Ziggurat::new();
+        assert_eq!((z.x[1], z.x[256], z.f[256]), (super::ZIGGURAT_R, 0.0, 1.0));
+        assert!(z.x.windows(2).all(|w| w[0] > w[1]), "{:?}", z.x);
+        // Layer i (1 to 255) is the rectangle x[i] wide from f[i] up to f[i + 1]; the base one
+        // is x[0] wide and f(R) high, the area under the curve past R included.
+        for i in 1..256 {
+            let area = z.x[i] * (z.f[i + 1] - z.f[i]);
+            assert!(
+                (area / super::ZIGGURAT_V - 1.0).abs() < 1e-9,
+                "layer {i}: {area}"
+            );
+        }
+        assert!((z.x[0] * z.f[1] / super::ZIGGURAT_V - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn standard_normals_have_the_normal_s_moments_and_tails() {
+        let mut r = Random::new(2);
+        let n = 400_000;
+        let z: Vec<f64> = (0..n).map(|_| r.standard_normal()).collect();
+        let mean = z.iter().sum::<f64>() / n as f64;
+        let var = z.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+        let skew = z.iter().map(|x| (x - mean).powi(3)).sum::<f64>() / n as f64;
+        let kurt = z.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n as f64;
+        assert!(mean.abs() < 0.006, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.01, "variance {var}");
+        assert!(skew.abs() < 0.03, "skewness {skew}");
+        assert!((kurt - 3.0).abs() < 0.06, "kurtosis {kurt}");
+        // P(Z < z) at a few points, and the tails past 3 and past R (1 in 3,900).
+        for (at, p) in [
+            (-2.0, 0.02275),
+            (-1.0, 0.15866),
+            (0.0, 0.5),
+            (0.5, 0.69146),
+            (1.5, 0.93319),
+        ] {
+            let share = z.iter().filter(|x| **x < at).count() as f64 / n as f64;
+            assert!((share - p).abs() < 0.003, "P(Z < {at}) = {share}, not {p}");
+        }
+        let tail = z.iter().filter(|x| x.abs() > super::ZIGGURAT_R).count();
+        assert!(
+            (75..135).contains(&tail),
+            "{tail} past R, about 103 expected"
+        );
+        let past3 = z.iter().filter(|x| x.abs() > 3.0).count();
+        assert!(
+            (920..1240).contains(&past3),
+            "{past3} past 3, about 1,080 expected"
         );
     }
 
