@@ -98,6 +98,19 @@ impl ChaCha8 {
     }
 
     fn refill(&mut self) {
+        // A wasm engine without SIMD (every browser since 2023 and node have it) rejects the
+        // whole module when it loads it, which is why Rust lets this call be safe.
+        #[cfg(target_arch = "wasm32")]
+        simd::four_blocks(&self.key, self.block, &mut self.words);
+        #[cfg(not(target_arch = "wasm32"))]
+        self.four_blocks();
+        self.block = self.block.wrapping_add(4);
+        self.next = 0;
+    }
+
+    /// The four blocks from `block` on, one after the other, on 32-bit words.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    fn four_blocks(&mut self) {
         for b in 0..4u32 {
             let counter = self.block.wrapping_add(u64::from(b));
             let k = self.key;
@@ -135,8 +148,76 @@ impl ChaCha8 {
                 *o = x.wrapping_add(s);
             }
         }
-        self.block = self.block.wrapping_add(4);
-        self.next = 0;
+    }
+}
+
+/// In wasm, the four blocks side by side in the lanes of 128-bit vectors: the same rounds on
+/// `u32x4`s, a quarter of the instructions. Without SIMD, V8 ran ChaCha8 in 5% of a lesson.
+#[cfg(target_arch = "wasm32")]
+mod simd {
+    use core::arch::wasm32::{
+        u32x4, u32x4_add, u32x4_extract_lane, u32x4_shl, u32x4_shr, u32x4_splat, v128, v128_or,
+        v128_xor,
+    };
+
+    /// `words[16 * b + i]` is word i of block `block + b`, as the scalar version writes it.
+    #[target_feature(enable = "simd128")]
+    pub(super) fn four_blocks(key: &[u32; 8], block: u64, words: &mut [u32; 64]) {
+        let counter = |b: u64| block.wrapping_add(b);
+        let (low, high) = (|b| counter(b) as u32, |b| (counter(b) >> 32) as u32);
+        let start: [v128; 16] = [
+            u32x4_splat(0x6170_7865),
+            u32x4_splat(0x3320_646e),
+            u32x4_splat(0x7962_2d32),
+            u32x4_splat(0x6b20_6574),
+            u32x4_splat(key[0]),
+            u32x4_splat(key[1]),
+            u32x4_splat(key[2]),
+            u32x4_splat(key[3]),
+            u32x4_splat(key[4]),
+            u32x4_splat(key[5]),
+            u32x4_splat(key[6]),
+            u32x4_splat(key[7]),
+            u32x4(low(0), low(1), low(2), low(3)),
+            u32x4(high(0), high(1), high(2), high(3)),
+            u32x4_splat(0),
+            u32x4_splat(0),
+        ];
+        let mut x = start;
+        macro_rules! rotate {
+            ($v:expr, $n:literal) => {
+                v128_or(u32x4_shl($v, $n), u32x4_shr($v, 32 - $n))
+            };
+        }
+        macro_rules! quarter_round {
+            ($a:literal, $b:literal, $c:literal, $d:literal) => {
+                x[$a] = u32x4_add(x[$a], x[$b]);
+                x[$d] = rotate!(v128_xor(x[$d], x[$a]), 16);
+                x[$c] = u32x4_add(x[$c], x[$d]);
+                x[$b] = rotate!(v128_xor(x[$b], x[$c]), 12);
+                x[$a] = u32x4_add(x[$a], x[$b]);
+                x[$d] = rotate!(v128_xor(x[$d], x[$a]), 8);
+                x[$c] = u32x4_add(x[$c], x[$d]);
+                x[$b] = rotate!(v128_xor(x[$b], x[$c]), 7);
+            };
+        }
+        for _ in 0..4 {
+            quarter_round!(0, 4, 8, 12);
+            quarter_round!(1, 5, 9, 13);
+            quarter_round!(2, 6, 10, 14);
+            quarter_round!(3, 7, 11, 15);
+            quarter_round!(0, 5, 10, 15);
+            quarter_round!(1, 6, 11, 12);
+            quarter_round!(2, 7, 8, 13);
+            quarter_round!(3, 4, 9, 14);
+        }
+        for i in 0..16 {
+            let v = u32x4_add(x[i], start[i]);
+            words[i] = u32x4_extract_lane::<0>(v);
+            words[16 + i] = u32x4_extract_lane::<1>(v);
+            words[32 + i] = u32x4_extract_lane::<2>(v);
+            words[48 + i] = u32x4_extract_lane::<3>(v);
+        }
     }
 }
 
