@@ -165,9 +165,10 @@ pub fn Bench() -> Html {
                 <p class="eyebrow">{ "Diagnostics" }</p>
                 <h1>{ "Engine benchmark" }</h1>
                 <p class="lede">{ "The default mesh, seed 7, all telemetry on, timed in this browser." }</p>
-                <p class="muted" id="bench-warmup" data-busy={warm.map_or(0.0, |c| c.busy_ms).to_string()}>
+                <p class="muted" id="bench-warmup" data-busy={warm.map_or(0.0, |c| c.busy_ms).to_string()}
+                    data-checks={warm.map_or(0, |c| c.checks).to_string()}>
                     { match warm {
-                        Some(c) => format!("The engine was warmed up in idle time first: {:.0} ms of work over {:.0} ms.", c.busy_ms, c.elapsed_ms),
+                        Some(c) => format!("The engine was warmed up in idle time first: {:.0} ms of work over {:.0} ms, the last {} runs of it timed until two ran as fast.", c.busy_ms, c.elapsed_ms, c.checks),
                         None => "Nothing was warmed up first: the first run pays for compiling and for fresh memory.".to_string(),
                     } }
                 </p>
