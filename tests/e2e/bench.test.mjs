@@ -1,7 +1,7 @@
-// The engine benchmark in the browser: opens the diagnostics page twice — once as the app runs
-// it, after its idle-time warm-up, and once with nothing warmed (`?cold`) — waits for the timed
-// runs and prints their figures (figures to compare with `faultline bench`, not a pass/fail on
-// speed).
+// The engine benchmark in the browser: opens the diagnostics page as the app runs it, after its
+// idle-time warm-up (once, then in three more fresh browsers for the first lesson's median), and
+// once with nothing warmed (`?cold`); waits for the timed runs and prints their figures
+// (figures to compare with `faultline bench`, not a pass/fail on speed).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch, openPage, visit, screenshot } from "./harness.mjs";
@@ -59,6 +59,28 @@ test("the engine runs in wasm and reports its speed, after the app's warm-up", a
   assert.equal(queries[4].hits, queries[4].lines);
   await screenshot(page, "bench");
   await context.close();
+});
+
+test("the first lesson after start-up, in three more fresh browsers", async () => {
+  // One page shares the machine with whatever else runs then (the browser before it shutting
+  // down, another job): three more fresh browsers give a median to read the floor against.
+  const firsts = [];
+  for (let i = 0; i < 3; i++) {
+    const own = await launch();
+    try {
+      const { page, errors } = await openPage(own);
+      await visit(page, "/debug/bench");
+      await page.waitForSelector("#bench-results", { timeout: 120000 });
+      const millis = await page.$$eval("#bench-results tbody tr", (trs) => trs.map((tr) => Number(tr.dataset.millis)));
+      assert.ok(millis[0] > 0 && millis[1] > 0, JSON.stringify(millis));
+      assert.deepEqual(errors, []);
+      firsts.push(millis[0]);
+    } finally {
+      await own.close();
+    }
+  }
+  const median = [...firsts].sort((a, b) => a - b)[1];
+  console.log(`wasm bench (fresh browsers): first lesson ${firsts.map((m) => m.toFixed(1)).join(", ")} ms; median ${median.toFixed(1)} ms`);
 });
 
 test("the engine's first run in a fresh tab, with nothing warmed", async () => {
