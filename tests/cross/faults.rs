@@ -1207,21 +1207,34 @@ fn latency_on_the_database_shows_in_its_slow_statement_log_and_its_callers_queri
     // Its log: slow statements, in the window only, each naming the statement and client.
     let slow = r#"{service="database"} |= "duration:" | duration_ms >= 600"#;
     let found = logql::parse(slow).unwrap().run(&t);
-    assert!(found.len() > 50, "{}", found.len());
+    // About 25 statements a second reach it; those in the 2 s window are slow.
+    assert!(found.len() > 30, "{}", found.len());
     assert_eq!(logs(&t, r#"{service="database"}"#), found.len());
     for &i in &found {
         let line = &t.logs[i as usize];
         assert!(line.time >= SimTime::from_ms(4_000) && line.time < SimTime::from_ms(6_700));
     }
-    assert!(
-        logs(
-            &t,
-            r#"{service="database"} |= "statement: SELECT" | application_name="auth""#
-        ) > 0
+    // Each names its client: the services with a pool to it.
+    let by_client: Vec<usize> = ["auth", "orders", "payments", "inventory"]
+        .iter()
+        .map(|app| {
+            let q = format!(r#"{slow} | application_name="{app}""#);
+            logql::parse(&q).unwrap().run(&t).len()
+        })
+        .collect();
+    assert_eq!(
+        by_client.iter().sum::<usize>(),
+        found.len(),
+        "{by_client:?}"
     );
+    assert!(
+        by_client.iter().filter(|n| **n > 0).count() >= 2,
+        "{by_client:?}"
+    );
+    assert!(logs(&t, &format!(r#"{slow} |= "statement: SELECT""#)) > 0);
     // Its callers' queries: client spans with db.system that time out in the window.
     let timed_out = traces(&t, "db.system=postgresql error.type=timeout");
-    assert!(timed_out > 30, "{timed_out}");
+    assert!(timed_out > 15, "{timed_out}");
     let q = |from_ms, until_ms| TraceQuery {
         tags: parse_tags("db.system=postgresql error.type=timeout").unwrap(),
         from: Some(SimTime::from_ms(from_ms)),
@@ -1229,7 +1242,26 @@ fn latency_on_the_database_shows_in_its_slow_statement_log_and_its_callers_queri
         limit: 100_000,
         ..TraceQuery::default()
     };
-    assert_eq!(search_traces(&t, &q(0, 3_900)).len(), 0);
+    // Only queries made in the window time out (one that waited for a pool connection may
+    // have begun a little before it). A trace may start before the window and query in it.
+    let has = |s: &faultline_engine::telemetry::Span, key: &str, value: &str| {
+        t.attributes(s)
+            .iter()
+            .any(|(k, v)| t.text(*k) == key && t.value_text(v) == value)
+    };
+    let starts: Vec<SimTime> = t
+        .spans
+        .iter()
+        .filter(|s| has(s, "db.system", "postgresql") && has(s, "error.type", "timeout"))
+        .map(|s| s.start)
+        .collect();
+    assert!(starts.len() >= timed_out, "{} spans", starts.len());
+    assert!(
+        starts
+            .iter()
+            .all(|s| *s >= SimTime::from_ms(3_500) && *s < SimTime::from_ms(6_000)),
+        "{starts:?}"
+    );
     assert_eq!(search_traces(&t, &q(6_100, 12_000)).len(), 0);
     // Its exporter: the statements it ran to the end (for callers long gone) still commit.
     let commits: Vec<u64> = t
