@@ -1304,18 +1304,29 @@ mod tests {
             .policy;
         policy.breaker = Some(BreakerPolicy::default());
         guarded.set_edge("orders", "payments", "charge", policy);
-        let (a, _) = run(&base, 9);
-        let (b, _) = run(&guarded, 9);
+        // Charges that reached payments while it failed, and the run's summary.
+        let run = |setup: &Setup| {
+            let scenario = setup.scenario().expect("the setup is valid");
+            let (t, truth) = Simulation::new(scenario.clone(), 9).unwrap().finish();
+            let reached = t
+                .spans
+                .iter()
+                .filter(|s| {
+                    s.kind == SpanKind::Server
+                        && t.service_name(s.service) == "payments"
+                        && t.text(s.operation) == "charge"
+                        && s.start >= SimTime::from_ms(2_000)
+                })
+                .count() as u64;
+            (reached, RunSummary::of(&scenario, &t, &truth))
+        };
+        let (reached_a, a) = run(&base);
+        let (reached_b, b) = run(&guarded);
         assert_eq!(a.breaker_rejections, 0);
         assert!(b.breaker_rejections > 0);
-        // Fewer calls reach payments: those the breaker refused never left orders.
-        let reached = |s: &RunSummary| s.calls - s.breaker_rejections;
-        assert!(
-            reached(&b) < reached(&a),
-            "{} vs {}",
-            reached(&b),
-            reached(&a)
-        );
+        // Far fewer charges reach payments: those the breaker refused never left orders, and
+        // only its half-open probes get through.
+        assert!(reached_b * 4 < reached_a, "{reached_b} vs {reached_a}");
     }
 
     #[test]

@@ -131,9 +131,25 @@ fn instance_crash_ends_the_work_in_progress_there_and_restarts_when_the_window_c
         assert_eq!(s.end(), Some(crash));
         assert_eq!(error_type(s).as_deref(), Some("crashed"));
     }
-    // Its callers' attempts are reset, and retried or failed like refusals.
+    // Its callers' attempts still waiting then are reset (the others had timed out before),
+    // and retried or failed like refusals.
+    let by_id: std::collections::BTreeMap<_, _> = t.spans.iter().map(|s| (s.span_id, s)).collect();
+    let waiting: Vec<_> = held
+        .iter()
+        .map(|s| by_id[&s.parent.unwrap()])
+        .filter(|c| c.end().unwrap() > crash)
+        .collect();
+    assert!(!waiting.is_empty());
+    for c in &waiting {
+        let error = error_type(c);
+        // (or timed out while the reset was on its way back)
+        assert!(
+            matches!(error.as_deref(), Some("connection_reset" | "timeout")),
+            "{error:?}"
+        );
+    }
     let reset = traces(&t, "error.type=connection_reset peer.service=payments");
-    assert!(reset >= held.len() / 2, "{reset}");
+    assert!(reset > 0 && reset >= waiting.len() / 2, "{reset}");
     // The orchestrator's lines, out of any trace; nothing of its own in between.
     let crashed = logs(
         &t,
@@ -186,8 +202,23 @@ fn partition_turns_calls_into_timeouts_on_one_edge() {
     ));
     let timeouts = traces(&t, "error.type=timeout peer.service=inventory");
     assert!(timeouts > 10, "{timeouts}");
-    // Other edges of orders are not cut: orders still reaches the database.
-    assert_eq!(traces(&t, "error.type=timeout peer.service=database"), 0);
+    // Other edges of orders are not cut: in the window, orders still reaches the database.
+    let orders_to_database = |tags: &str| {
+        let q = TraceQuery {
+            service: Some("orders".into()),
+            tags: parse_tags(tags).unwrap(),
+            from: Some(SimTime::from_ms(3_000)),
+            until: Some(SimTime::from_ms(6_000)),
+            limit: 100_000,
+            ..TraceQuery::default()
+        };
+        search_traces(&t, &q).len()
+    };
+    assert!(orders_to_database("peer.service=database") > 50);
+    assert_eq!(
+        orders_to_database("error.type=timeout peer.service=database"),
+        0
+    );
     assert!(truth.faults[0].first_effect.unwrap() >= SimTime::from_ms(3_000));
 }
 
@@ -377,8 +408,8 @@ fn connection_leak_drains_one_instances_pool_and_errors_pile_up_there() {
             .next()
             .unwrap()
     };
-    // orders-1's pool (10 connections) is all taken and calls queue for it (each for up to
-    // its 100 ms acquire timeout, so not at every scrape); the others idle.
+    // orders-1's pool (10 connections) is all taken and calls queue for it (each for its
+    // 100 ms acquire timeout, so not at every scrape: see the errors below); the others idle.
     assert_eq!(last(1).0, 10);
     let waiting = |instance: u16| {
         t.metrics
@@ -387,11 +418,11 @@ fn connection_leak_drains_one_instances_pool_and_errors_pile_up_there() {
             .filter(|s| s.service.0 == orders && s.instance == instance && s.pool_waiters > 0)
             .count()
     };
-    assert!(waiting(1) > 0);
     assert_eq!((waiting(0), waiting(2)), (0, 0));
     assert!(last(0).0 < 10 && last(2).0 < 10);
-    // The pool_exhausted errors all come from orders-1.
-    let exhausted: Vec<u16> = t
+    // The pool_exhausted errors all come from orders-1, each a call that waited in its
+    // pool's queue until the acquire timeout.
+    let exhausted: Vec<&faultline_engine::telemetry::Span> = t
         .spans
         .iter()
         .filter(|s| {
@@ -400,10 +431,14 @@ fn connection_leak_drains_one_instances_pool_and_errors_pile_up_there() {
                     && matches!(v, faultline_engine::telemetry::Value::Str(x) if t.text(*x) == "pool_exhausted")
             })
         })
-        .map(|s| s.instance)
         .collect();
     assert!(exhausted.len() > 20, "{}", exhausted.len());
-    assert!(exhausted.iter().all(|i| *i == 1));
+    assert!(exhausted.iter().all(|s| s.instance == 1));
+    assert!(
+        exhausted
+            .iter()
+            .all(|s| s.end().unwrap().since(s.start) == faultline_engine::Duration::from_ms(100))
+    );
     assert_eq!(truth.faults[0].kind, "connection_leak");
     assert_eq!(
         truth.faults[0].affected_traces.len(),
@@ -566,7 +601,12 @@ fn workload_ramps_bursts_users_and_client_retries_shape_the_traffic() {
         .red(faultline_engine::telemetry::ServiceId(0), None, None);
     let early = gateway[1..4].iter().map(|p| p.requests_per_s).sum::<f64>() / 3.0;
     let late = gateway[7..10].iter().map(|p| p.requests_per_s).sum::<f64>() / 3.0;
-    assert!(late > 3.0 * early, "ramp: {early} -> {late}");
+    // From 20 to 80 requests a second (client retries add a few): over 150 seeds, 16 to 30
+    // before the ramp and 72 to 102 after it, never less than 2.7 times as many.
+    assert!(
+        late > 2.5 * early && early < 35.0 && late > 60.0,
+        "ramp: {early} -> {late}"
+    );
     // The burst: 150 requests enter at one instant.
     let roots_at_burst = t
         .spans
@@ -1115,9 +1155,14 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
         "{per_bucket:?}"
     );
     assert_eq!(per_bucket[5 - 1].2, 0); // its keys are gone
+    // Cold, then warming: the ratio climbs for a few seconds and levels off below where it was
+    // (over 150 seeds: at most 0.49 at 7 s, up by 0.17 or more at 9 s and 0.25 at 11 s, never
+    // past 0.8, against 0.95 or more before).
     assert!(ratio(7) < 0.6, "{per_bucket:?}");
+    assert!(ratio(9) > ratio(7) + 0.1, "{per_bucket:?}");
+    assert!(ratio(11) > ratio(7) + 0.15, "{per_bucket:?}");
     assert!(
-        ratio(7) < ratio(9) && ratio(9) < ratio(11),
+        (9..12).all(|b| ratio(b) < 0.9 && ratio(b) < ratio(2)),
         "{per_bucket:?}"
     );
     // The herd, as the database's exporter and its callers' spans show it (it writes no spans
@@ -1131,17 +1176,21 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
         rate_during > 1.8 * rate_before,
         "{rate_before} -> {rate_during}"
     );
-    let query_p50 = |from_s: u64, until_s: u64| {
-        let mut us: Vec<u64> = t
-            .spans
+    // The queries sent from `from_s` to `until_s`: their callers' client spans.
+    let queries = |from_s: u64, until_s: u64| {
+        t.spans
             .iter()
-            .filter(|s| s.kind == SpanKind::Client && s.start >= SimTime::from_ms(from_s * 1_000))
-            .filter(|s| s.start < SimTime::from_ms(until_s * 1_000))
+            .filter(move |s| s.kind == SpanKind::Client)
+            .filter(move |s| s.start >= SimTime::from_ms(from_s * 1_000))
+            .filter(move |s| s.start < SimTime::from_ms(until_s * 1_000))
             .filter(|s| {
                 t.attributes(s)
                     .iter()
                     .any(|(k, v)| t.text(*k) == "db.system" && t.value_text(v) == "postgresql")
             })
+    };
+    let query_p50 = |from_s: u64, until_s: u64| {
+        let mut us: Vec<u64> = queries(from_s, until_s)
             .map(|s| s.end().unwrap().since(s.start).0)
             .collect();
         us.sort_unstable();
@@ -1163,7 +1212,21 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
         get_during > 3.0 * get_before,
         "{get_before} -> {get_during}"
     );
-    // Orders' pools hold more connections while the database is slow.
+    // Orders' pools hold more connections while the database is slow: their connection time
+    // (each query holds one) is 4.4 times what it was or more over 150 seeds, and the pool gauges,
+    // sampled once a second, read higher.
+    let held = |from_s: u64, until_s: u64| -> u64 {
+        queries(from_s, until_s)
+            .filter(|s| t.service_name(s.service) == "orders")
+            .map(|s| s.end().unwrap().since(s.start).0)
+            .sum()
+    };
+    assert!(
+        held(4, 7) > 3 * held(1, 4),
+        "{} -> {}",
+        held(1, 4),
+        held(4, 7)
+    );
     let in_use = |from: u32, until: u32| {
         t.metrics
             .instances
@@ -1175,7 +1238,7 @@ fn cache_outage_sends_every_read_to_the_database_and_the_cache_comes_back_cold()
             .sum::<u32>()
     };
     assert!(
-        in_use(4, 7) > 2 * in_use(1, 4).max(1),
+        in_use(4, 7) > in_use(1, 4),
         "{} -> {}",
         in_use(1, 4),
         in_use(4, 7)
@@ -1305,9 +1368,10 @@ fn consumer_stall_grows_queue_lag_while_request_traces_look_fine() {
     let depth: Vec<u32> = t.metrics.queues.iter().map(|q| q.depth).collect();
     let unacked: Vec<u32> = t.metrics.queues.iter().map(|q| q.unacked).collect();
     assert!(unacked[4..8].iter().all(|u| *u == 4), "{unacked:?}");
-    // Drained two seconds after: as before the window, a message or two in hand at most.
+    // Before the window, and again after it, the consumers are not all held: a sample finds
+    // a message or two in hand (all four at once only in a rare burst).
     assert!(
-        unacked[10] < 4 && unacked[..4].iter().all(|u| *u < 4),
+        unacked[..4].iter().all(|u| *u < 4) && unacked[9..].iter().any(|u| *u < 4),
         "{unacked:?}"
     );
     let lag_s: Vec<f64> = t
@@ -1352,7 +1416,8 @@ fn consumer_stall_grows_queue_lag_while_request_traces_look_fine() {
     assert!(stall.first_effect.unwrap() >= SimTime::from_ms(4_000));
     assert!(stall.first_effect.unwrap() < SimTime::from_ms(4_500));
     // The traces whose message waited for the stall: their consumer span starts well after
-    // the producer span that published it ended (a healthy gap is about a millisecond).
+    // the producer span that published it ended, and the wait overlaps the window (a healthy
+    // gap is about a millisecond; tens of them when all four consumers are busy).
     let producer_end: std::collections::BTreeMap<_, _> = t
         .spans
         .iter()
@@ -1363,7 +1428,12 @@ fn consumer_stall_grows_queue_lag_while_request_traces_look_fine() {
         .spans
         .iter()
         .filter(|s| s.kind == SpanKind::Consumer)
-        .filter(|s| s.start.since(producer_end[&s.parent.unwrap()]).0 > 20_000)
+        .filter(|s| {
+            let sent = producer_end[&s.parent.unwrap()];
+            s.start.since(sent).0 > 20_000
+                && sent < SimTime::from_ms(8_000)
+                && s.start > SimTime::from_ms(4_000)
+        })
         .map(|s| s.trace_id)
         .collect();
     assert!(waited.len() >= delayed, "{} < {delayed}", waited.len());

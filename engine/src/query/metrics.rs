@@ -298,7 +298,8 @@ mod tests {
         assert!(all.instances.len() > 1, "{:?}", all.instances);
         let p99 = |b: usize| all.points[b].red.p99.unwrap_or_default();
         assert!(p99(7) >= Duration::from_ms(800), "{:?}", p99(7));
-        assert!(p99(2) < Duration::from_ms(400), "{:?}", p99(2));
+        // Before it, a second's p99 is a few of its slowest charges: up to 404 ms over 80 seeds.
+        assert!(p99(2) < Duration::from_ms(600), "{:?}", p99(2));
         for p in &all.points {
             assert!(p.red.p50 <= p.red.p95 && p.red.p95 <= p.red.p99);
             assert!((0.0..=1.0).contains(&p.red.error_ratio));

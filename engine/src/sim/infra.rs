@@ -304,7 +304,7 @@ mod tests {
             "database",
             None,
             2_000,
-            3_000,
+            4_000,
             FaultEffect::Latency { extra_ms: 600 },
         ));
         let (t, truth) = run(&scenario, 5);
@@ -329,14 +329,14 @@ mod tests {
                 (line.level, line.trace_id, line.span_id),
                 (Level::Info, None, None)
             );
-            assert!(line.time >= SimTime::from_ms(2_000) && line.time < SimTime::from_ms(3_700));
+            assert!(line.time >= SimTime::from_ms(2_000) && line.time < SimTime::from_ms(4_700));
         }
         // The callers' queries show the same wait, and the ground truth names the traces that
         // hold them: the database has none of its own.
         let fault = &truth.faults[0];
         assert!(fault.first_effect.unwrap() >= SimTime::from_ms(2_000));
         let waited: BTreeSet<TraceId> = calls_to(&t, "database")
-            .filter(|s| s.start >= SimTime::from_ms(2_000) && s.start < SimTime::from_ms(3_000))
+            .filter(|s| s.start >= SimTime::from_ms(2_000) && s.start < SimTime::from_ms(4_000))
             .filter(|s| {
                 s.end().unwrap().since(s.start).0 > 150_000 || s.status == SpanStatus::Error
             })
@@ -389,7 +389,7 @@ mod tests {
             "database",
             None,
             1_000,
-            2_000,
+            3_000,
             FaultEffect::ErrorRate { rate: 0.5 },
         ));
         let (t, truth) = run(&scenario, 6);
@@ -398,7 +398,7 @@ mod tests {
             .collect();
         // About half the statements in the window fail (retries make their number vary).
         let window = calls_to(&t, "database")
-            .filter(|s| (1_000_000..2_000_000).contains(&s.start.0))
+            .filter(|s| (1_000_000..3_000_000).contains(&s.start.0))
             .count();
         assert!(
             failed.len() > 10 && (window / 4..=window * 3 / 4).contains(&failed.len()),
@@ -459,7 +459,7 @@ mod tests {
                 service,
                 None,
                 1_000,
-                2_000,
+                3_000,
                 FaultEffect::ErrorRate { rate: 0.5 },
             ));
         }
@@ -508,12 +508,20 @@ mod tests {
             FaultEffect::Crash,
         ));
         let (t, truth) = run(&scenario, 7);
-        let refused: BTreeSet<TraceId> = calls_to(&t, "cache")
-            .filter(|s| text(&t, s, "error.type").as_deref() == Some("connection_refused"))
-            .map(|s| s.trace_id)
-            .collect();
+        // Lookups sent while it is down are refused; one on the wire when it crashed is reset.
+        let failed = |error: &str| -> BTreeSet<TraceId> {
+            calls_to(&t, "cache")
+                .filter(|s| text(&t, s, "error.type").as_deref() == Some(error))
+                .map(|s| s.trace_id)
+                .collect()
+        };
+        let (refused, reset) = (failed("connection_refused"), failed("connection_reset"));
         assert!(refused.len() > 20, "{}", refused.len());
-        assert_eq!(truth.faults[0].affected_traces, refused);
+        assert!(reset.len() <= 2, "{reset:?}");
+        assert_eq!(
+            truth.faults[0].affected_traces,
+            refused.union(&reset).copied().collect()
+        );
         // Redis writes nothing about it; the read-through callers warn.
         assert_eq!(lines(&t, "cache").count(), 0);
         assert!(
