@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "012e8e6dd984faedc7d62ee994f3387332e7e5b3d9110f2bff93004509463b4b";
+    "91cc497d00eb7090342d5b43e2e13816f86faab32a659875e7f600224763bc9b";
 const FAULTY_MESH_SEED_42: &str =
-    "83ab873e14784de03a61d556071e848949cc401821834b5bac3eef6a4824d2b9";
+    "3c5e74bc09e2f7dca2f36e86cb407206def1580cbc01451c94bcdbb4d64de533";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)

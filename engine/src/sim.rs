@@ -155,8 +155,12 @@ struct Invocation {
     trace_id: TraceId,
     /// Its server span. At a service that writes none (see `ServiceRole`), whose trace is
     /// always its caller's: the client span that sent it when that passed its context on, else
-    /// `NO_SPAN`; never written to from here.
+    /// `NO_SPAN`; never written to from here. `PENDING_SPAN` while a call is on the wire: the
+    /// span opens when it reaches its instance, and never when the process there is gone.
     span: u32,
+    /// While its span is pending: the client span that sent it with its context, else
+    /// `NO_SPAN` (the callee starts a trace of its own).
+    sender: u32,
     /// The call attempt this answers; None for requests from outside the mesh.
     caller: Option<(CallId, u32)>,
     arrived: SimTime,
@@ -330,6 +334,8 @@ impl From<Sym> for LineText {
 
 /// `Invocation::span` of a request that has no span and carries no context.
 const NO_SPAN: u32 = u32::MAX;
+/// `Invocation::span` of a call not yet at its instance.
+const PENDING_SPAN: u32 = u32::MAX - 1;
 
 /// How an operation shows in span attributes: an operation named `POST /orders` is the route
 /// `/orders` with method `POST`; any other name is its own route. On a database service the
@@ -825,6 +831,11 @@ impl Simulation {
     }
 
     fn handle(&mut self, event: Event) {
+        if let Event::Arrive(inv) = event
+            && self.invocations[inv.0 as usize].span == PENDING_SPAN
+        {
+            self.open_on_arrival(inv);
+        }
         if self.heaps.enabled && self.stalled(event) {
             return;
         }
@@ -1085,6 +1096,19 @@ impl Simulation {
         } else {
             NO_SPAN
         };
+        self.push_invocation(service, instance, operation, trace_id, span, caller)
+    }
+
+    /// Records a request with its server span: open, `PENDING_SPAN` or none.
+    fn push_invocation(
+        &mut self,
+        service: u16,
+        instance: u16,
+        operation: u16,
+        trace_id: TraceId,
+        span: u32,
+        caller: Option<(CallId, u32)>,
+    ) -> InvId {
         let id = InvId(self.invocations.len() as u32);
         self.invocations.push(Invocation {
             service,
@@ -1093,6 +1117,7 @@ impl Simulation {
             step: 0,
             trace_id,
             span,
+            sender: NO_SPAN,
             caller,
             arrived: self.now,
             holds_worker: false,
@@ -1107,6 +1132,29 @@ impl Simulation {
             consumer: None,
         });
         id
+    }
+
+    /// A call reached its instance: its server span starts now, with the idempotency key it
+    /// carries. When the process there is gone (killed while the request was on the wire),
+    /// nothing reads it: no span, and the caller's connection is reset (see `gc`).
+    fn open_on_arrival(&mut self, inv: InvId) {
+        let i = &self.invocations[inv.0 as usize];
+        let (service, instance, operation, trace_id) =
+            (i.service, i.instance, i.operation, i.trace_id);
+        let (sender, key) = (i.sender, i.idempotency_key);
+        if self.instance_down(service, instance) {
+            self.invocations[inv.0 as usize].span = NO_SPAN;
+            return;
+        }
+        let parent = (sender != NO_SPAN).then(|| self.telemetry.spans[sender as usize].span_id);
+        let span = self.open_server_span(service, instance, operation, trace_id, parent);
+        if let Some(key) = key {
+            let name = self.intern_static("idempotency.key");
+            let mut attributes = self.telemetry.attributes_mut(span as usize);
+            attributes.reserve_exact(2); // the key, then the status
+            attributes.push((name, Value::int(key.get() as i64)));
+        }
+        self.invocations[inv.0 as usize].span = span;
     }
 
     /// The server span of a request to an instrumented service, with its method and route.
@@ -1960,7 +2008,6 @@ impl Simulation {
         let caller = &self.invocations[c.caller.0 as usize];
         let (caller_service, caller_instance) = (caller.service, caller.instance);
         let trace_id = self.telemetry.spans[span as usize].trace_id;
-        let client_span_id = self.telemetry.spans[span as usize].span_id;
         let peer_name = &self.scenario.services[usize::from(service)].name;
         let partition = self.active_fault_indexes(caller_service, caller_instance).find(|f| {
             matches!(&self.scenario.faults[*f].effect, FaultEffect::Partition { peer } if peer == peer_name)
@@ -2006,24 +2053,28 @@ impl Simulation {
             self.fault_acted(fault, trace_id);
         }
         let propagates = self.policy(call).propagate_context && dropped.is_none();
-        let (trace_id, parent) = if propagates || !role.instrumented() {
-            (trace_id, Some(client_span_id))
+        let trace_id = if propagates || !role.instrumented() {
+            trace_id
         } else {
             // The callee sees no traceparent header and starts a trace of its own.
-            let fresh = TraceId(self.random.trace_id());
-            (fresh, None)
+            TraceId(self.random.trace_id())
         };
-        let child = self.new_invocation(
+        // An instrumented callee's span opens when the request reaches it (`open_on_arrival`).
+        let (child_span, sender) = match (role.instrumented(), propagates) {
+            (true, true) => (PENDING_SPAN, span),
+            (true, false) => (PENDING_SPAN, NO_SPAN),
+            (false, true) => (span, NO_SPAN),
+            (false, false) => (NO_SPAN, NO_SPAN),
+        };
+        let child = self.push_invocation(
             service,
             target,
             operation,
             trace_id,
-            parent,
+            child_span,
             Some((call, attempt)),
         );
-        if !role.instrumented() {
-            self.invocations[child.0 as usize].span = if propagates { span } else { NO_SPAN };
-        }
+        self.invocations[child.0 as usize].sender = sender;
         let unkeyed = self.non_idempotent_retry(caller_service, caller_instance);
         if let Some(fault) = unkeyed.filter(|_| attempt > 0) {
             self.fault_acted(fault, trace_id);
@@ -2032,20 +2083,8 @@ impl Simulation {
             // One key per call, so every retry of it carries the same one.
             let key = u64::from(call.0) + 1;
             self.invocations[child.0 as usize].idempotency_key = std::num::NonZeroU64::new(key);
-            if role.instrumented() {
-                let span = self.invocations[child.0 as usize].span as usize;
-                let name = self.intern_static("idempotency.key");
-                let mut attributes = self.telemetry.attributes_mut(span);
-                attributes.reserve_exact(2); // the key, then the status
-                attributes.push((name, Value::int(key as i64)));
-            }
         }
         let delay = self.network_delay();
-        if role.instrumented() {
-            // The child's span starts when the request reaches it, after the network hop.
-            let child_span = self.invocations[child.0 as usize].span as usize;
-            self.telemetry.spans[child_span].start = self.now.after(delay);
-        }
         self.invocations[child.0 as usize].arrived = self.now.after(delay);
         self.schedule(delay, Event::Arrive(child));
     }

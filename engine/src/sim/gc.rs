@@ -5,7 +5,7 @@
 //! request the process holds ends at once, silently (its callers see their connections reset),
 //! and it restarts clean.
 
-use super::{Event, InvId, Simulation};
+use super::{Event, InvId, NO_SPAN, Simulation};
 use crate::metrics::RuntimeSample;
 use crate::scenario::FaultEffect;
 use crate::telemetry::{Level, ServiceId, SpanStatus, Value, smallvec};
@@ -337,7 +337,7 @@ impl Simulation {
         }
         if let (Event::Arrive(inv), true) = (event, now < down_until) {
             // The process is gone: the connection is reset (a request sent before the kill,
-            // still on the wire then).
+            // still on the wire then); no server span ever opened for it.
             let taken = self.take_processing(&[inv]);
             self.end_killed(inv, kill_fault);
             for (g, m) in taken {
@@ -507,7 +507,8 @@ impl Simulation {
         );
         let kill_error = self.heap(service, instance).kill_error;
         let (error_key, oom) = (self.keys.error_type, self.intern_static(kill_error));
-        if self.services[usize::from(service)].role.instrumented() {
+        // (A request that reached the instance after its process died has no span.)
+        if self.services[usize::from(service)].role.instrumented() && span != NO_SPAN as usize {
             let s = &mut self.telemetry.spans[span];
             s.set_end(self.now);
             s.status = SpanStatus::Error;
@@ -1314,6 +1315,59 @@ mod kill_tests {
             let status = attribute(&t, s, "http.response.status_code");
             assert_eq!(status, Some(&Value::int(200)), "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_call_on_the_wire_when_its_callee_crashes_is_reset_and_never_reaches_a_server() {
+        // Find a charge that reached payments-1 less than the shortest network hop (200 µs)
+        // after a millisecond boundary: orders sent it before the boundary, so a crash starting
+        // there catches it on the wire (the run is the same up to the crash).
+        let mut scenario = crate::mesh::default_mesh(80.0, 4_000);
+        let t = crate::run(&scenario, 3).unwrap();
+        let (trace, boundary_ms) = t
+            .spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server && s.instance == 1 && s.start.0 > 1_000_000)
+            .filter(|s| t.service_name(s.service) == "payments")
+            .find(|s| s.start.0 % 1_000 < crate::sim::NETWORK_US.0)
+            .map(|s| (s.trace_id, s.start.0 / 1_000))
+            .expect("a charge crossing a millisecond boundary");
+        let mut crashed = FaultSpec::new(
+            "payments",
+            None,
+            boundary_ms,
+            boundary_ms + 500,
+            FaultEffect::Crash,
+        );
+        crashed.instance = Some(1);
+        scenario.faults.push(crashed);
+        let (t, truth) = crate::Simulation::new(scenario, 3).unwrap().finish();
+        let boundary = SimTime::from_ms(boundary_ms);
+        // No server span on payments-1 starts while it is down, this charge's included.
+        let down = boundary..SimTime::from_ms(boundary_ms + 500);
+        assert!(
+            spans(&t, "payments", SpanKind::Server)
+                .iter()
+                .all(|s| s.instance == 0 || !down.contains(&s.start))
+        );
+        // Its attempt is reset a hop after it reached the dead instance.
+        let attempts: Vec<&Span> = spans(&t, "orders", SpanKind::Client)
+            .into_iter()
+            .filter(|s| s.trace_id == trace && t.text(s.operation) == "charge")
+            .collect();
+        let reset = attempts
+            .iter()
+            .find(|s| s.start < boundary && s.end().unwrap() > boundary)
+            .expect("the attempt on the wire");
+        assert_eq!(
+            attribute(&t, reset, "error.type")
+                .map(|v| t.value_text(v))
+                .as_deref(),
+            Some("connection_reset")
+        );
+        let (shortest, longest) = crate::sim::NETWORK_US;
+        assert!(reset.end().unwrap().since(boundary).0 < shortest + longest);
+        assert!(truth.faults[0].affected_traces.contains(&trace));
     }
 
     fn saga_killed(undo: CallPolicy, fail_ms: f64) -> (Telemetry, GroundTruth) {
