@@ -831,10 +831,10 @@ impl Simulation {
     }
 
     fn handle(&mut self, event: Event) {
-        if let Event::Arrive(inv) = event
-            && self.invocations[inv.0 as usize].span == PENDING_SPAN
-        {
-            self.open_on_arrival(inv);
+        if let Event::Arrive(inv) = event {
+            if self.invocations[inv.0 as usize].span == PENDING_SPAN {
+                self.open_on_arrival(inv);
+            }
         }
         if self.heaps.enabled && self.stalled(event) {
             return;
