@@ -964,9 +964,15 @@ mod tests {
     use crate::edge::BreakerPolicy;
 
     fn run(setup: &Setup, seed: u64) -> (RunSummary, GroundTruth) {
+        let (summary, _, truth) = run_whole(setup, seed);
+        (summary, truth)
+    }
+
+    /// As `run`, with the run's telemetry too.
+    fn run_whole(setup: &Setup, seed: u64) -> (RunSummary, Telemetry, GroundTruth) {
         let scenario = setup.scenario().expect("the setup is valid");
         let (t, truth) = Simulation::new(scenario.clone(), seed).unwrap().finish();
-        (RunSummary::of(&scenario, &t, &truth), truth)
+        (RunSummary::of(&scenario, &t, &truth), t, truth)
     }
 
     fn short(rate: f64, seconds: u64) -> Setup {
@@ -1306,8 +1312,7 @@ mod tests {
         guarded.set_edge("orders", "payments", "charge", policy);
         // Charges that reached payments while it failed, and the run's summary.
         let run = |setup: &Setup| {
-            let scenario = setup.scenario().expect("the setup is valid");
-            let (t, truth) = Simulation::new(scenario.clone(), 9).unwrap().finish();
+            let (summary, t, _) = run_whole(setup, 9);
             let reached = t
                 .spans
                 .iter()
@@ -1318,7 +1323,7 @@ mod tests {
                         && s.start >= SimTime::from_ms(2_000)
                 })
                 .count() as u64;
-            (reached, RunSummary::of(&scenario, &t, &truth))
+            (reached, summary)
         };
         let (reached_a, a) = run(&base);
         let (reached_b, b) = run(&guarded);

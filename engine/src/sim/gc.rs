@@ -212,7 +212,7 @@ impl Simulation {
         &mut self.heaps.by_service[usize::from(service)][usize::from(instance)]
     }
 
-    /// Whether the instance is down after an out-of-memory kill.
+    /// Whether the instance is down, its process killed (out of memory, or crashed).
     pub(super) fn instance_down(&self, service: u16, instance: u16) -> bool {
         self.heaps.enabled
             && self.heaps.by_service[usize::from(service)]
