@@ -109,26 +109,6 @@ impl Agenda {
         }
     }
 
-    /// Takes out the event with `key` if it waits in the ring (events past the ring's reach
-    /// stay); true if it was taken out.
-    pub(super) fn remove(&mut self, key: u128) -> bool {
-        let number = (key >> (64 + BUCKET_BITS)) as u64;
-        if self.in_ring == 0 || number.wrapping_sub(self.base) >= BUCKETS as u64 {
-            return false;
-        }
-        let slot = (number % BUCKETS as u64) as usize;
-        let bucket = &mut self.ring[slot];
-        let Some(at) = bucket.iter().position(|item| item.key == key) else {
-            return false;
-        };
-        bucket.swap_remove(at);
-        if bucket.is_empty() {
-            self.occupied[slot / 64] &= !(1 << (slot % 64));
-        }
-        self.in_ring -= 1;
-        true
-    }
-
     pub(super) fn is_empty(&self) -> bool {
         self.in_ring == 0 && self.later.is_empty()
     }
@@ -207,65 +187,5 @@ mod tests {
             assert_eq!(agenda.pop_until(u128::MAX).map(|s| s.key), Some(s.key));
         }
         assert!(agenda.is_empty());
-    }
-
-    /// Events taken out (those in the ring; the rest stay and come out as usual) never come
-    /// out, and the others still come out in key order; against a plain heap and a set of the
-    /// keys removed.
-    #[test]
-    fn removed_events_do_not_come_out_and_the_rest_keep_their_order() {
-        use std::collections::BTreeSet;
-        let (mut agenda, mut heap) = (Agenda::default(), BinaryHeap::new());
-        let mut removed = BTreeSet::new();
-        let (mut now, mut sequence, mut draw) = (0u64, 0u64, draws(11));
-        let mut pending: Vec<u128> = Vec::new();
-        let (mut taken_out, mut left_in) = (0, 0);
-        for round in 0..20_000u64 {
-            for _ in 0..draw(3) {
-                let delay = match draw(4) {
-                    0 => draw(1_024),
-                    1 => draw(50_000),
-                    2 => draw(1_500_000),
-                    _ => 1_000_000 + draw(4_000_000),
-                };
-                sequence += 1;
-                pending.push(push_both(&mut agenda, &mut heap, now, delay, sequence));
-            }
-            if draw(2) == 0 && !pending.is_empty() {
-                let key = pending.swap_remove(draw(pending.len() as u64) as usize);
-                if agenda.remove(key) {
-                    removed.insert(key);
-                    taken_out += 1;
-                } else {
-                    left_in += 1;
-                }
-                // Taken out once, it is not found again.
-                assert!(!agenda.remove(key) || !removed.contains(&key));
-            }
-            let until_key = (u128::from(now + draw(3_000)) << 64) | u128::from(u64::MAX);
-            while heap.peek().is_some_and(|s| removed.contains(&s.key)) {
-                heap.pop();
-            }
-            let expected = match heap.peek() {
-                Some(s) if s.key <= until_key => heap.pop().map(|s| s.key),
-                _ => None,
-            };
-            let got = agenda.pop_until(until_key).map(|s| s.key);
-            assert_eq!(got, expected, "round {round}");
-            if let Some(key) = got {
-                now = (key >> 64) as u64;
-                pending.retain(|k| *k != key);
-            }
-        }
-        heap.retain(|s| !removed.contains(&s.key));
-        while let Some(s) = heap.pop() {
-            assert_eq!(agenda.pop_until(u128::MAX).map(|s| s.key), Some(s.key));
-        }
-        assert!(agenda.is_empty());
-        // Both ways were taken: in the ring, and past its reach.
-        assert!(
-            taken_out > 1_000 && left_in > 100,
-            "{taken_out} taken out, {left_in} left in"
-        );
     }
 }
