@@ -8,9 +8,9 @@ use faultline_engine::scenario::{FaultEffect, FaultSpec};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const DEFAULT_MESH_SEED_7: &str =
-    "91cc497d00eb7090342d5b43e2e13816f86faab32a659875e7f600224763bc9b";
+    "548fcffc5a5b3a26c4ce722dd7f0ad9bdfad19c8d6526f2aa362f195e8260f08";
 const FAULTY_MESH_SEED_42: &str =
-    "3c5e74bc09e2f7dca2f36e86cb407206def1580cbc01451c94bcdbb4d64de533";
+    "df966659e7d4495961e28f9d19240348d4f28301cc386ae25d6fe7a791e0c560";
 
 fn digest(scenario: &faultline_engine::Scenario, seed: u64) -> String {
     faultline_engine::run(scenario, seed)
