@@ -77,6 +77,8 @@ pub struct Breaker {
     consecutive_failures: u32,
     /// Outcomes inside the window, oldest first: (time, succeeded).
     window: VecDeque<(SimTime, bool)>,
+    /// How many of those failed, kept as they come and go rather than counted each time.
+    window_failures: u32,
     open_until: SimTime,
     probes_in_flight: u32,
     probe_successes: u32,
@@ -99,6 +101,7 @@ impl Breaker {
             state: BreakerState::Closed,
             consecutive_failures: 0,
             window: VecDeque::new(),
+            window_failures: 0,
             open_until: SimTime::ZERO,
             probes_in_flight: 0,
             probe_successes: 0,
@@ -155,6 +158,7 @@ impl Breaker {
                 (self.probe_successes >= self.policy.half_open_probes).then(|| {
                     self.consecutive_failures = 0;
                     self.window.clear();
+                    self.window_failures = 0;
                     self.move_to(BreakerState::Closed)
                 })
             }
@@ -170,12 +174,21 @@ impl Breaker {
                     now.0
                         .saturating_sub(Duration::from_ms(self.policy.window_ms).0),
                 );
-                while self.window.front().is_some_and(|(t, _)| *t < horizon) {
+                while let Some(&(t, ok)) = self.window.front() {
+                    if t >= horizon {
+                        break;
+                    }
                     self.window.pop_front();
+                    self.window_failures -= u32::from(!ok);
                 }
                 self.window.push_back((now, succeeded));
+                self.window_failures += u32::from(!succeeded);
                 let calls = self.window.len() as u64;
-                let failures = self.window.iter().filter(|(_, ok)| !ok).count() as u64;
+                let failures = u64::from(self.window_failures);
+                debug_assert_eq!(
+                    failures,
+                    self.window.iter().filter(|(_, ok)| !ok).count() as u64
+                );
                 let by_count = self.policy.consecutive_failures > 0
                     && self.consecutive_failures >= self.policy.consecutive_failures;
                 let by_rate = self.policy.failure_rate > 0.0

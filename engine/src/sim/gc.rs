@@ -275,8 +275,22 @@ impl Simulation {
     /// of here.
     pub(super) fn stalled(&mut self, event: Event) -> bool {
         let calm = self.now >= self.heaps.calm_from && !self.heaps.killed;
-        if calm && !matches!(event, Event::WorkDone(_) | Event::Retry(_)) {
-            return false; // no world is stopped and no process is down
+        if calm {
+            match event {
+                Event::WorkDone(inv) => {
+                    // Most work sat through no pause since it began: nothing to do.
+                    let i = &self.invocations[inv.0 as usize];
+                    let heaps = &self.heaps.by_service[usize::from(i.service)];
+                    let total = heaps
+                        .get(usize::from(i.instance))
+                        .map_or(0, |h| h.paused_total_us);
+                    if total == i.stall_mark {
+                        return false;
+                    }
+                }
+                Event::Retry(_) => {}
+                _ => return false, // no world is stopped and no process is down
+            }
         }
         let (inv, owner) = match event {
             Event::Arrive(inv) | Event::WorkDone(inv) => (Some(inv), None),
