@@ -233,10 +233,6 @@ struct Call {
     compensation: bool,
     /// An attempt timed out: the callee may have done the work all the same.
     timed_out: bool,
-    /// The current attempt's timeout (see `deadlines`), as its time and sequence number (its
-    /// event key, split so a call stays 8-aligned); sequence 0 when it has none.
-    timeout_at: u64,
-    timeout_sequence: u64,
     role: CallRole,
     /// A cache lookup's answer: the key was there.
     cache_hit: bool,
@@ -416,8 +412,8 @@ pub struct Simulation {
     queue: agenda::Agenda,
     /// The key of the event being handled.
     current_key: u128,
-    /// The greatest key of a timeout whose attempt was answered first (0: none). Such a
-    /// timeout comes to nothing (see `deadlines`), but the run still lasts until it would have
+    /// The greatest key of a call timeout set so far (0: none). Most come to nothing, their
+    /// attempts ended first (see `deadlines`), but the run still lasts until each would have
     /// come: metrics are sampled and the run is `finished` only once the clock has passed it.
     cancelled_until: u128,
     services: Vec<ServiceRuntime>,
@@ -1346,8 +1342,6 @@ impl Simulation {
             awaits_connection: false,
             compensation,
             timed_out: false,
-            timeout_at: 0,
-            timeout_sequence: 0,
             role,
             cache_hit: false,
         });
@@ -1893,9 +1887,7 @@ impl Simulation {
         c.queued = false;
         c.settled = false;
         if let Some(ms) = timeout_ms {
-            let key = self.set_deadline(call, attempt, ms);
-            let c = &mut self.calls[call.0 as usize];
-            (c.timeout_at, c.timeout_sequence) = ((key >> 64) as u64, key as u64);
+            self.set_deadline(call, attempt, ms);
         }
         // Retry wraps breaker wraps bulkhead: the breaker sees bulkhead refusals as failures.
         let edge_id = self.calls[call.0 as usize].edge as usize;
@@ -2224,13 +2216,6 @@ impl Simulation {
         if c.done || c.settled || c.attempt != attempt {
             return; // the caller gave up on this attempt already: a late answer nobody reads
         }
-        // Answered in time: the attempt settles here, so its timeout will come to nothing
-        // (see `deadline_due`); the run still lasts until it would have come.
-        if c.timeout_sequence != 0 {
-            let key = (u128::from(c.timeout_at) << 64) | u128::from(c.timeout_sequence);
-            self.cancelled_until = self.cancelled_until.max(key);
-        }
-        let c = &self.calls[call.0 as usize];
         let span = c.attempt_span as usize;
         self.record_outcome(call, status < 500);
         let (key, http) = (self.keys.status_code, self.call_is_http(call));

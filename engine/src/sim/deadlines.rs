@@ -49,13 +49,14 @@ impl Deadlines {
 }
 
 impl Simulation {
-    /// Sets the timeout of a call's attempt `ms` from now; gives back its key. The key is the
-    /// one `schedule` would have given the timeout event, so events come out as if it were in
-    /// the queue.
-    pub(super) fn set_deadline(&mut self, call: CallId, attempt: u32, ms: u64) -> u128 {
+    /// Sets the timeout of a call's attempt `ms` from now. Its key is the one `schedule` would
+    /// have given the timeout event, so events come out as if it were in the queue, and the
+    /// run lasts until it comes (`cancelled_until`), even when it comes to nothing.
+    pub(super) fn set_deadline(&mut self, call: CallId, attempt: u32, ms: u64) {
         self.sequence += 1;
         let at = self.now.after(crate::time::Duration::from_ms(ms));
         let key = (u128::from(at.0) << 64) | u128::from(self.sequence);
+        self.cancelled_until = self.cancelled_until.max(key);
         let policy = self.calls[call.0 as usize].policy as usize;
         let lane = self.deadlines.by_policy[policy];
         let line = &mut self.deadlines.lanes[usize::from(lane)];
@@ -64,7 +65,6 @@ impl Simulation {
             let event = Event::Deadline(lane);
             self.queue.push(self.now.0, Scheduled { key, event });
         }
-        key
     }
 
     /// The first timeout of `lane` has come, at `key`: the timeout event to handle, or None
