@@ -54,6 +54,8 @@ pub struct TraceSummary {
     pub duration: Duration,
     pub spans: u32,
     pub errors: u32,
+    /// Spans not yet ended at the run's current time: the trace is still in progress.
+    pub open: u32,
     /// Distinct services with their span counts, by name.
     pub services: Vec<(String, u32)>,
 }
@@ -342,6 +344,7 @@ fn summarize(t: &Telemetry, trace_id: TraceId, spans: &[&Span]) -> TraceSummary 
             .iter()
             .filter(|s| s.status == SpanStatus::Error)
             .count() as u32,
+        open: spans.iter().filter(|s| s.end().is_none()).count() as u32,
         services: services.into_iter().collect(),
     }
 }
@@ -416,6 +419,35 @@ mod tests {
             "`error` has no `=`: write key=value"
         );
         assert!(parse_tags("a=\"open").is_err());
+    }
+
+    #[test]
+    fn a_run_caught_mid_way_marks_its_traces_in_progress() {
+        let mut sim = crate::Simulation::new(crate::mesh::default_mesh(50.0, 2_000), 7).unwrap();
+        sim.step_until(SimTime::from_ms(1_000));
+        let q = TraceQuery {
+            limit: 1_000,
+            ..TraceQuery::default()
+        };
+        let rows = search_traces(sim.telemetry(), &q);
+        let open: Vec<_> = rows.iter().filter(|r| r.open > 0).collect();
+        assert!(
+            !open.is_empty() && open.len() < rows.len(),
+            "{} of {}",
+            open.len(),
+            rows.len()
+        );
+        for r in &rows {
+            let view = trace_view::trace_view(sim.telemetry(), r.trace_id).unwrap();
+            assert_eq!(r.open, view.open, "{:?}", r.trace_id);
+        }
+        // Once the run is over every trace has ended.
+        sim.step_until(SimTime(u64::MAX));
+        assert!(
+            search_traces(sim.telemetry(), &q)
+                .iter()
+                .all(|r| r.open == 0)
+        );
     }
 
     #[test]

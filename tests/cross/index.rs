@@ -86,6 +86,7 @@ fn scan_summarize(t: &Telemetry, trace_id: TraceId, spans: &[&Span]) -> TraceSum
             .iter()
             .filter(|s| s.status == SpanStatus::Error)
             .count() as u32,
+        open: spans.iter().filter(|s| s.end().is_none()).count() as u32,
         services: services.into_iter().collect(),
     }
 }

@@ -134,7 +134,8 @@ test("a trace's logs open in the log view, each line of that trace", async () =>
   await visit(page, "/lab?t=60000&view=traces");
   await page.waitForSelector("#lab-state:text('paused')", { timeout: 30000 });
   await page.waitForSelector("#trace-results > li");
-  await page.click("#trace-results > li:first-child .trace-result-title");
+  // A trace still in progress at the pause has written no lines yet: take the newest finished one.
+  await page.click("#trace-results > li:not(.in-progress) .trace-result-title >> nth=0");
   await page.waitForSelector("#trace-logs");
   const trace = new URL(page.url().replace("#", "")).searchParams.get("trace");
   await page.click("#trace-logs");

@@ -577,7 +577,7 @@ fn ResultItem(props: &ResultItemProps) -> Html {
         });
     }
     html! {
-        <li class={classes!("trace-result", props.selected.then_some("selected"), (r.errors > 0).then_some("has-errors"))}
+        <li class={classes!("trace-result", props.selected.then_some("selected"), (r.errors > 0).then_some("has-errors"), (r.open > 0).then_some("in-progress"))}
             data-duration-us={r.duration.0.to_string()} data-trace-id={id.to_string()}>
             <button type="button" class="trace-result-title" ref={node} {onclick}>
                 <span class="result-bar" style={format!("width:{share:.2}%")} aria-hidden="true"></span>
@@ -586,10 +586,13 @@ fn ResultItem(props: &ResultItemProps) -> Html {
                     <span class="result-op">{ r.root_operation.clone() }</span>
                     <span class="trace-id">{ short_id(id) }</span>
                 </span>
-                <span class="result-duration">{ duration(r.duration) }</span>
+                <span class="result-duration">{ format!("{}{}", duration(r.duration), if r.open > 0 { "+" } else { "" }) }</span>
             </button>
             <div class="trace-result-body">
                 <span class="pill">{ format!("{} span{}", count(u64::from(r.spans)), if r.spans == 1 { "" } else { "s" }) }</span>
+                if r.open > 0 {
+                    <span class="pill">{ format!("{} in progress", r.open) }</span>
+                }
                 if r.errors > 0 {
                     <span class="pill error">{ format!("{} error{}", r.errors, if r.errors == 1 { "" } else { "s" }) }</span>
                 }
@@ -744,6 +747,7 @@ mod tests {
             duration: Duration::from_ms(ms),
             spans,
             errors: 0,
+            open: 0,
             services: Vec::new(),
         };
         let order = |sort: Option<&str>| {
