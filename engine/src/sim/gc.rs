@@ -273,6 +273,9 @@ impl Simulation {
     /// process that was killed, drops what was left of the requests it held, and lets work in
     /// progress finish later by the pauses it sat through. True when the event was taken care
     /// of here.
+    /// (The common case, no world stopped and no process down, is checked here, inline on every
+    /// event; the rest in `stalled_at_all`.)
+    #[inline]
     pub(super) fn stalled(&mut self, event: Event) -> bool {
         let calm = self.now >= self.heaps.calm_from && !self.heaps.killed;
         if calm {
@@ -292,6 +295,11 @@ impl Simulation {
                 _ => return false, // no world is stopped and no process is down
             }
         }
+        self.stalled_at_all(event)
+    }
+
+    #[inline(never)]
+    fn stalled_at_all(&mut self, event: Event) -> bool {
         let (inv, owner) = match event {
             Event::Arrive(inv) | Event::WorkDone(inv) => (Some(inv), None),
             Event::Response { call, attempt, .. }
