@@ -275,7 +275,7 @@ impl Simulation {
     /// of here.
     /// (The common case, no world stopped and no process down, is checked here, inline on every
     /// event; the rest in `stalled_at_all`.)
-    #[inline]
+    #[inline(always)]
     pub(super) fn stalled(&mut self, event: Event) -> bool {
         let calm = self.now >= self.heaps.calm_from && !self.heaps.killed;
         if calm {
