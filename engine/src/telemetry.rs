@@ -175,7 +175,18 @@ impl AttributesMut<'_> {
         }
         let cap = u16::try_from(needed).unwrap_or(u16::MAX);
         let (start, end) = (r.start as usize, self.list.len());
-        if r.cap > 0 && start + usize::from(r.cap) == end {
+        if r.cap == 0 {
+            // A new span's first room (the common case): at the end, nothing to move.
+            self.list
+                .extend(std::iter::repeat_n(NO_ATTRIBUTE, usize::from(cap)));
+            *self.range = Attributes {
+                start: u32::try_from(end).unwrap_or(u32::MAX),
+                len: 0,
+                cap,
+            };
+            return;
+        }
+        if start + usize::from(r.cap) == end {
             // The last span's room: grow it where it is.
             self.list.resize(start + usize::from(cap), NO_ATTRIBUTE);
         } else {
