@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU64;
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::metrics::{BreakerSample, InstanceSample};
 use crate::random::Random;
@@ -448,24 +450,26 @@ pub struct Simulation {
 }
 
 /// What the data effects did: charges per trace, and the idempotency keys already charged.
+/// Hash maps, looked up on every data effect: nothing reads them in order (the run's totals
+/// are sums over them).
 #[derive(Default)]
 struct Ledger {
     /// Charges made per order step, all its attempts together (never decreased by refunds).
-    charges_by_order: BTreeMap<OrderStep, u32>,
+    charges_by_order: FxHashMap<OrderStep, u32>,
     /// Charges asked for from outside the mesh, so by no order.
     charges_outside_orders: u32,
-    charged_keys: std::collections::BTreeSet<u64>,
+    charged_keys: FxHashSet<u64>,
     /// Stock per reserving (service, operation).
-    stock: BTreeMap<(u16, u16), StockState>,
+    stock: FxHashMap<(u16, u16), StockState>,
     /// The (stock, version) each reservation in progress read, by invocation, until it writes:
     /// a few at a time, kept here rather than in every invocation.
-    stock_reads: BTreeMap<u32, (u32, u64)>,
+    stock_reads: FxHashMap<u32, (u32, u64)>,
     /// Units reserved and payments charged (less those refunded) per order, the order being
     /// the request that called for them (a saga), so that undoing one is safe to repeat and
     /// a no-op when the step never took effect.
-    reserved_by_order: BTreeMap<OrderStep, u32>,
-    charged_by_order: BTreeMap<OrderStep, u32>,
-    rows_by_order: BTreeMap<OrderStep, u32>,
+    reserved_by_order: FxHashMap<OrderStep, u32>,
+    charged_by_order: FxHashMap<OrderStep, u32>,
+    rows_by_order: FxHashMap<OrderStep, u32>,
     /// Saga requests that failed, to check against the ledger when the run ends.
     failed_sagas: Vec<InvId>,
 }
@@ -483,7 +487,7 @@ enum Held {
 }
 
 impl Ledger {
-    fn held(&mut self, held: Held) -> &mut BTreeMap<OrderStep, u32> {
+    fn held(&mut self, held: Held) -> &mut FxHashMap<OrderStep, u32> {
         match held {
             Held::Reservation => &mut self.reserved_by_order,
             Held::Charge => &mut self.charged_by_order,
