@@ -34,19 +34,20 @@ pub(super) enum CallRole {
     },
 }
 
-/// The caches (by service index) and the queues (one per consuming service) of a run.
+/// The caches (by service index) and the queues (one per consuming service) of a run. (Its maps
+/// are hash maps: nothing reads them in order.)
 #[derive(Default)]
 pub(super) struct Stores {
     caches: Vec<Option<Cache>>,
     groups: Vec<Group>,
     /// Per exchange (topic): its producer and consumer span names, `publish {topic}` and
     /// `process {topic}`, interned once.
-    span_names: BTreeMap<Sym, (Sym, Sym)>,
+    span_names: FxHashMap<Sym, (Sym, Sym)>,
     /// Messages on their way (see `Event::Message`), by number, and the next number.
-    flights: BTreeMap<u32, Flight>,
+    flights: FxHashMap<u32, Flight>,
     next_flight: u32,
     /// The message each consumer invocation processes, by invocation.
-    processing: BTreeMap<u32, Message>,
+    processing: FxHashMap<u32, Message>,
     /// What each lookup's attempt found at the cache, as (call, attempt, hit): the cache
     /// writes no span to read it from.
     #[cfg(test)]
@@ -120,10 +121,10 @@ impl Stores {
         Stores {
             caches,
             groups,
-            span_names: BTreeMap::new(),
-            flights: BTreeMap::new(),
+            span_names: FxHashMap::default(),
+            flights: FxHashMap::default(),
             next_flight: 0,
-            processing: BTreeMap::new(),
+            processing: FxHashMap::default(),
             #[cfg(test)]
             found: Vec::new(),
         }
