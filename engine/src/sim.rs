@@ -1010,6 +1010,7 @@ impl Simulation {
 
     /// Interns a string literal, remembering it by address: log messages and attribute keys
     /// are interned on every event, and a map lookup by content each time shows in profiles.
+    #[inline(always)]
     fn intern_static(&mut self, text: &'static str) -> Sym {
         let address = text.as_ptr() as usize;
         // Which slot only decides how fast, never which symbol: output stays the same.
@@ -1020,6 +1021,12 @@ impl Simulation {
         if a == address && len == text.len() {
             return sym;
         }
+        self.intern_static_slow(text, slot)
+    }
+
+    #[inline(never)]
+    fn intern_static_slow(&mut self, text: &'static str, slot: usize) -> Sym {
+        let address = text.as_ptr() as usize;
         let sym = match self
             .static_syms
             .iter()
