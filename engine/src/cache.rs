@@ -2,7 +2,7 @@
 //! lookups counted as hits and misses, and the draw of which key a read-through step asks for.
 //! The event loop (`sim`) decides when a lookup or a store happens; this holds no timing.
 
-use rustc_hash::FxHashMap;
+use crate::lookup::Lookup;
 
 use crate::scenario::Popularity;
 use crate::time::{Duration, SimTime};
@@ -11,12 +11,12 @@ use crate::time::{Duration, SimTime};
 #[derive(Debug, Default)]
 pub struct Cache {
     /// Key to the time it expires (nothing reads them in order).
-    entries: FxHashMap<u64, SimTime>,
+    entries: Lookup<u64, SimTime>,
     /// When the contents were last lost (an outage began), and by which fault.
     pub wiped: Option<(SimTime, usize)>,
     /// Keys the last wipe lost, with the time each would have expired: a miss on one of them
     /// before then is the outage's doing.
-    lost: FxHashMap<u64, SimTime>,
+    lost: Lookup<u64, SimTime>,
     pub hits: u64,
     pub misses: u64,
 }

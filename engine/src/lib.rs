@@ -15,6 +15,7 @@ pub mod export;
 pub mod import;
 pub mod index;
 pub mod logql;
+pub mod lookup;
 pub mod mesh;
 pub mod metrics;
 pub mod query;

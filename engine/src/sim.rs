@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU64;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use crate::lookup::Lookup;
 
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
 use crate::metrics::{BreakerSample, InstanceSample};
@@ -184,9 +184,6 @@ struct Invocation {
     idempotency_key: Option<std::num::NonZeroU64>,
     /// Its instance's pause total when its current work step began (see `gc`).
     stall_mark: u64,
-    /// For a saga: its steps that took effect and what became of them; boxed, since most
-    /// requests are no saga and every request stays in memory for the whole run.
-    saga: Option<Box<Saga>>,
     /// The key its last cache lookup asked for.
     cache_key: u64,
     /// For a consumer processing a message: its queue (see `cache_queue`).
@@ -420,6 +417,10 @@ pub struct Simulation {
     cancelled_until: u128,
     services: Vec<ServiceRuntime>,
     invocations: Vec<Invocation>,
+    /// For a saga request, by invocation: its steps that took effect and what became of them.
+    /// Beside the invocations, not in them: most requests are no saga, and an invocation that
+    /// owns nothing is dropped with its vector at the end of the run, not visited one by one.
+    sagas: Lookup<u32, Saga>,
     calls: Vec<Call>,
     /// Every call step's policy, once; `policy_ids[service][operation][step]` is its index.
     policies: Vec<CallPolicy>,
@@ -450,26 +451,26 @@ pub struct Simulation {
 }
 
 /// What the data effects did: charges per trace, and the idempotency keys already charged.
-/// Hash maps, looked up on every data effect: nothing reads them in order (the run's totals
-/// are sums over them).
+/// Lookups (hash maps, never walked in order), used on every data effect: the run's totals
+/// are sums over them.
 #[derive(Default)]
 struct Ledger {
     /// Charges made per order step, all its attempts together (never decreased by refunds).
-    charges_by_order: FxHashMap<OrderStep, u32>,
+    charges_by_order: Lookup<OrderStep, u32>,
     /// Charges asked for from outside the mesh, so by no order.
     charges_outside_orders: u32,
-    charged_keys: FxHashSet<u64>,
+    charged_keys: Lookup<u64, ()>,
     /// Stock per reserving (service, operation).
-    stock: FxHashMap<(u16, u16), StockState>,
+    stock: Lookup<(u16, u16), StockState>,
     /// The (stock, version) each reservation in progress read, by invocation, until it writes:
     /// a few at a time, kept here rather than in every invocation.
-    stock_reads: FxHashMap<u32, (u32, u64)>,
+    stock_reads: Lookup<u32, (u32, u64)>,
     /// Units reserved and payments charged (less those refunded) per order, the order being
     /// the request that called for them (a saga), so that undoing one is safe to repeat and
     /// a no-op when the step never took effect.
-    reserved_by_order: FxHashMap<OrderStep, u32>,
-    charged_by_order: FxHashMap<OrderStep, u32>,
-    rows_by_order: FxHashMap<OrderStep, u32>,
+    reserved_by_order: Lookup<OrderStep, u32>,
+    charged_by_order: Lookup<OrderStep, u32>,
+    rows_by_order: Lookup<OrderStep, u32>,
     /// Saga requests that failed, to check against the ledger when the run ends.
     failed_sagas: Vec<InvId>,
 }
@@ -487,7 +488,7 @@ enum Held {
 }
 
 impl Ledger {
-    fn held(&mut self, held: Held) -> &mut FxHashMap<OrderStep, u32> {
+    fn held(&mut self, held: Held) -> &mut Lookup<OrderStep, u32> {
         match held {
             Held::Reservation => &mut self.reserved_by_order,
             Held::Charge => &mut self.charged_by_order,
@@ -657,6 +658,7 @@ impl Simulation {
             cancelled_until: 0,
             services,
             invocations: Vec::new(),
+            sagas: Lookup::default(),
             calls: Vec::new(),
             policies: Vec::new(),
             policy_ids: Vec::new(),
@@ -810,23 +812,20 @@ impl Simulation {
         self.step_until(SimTime(u64::MAX));
         self.count_failed_sagas();
         let mut truth = std::mem::take(&mut self.truth);
-        let by_order = self.ledger.charges_by_order.values();
-        truth.charges = by_order.clone().sum::<u32>() + self.ledger.charges_outside_orders;
-        truth.duplicate_charges = by_order.map(|n| n - 1).sum();
-        truth.oversold_units = self
-            .ledger
-            .stock
-            .iter()
-            .map(|((service, operation), state)| {
-                let spec = &self.scenario.services[usize::from(*service)].operations
-                    [usize::from(*operation)];
-                let initial = match spec.effect {
-                    Some(DataEffect::Reserve { initial_stock, .. }) => initial_stock,
-                    _ => 0,
-                };
-                state.sold.saturating_sub(initial)
-            })
-            .sum();
+        let by_order = &self.ledger.charges_by_order;
+        let total = |sum: u64| u32::try_from(sum).unwrap_or(u32::MAX);
+        truth.charges =
+            total(by_order.sum_by(|_, n| u64::from(*n))) + self.ledger.charges_outside_orders;
+        truth.duplicate_charges = total(by_order.sum_by(|_, n| u64::from(n - 1)));
+        truth.oversold_units = total(self.ledger.stock.sum_by(|&(service, operation), state| {
+            let spec =
+                &self.scenario.services[usize::from(service)].operations[usize::from(operation)];
+            let initial = match spec.effect {
+                Some(DataEffect::Reserve { initial_stock, .. }) => initial_stock,
+                _ => 0,
+            };
+            u64::from(state.sold.saturating_sub(initial))
+        }));
         let mut telemetry = self.telemetry;
         // The run is over: give back the growth slack of the big vectors, where it is worth a copy.
         growth::give_back_slack(&mut telemetry.spans);
@@ -1151,7 +1150,6 @@ impl Simulation {
             client_attempt: 0,
             idempotency_key: None,
             stall_mark: 0,
-            saga: None,
             cache_key: 0,
             consumer: None,
         });
@@ -1388,10 +1386,7 @@ impl Simulation {
             return;
         }
         if let Some(step) = self.compensable_step(caller) {
-            let saga = self.invocations[caller.0 as usize]
-                .saga
-                .get_or_insert_default();
-            saga.done.push(step);
+            self.sagas.or_default(caller.0).done.push(step);
         }
         self.read_stock(caller);
         let steps = self.steps_after_success(call);
@@ -1406,9 +1401,9 @@ impl Simulation {
         c.done = true;
         let (caller, compensation) = (c.caller, c.compensation);
         if compensation {
-            let saga = self.invocations[caller.0 as usize]
-                .saga
-                .as_mut()
+            let saga = self
+                .sagas
+                .get_mut(&caller.0)
                 .expect("a compensation runs in a saga");
             if let Some(step) = saga.undoing.take() {
                 saga.stuck.push(step);
@@ -1423,15 +1418,9 @@ impl Simulation {
             .compensable_step(caller)
             .filter(|_| self.calls[call.0 as usize].timed_out)
         {
-            let saga = self.invocations[caller.0 as usize]
-                .saga
-                .get_or_insert_default();
-            saga.done.push(step);
+            self.sagas.or_default(caller.0).done.push(step);
         }
-        let undo = self.invocations[caller.0 as usize]
-            .saga
-            .as_ref()
-            .map_or(0, |s| s.done.len());
+        let undo = self.sagas.get(&caller.0).map_or(0, |s| s.done.len());
         if undo == 0 {
             self.complete(caller);
             return;
@@ -1471,7 +1460,7 @@ impl Simulation {
     /// answers the saga's failure.
     fn undo_next(&mut self, inv: InvId) {
         let i = &mut self.invocations[inv.0 as usize];
-        let saga = i.saga.as_mut().expect("undo runs in a saga");
+        let saga = self.sagas.get_mut(&inv.0).expect("undo runs in a saga");
         let Some(step) = saga.done.pop() else {
             saga.undoing = None;
             let stuck = saga.stuck.len();
@@ -1563,15 +1552,14 @@ impl Simulation {
         if self.ledger.stock_reads.contains_key(&inv.0) {
             return;
         }
-        let stock = self
-            .ledger
-            .stock
-            .entry((service, operation))
-            .or_insert(StockState {
+        let stock = self.ledger.stock.or_insert(
+            (service, operation),
+            StockState {
                 stock: initial,
                 version: 0,
                 sold: 0,
-            });
+            },
+        );
         let read = (stock.stock, stock.version);
         self.ledger.stock_reads.insert(inv.0, read);
     }
@@ -1622,7 +1610,7 @@ impl Simulation {
         state.sold += 1;
         let left = i64::from(state.stock);
         if let Some(order) = self.order_of(inv) {
-            *self.ledger.reserved_by_order.entry(order).or_default() += 1;
+            *self.ledger.reserved_by_order.or_default(order) += 1;
         }
         if locking && lost_update {
             self.log(
@@ -1689,15 +1677,14 @@ impl Simulation {
         else {
             return 0;
         };
-        let state = self
-            .ledger
-            .stock
-            .entry((service, operation))
-            .or_insert(StockState {
+        let state = self.ledger.stock.or_insert(
+            (service, operation),
+            StockState {
                 stock: initial,
                 version: 0,
                 sold: 0,
-            });
+            },
+        );
         state.stock = state.stock.saturating_add(1);
         state.version += 1;
         state.sold = state.sold.saturating_sub(1);
@@ -1760,7 +1747,7 @@ impl Simulation {
             }),
             Some(DataEffect::Insert) => {
                 if let Some(order) = self.order_of(inv) {
-                    *self.ledger.rows_by_order.entry(order).or_default() += 1;
+                    *self.ledger.rows_by_order.or_default(order) += 1;
                 }
                 return;
             }
@@ -1776,7 +1763,7 @@ impl Simulation {
             return;
         }
         if let Some(key) = key {
-            if !self.ledger.charged_keys.insert(key) {
+            if self.ledger.charged_keys.insert(key, ()).is_some() {
                 let fields = smallvec![(
                     self.intern_static("idempotency.key"),
                     Value::int(key as i64),
@@ -1794,8 +1781,8 @@ impl Simulation {
         }
         match self.order_of(inv) {
             Some(order) => {
-                *self.ledger.charges_by_order.entry(order).or_default() += 1;
-                *self.ledger.charged_by_order.entry(order).or_default() += 1;
+                *self.ledger.charges_by_order.or_default(order) += 1;
+                *self.ledger.charged_by_order.or_default(order) += 1;
             }
             None => self.ledger.charges_outside_orders += 1,
         }
@@ -2396,7 +2383,7 @@ impl Simulation {
 
     /// Counts a failed saga in the ground truth, with the steps it left in effect.
     fn settle_saga(&mut self, inv: InvId, status: u16) {
-        if status >= 400 && self.invocations[inv.0 as usize].saga.is_some() {
+        if status >= 400 && self.sagas.contains_key(&inv.0) {
             self.ledger.failed_sagas.push(inv);
         }
     }
@@ -2408,7 +2395,7 @@ impl Simulation {
     fn count_failed_sagas(&mut self) {
         for inv in std::mem::take(&mut self.ledger.failed_sagas) {
             let i = &self.invocations[inv.0 as usize];
-            let saga = i.saga.as_ref().expect("a failed saga");
+            let saga = self.sagas.get(&inv.0).expect("a failed saga");
             let plan = &self.services[usize::from(i.service)].plans[usize::from(i.operation)];
             let mut left = 0;
             for (k, step) in plan.iter().enumerate().take(usize::from(i.step) + 1) {

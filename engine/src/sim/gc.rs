@@ -480,7 +480,7 @@ impl Simulation {
             edge.attempts.clear();
         }
         for &inv in &dead[queued..] {
-            if let Some(saga) = self.invocations[inv.0 as usize].saga.as_mut() {
+            if let Some(saga) = self.sagas.get_mut(&inv.0) {
                 // Its compensating call was abandoned: that step stays in effect too.
                 if let Some(step) = saga.undoing.take() {
                     saga.stuck.push(step);
