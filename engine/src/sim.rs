@@ -437,6 +437,9 @@ pub struct Simulation {
     static_syms: Vec<(usize, usize, Sym)>,
     /// The same, direct-mapped by address: most lookups end here, in one comparison.
     static_cache: [(usize, usize, Sym); 256],
+    /// A database call's attribute keys, interned at the first such call (so in the same order
+    /// as one by one): four lookups a call otherwise.
+    database_keys: Option<[Sym; 4]>,
     events: u64,
     truncated: bool,
     keys: Keys,
@@ -669,6 +672,7 @@ impl Simulation {
             entries,
             static_syms: Vec::new(),
             static_cache: [(0, 0, Sym(0)); 256],
+            database_keys: None,
             events: 0,
             truncated: false,
             keys,

@@ -64,12 +64,19 @@ impl Simulation {
         let callee = &self.services[usize::from(c.service)];
         let operation = callee.routes[usize::from(c.operation)].db_operation;
         let server = self.telemetry.service_names[usize::from(c.service)];
-        let keys = [
-            self.intern_static("db.system"),
-            self.intern_static("db.operation.name"),
-            self.intern_static("db.namespace"),
-            self.intern_static("server.address"),
-        ];
+        let keys = match self.database_keys {
+            Some(keys) => keys,
+            None => {
+                let keys = [
+                    self.intern_static("db.system"),
+                    self.intern_static("db.operation.name"),
+                    self.intern_static("db.namespace"),
+                    self.intern_static("server.address"),
+                ];
+                self.database_keys = Some(keys);
+                keys
+            }
+        };
         self.telemetry.spans[span as usize].operation = operation;
         let mut attributes = self.telemetry.attributes_mut(span as usize);
         for (key, value) in keys.into_iter().zip([system, operation, server, server]) {
