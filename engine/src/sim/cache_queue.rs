@@ -47,6 +47,9 @@ pub(super) struct Stores {
     next_flight: u32,
     /// The message each consumer invocation processes, by invocation.
     processing: Lookup<u32, Message>,
+    /// A Redis GET's, a SET's and a publish's fixed attribute keys and values, once interned
+    /// (see `store_call_attributes`).
+    attribute_syms: [Option<[Sym; 7]>; 3],
     /// What each lookup's attempt found at the cache, as (call, attempt, hit): the cache
     /// writes no span to read it from.
     #[cfg(test)]
@@ -124,6 +127,7 @@ impl Stores {
             flights: Lookup::default(),
             next_flight: 0,
             processing: Lookup::default(),
+            attribute_syms: [None; 3],
             #[cfg(test)]
             found: Vec::new(),
         }
@@ -306,18 +310,33 @@ impl Simulation {
                 )
             }
         };
-        let server_key = self.intern_static("server.address");
+        // The keys and values, interned at the kind's first call in the order they are pushed
+        // (so the same symbols as one by one): seven lookups a call otherwise.
+        let kind = match role {
+            CallRole::CacheGet { .. } => 0,
+            CallRole::CacheSet { .. } => 1,
+            _ => 2,
+        };
+        let syms = match self.stores.attribute_syms[kind] {
+            Some(syms) => syms,
+            None => {
+                let mut syms = [self.intern_static("server.address"); 7];
+                for (n, (key, value)) in pairs.into_iter().enumerate() {
+                    syms[1 + 2 * n] = self.intern_static(key);
+                    syms[2 + 2 * n] = self.intern_static(value);
+                }
+                self.stores.attribute_syms[kind] = Some(syms);
+                syms
+            }
+        };
         self.telemetry.spans[span as usize].operation = name;
         // These four, and a lookup's `cache.hit` later.
         let hit = usize::from(matches!(role, CallRole::CacheGet { .. }));
         let mut attributes = self.telemetry.attributes_mut(span as usize);
         attributes.reserve_exact(4 + hit);
-        attributes.push((server_key, Value::Str(server)));
-        for (key, value) in pairs {
-            let (key, value) = (self.intern_static(key), self.intern_static(value));
-            self.telemetry
-                .attributes_mut(span as usize)
-                .push((key, Value::Str(value)));
+        attributes.push((syms[0], Value::Str(server)));
+        for n in 0..3 {
+            attributes.push((syms[1 + 2 * n], Value::Str(syms[2 + 2 * n])));
         }
     }
 
