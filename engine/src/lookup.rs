@@ -87,10 +87,9 @@ mod tests {
         assert!(m.contains_key(&9) && !m.contains_key(&8));
         assert_eq!(m.sum_by(|_, v| u64::from(*v)), 8);
         m.retain(|k, _| *k != 7);
-        assert_eq!((m.len(), m.remove(&9), m.remove(&9)), (1, Some(5), None));
-        if let Some(v) = m.get_mut(&1) {
-            *v = 0;
-        }
+        assert!(m.get_mut(&7).is_none());
+        *m.get_mut(&9).unwrap() = 6;
+        assert_eq!((m.len(), m.remove(&9), m.remove(&9)), (1, Some(6), None));
         assert!(m.is_empty());
     }
 }

@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU64;
 
-use crate::lookup::Lookup;
-
 use crate::edge::{Admission, Breaker, Bulkhead, Entry, Transition};
+use crate::lookup::Lookup;
 use crate::metrics::{BreakerSample, InstanceSample};
 use crate::random::Random;
 use crate::scenario::{
