@@ -677,7 +677,7 @@ pub(super) fn SpanDetailPanel(props: &SpanDetailProps) -> Html {
                 <ol class="log-list">
                     for l in d.logs.iter() {
                         <li class={classes!("log-line", l.level)}>
-                            <p class="log-head">
+                            <p class="log-line-head">
                                 <span class="offset">{ format!("+{}", duration(l.offset)) }</span>
                                 <span class="level">{ l.level }</span>
                                 <span class="message">{ l.message.clone() }</span>
