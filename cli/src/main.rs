@@ -10,6 +10,34 @@ use std::time::Instant;
 
 use faultline_engine::{Scenario, Telemetry, export, mesh};
 
+/// `println!` and `print!` that end the program quietly once the reader has gone, as Unix tools
+/// do (`faultline logs DIR QUERY | head`), where std's would panic on the closed pipe.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout(), $($arg)*) {
+            crate::output_failed(&error)
+        }
+    }};
+}
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = write!(std::io::stdout(), $($arg)*) {
+            crate::output_failed(&error)
+        }
+    }};
+}
+
+/// Standard output could not be written: done, quietly, when its reader closed it; else says why.
+fn output_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("faultline: writing the output: {error}");
+    std::process::exit(1);
+}
+
 const USAGE: &str = "\
 usage:
   faultline run SCENARIO [--seed N] --out DIR   run a scenario (a .toml file, or `default`)
